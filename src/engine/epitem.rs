@@ -1,0 +1,78 @@
+//! The epitem: one registration of (open file, fd number) in one epoll instance.
+//!
+//! ## State machine of an epitem's ready link (the kernel's `rdllink`)
+//!
+//! ```text
+//!            callback                 transfer splices
+//!   IDLE ---------------> LINKED ------------------------> LINKED (on a private txlist)
+//!    ^   linked=false        |  callback: no-op                 |  callback: missed=true
+//!    |                       |  (counted "skipped, linked")     |
+//!    |                       v                                  v
+//!    +---- transfer re-injects: ET/ONESHOT delivered, or not ready, and !missed
+//!          otherwise back to LINKED at the ready list's tail (LT still ready, or missed)
+//! ```
+//!
+//! `linked`, `dead` and `requeue` change only under the instance's ready-list lock (or,
+//! for `requeue`, by the one transfer that owns the item's txlist). `missed` is set under
+//! that lock by the poll callback and cleared with a swap by the transfer just before it
+//! re-polls the file, which is what closes the seed's case-5 window: a wake-up that lands
+//! between the re-poll and the re-link is remembered instead of dropped.
+
+use std::sync::Arc;
+
+use super::eventpoll::EventPoll;
+use super::events::EPOLLEXCLUSIVE;
+use super::file::EpFile;
+use super::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+/// One registration in an epoll instance (`struct epitem`).
+pub struct Epitem {
+    /// The instance this item belongs to.
+    pub(crate) ep: Arc<EventPoll>,
+    /// The watched open file description.
+    pub(crate) file: Arc<dyn EpFile>,
+    /// The fd number it was added under: half of the item's key.
+    pub(crate) fd: i32,
+    /// Interest mask including private bits (`epi->event.events`).
+    pub(crate) events: AtomicU32,
+    /// The caller's 64 bits, returned untouched.
+    pub(crate) data: AtomicU64,
+    /// On the ready list or on a transfer's private list (`ep_is_linked`).
+    pub(crate) linked: AtomicBool,
+    /// A wake-up arrived while the item was linked; the transfer must look again.
+    pub(crate) missed: AtomicBool,
+    /// Removed from the instance; a stale ready-list entry is dropped lazily.
+    pub(crate) dead: AtomicBool,
+    /// Set by the owning transfer: re-inject at the tail.
+    pub(crate) requeue: AtomicBool,
+}
+
+impl Epitem {
+    pub(crate) fn new(ep: Arc<EventPoll>, file: Arc<dyn EpFile>, fd: i32, events: u32, data: u64) -> Self {
+        Epitem {
+            ep,
+            file,
+            fd,
+            events: AtomicU32::new(events),
+            data: AtomicU64::new(data),
+            linked: AtomicBool::new(false),
+            missed: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
+            requeue: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn is_exclusive(&self) -> bool {
+        self.events.load(Ordering::Relaxed) & EPOLLEXCLUSIVE != 0
+    }
+
+    /// The fd number the item was added under.
+    pub fn fd(&self) -> i32 {
+        self.fd
+    }
+
+    /// The registered interest (with private bits) and data.
+    pub fn registration(&self) -> (u32, u64) {
+        (self.events.load(Ordering::Relaxed), self.data.load(Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,542 @@
+//! The epoll instance (`struct eventpoll`): insert, modify, remove, the poll callback and
+//! the single-pass transfer (`ep_send_events`).
+//!
+//! # Locking rules (read this before touching the code)
+//!
+//! There are two locks per instance, as in the 2007 patch:
+//!
+//! 1. `mtx` (the kernel's `ep->sem`, later `ep->mtx`): a read/write lock over the item
+//!    map. Transfers hold it **for reading**, so several `epoll_wait` callers transfer
+//!    at once, each on its own spliced list. `ctl` (insert, modify, remove) and file
+//!    release hold it **for writing**, so no item can be removed or changed under a
+//!    running transfer (seed cases 2 and 3).
+//! 2. `ready` (the kernel's `ep->lock`): a short mutex over the ready list. The poll
+//!    callback takes only this lock. A transfer takes it twice: once to splice the
+//!    whole ready list onto a private list, once to re-inject what it leaves.
+//!
+//! A file's wait-queue lock is taken before `ready` (a wake-up runs callbacks under it),
+//! and after `mtx` (ctl adds and removes watchers under `mtx`). The order is always
+//! `mtx` -> wait queue -> `ready`. There is no global lock on any path here.
+//!
+//! # The five cases of the seed, mapped to this file
+//!
+//! 1. The instance going away during a transfer: the transfer runs on `&Arc<EventPoll>`,
+//!    a counted reference, so `ep_free` cannot free it; `ep_free` takes `mtx` for
+//!    writing and so waits for the transfer.
+//! 2. `EPOLL_CTL_DEL`: `remove` holds `mtx` for writing; it waits for transfers.
+//! 3. A watched file going away: `release_file` removes through `remove`, same lock.
+//! 4. Another transfer: each splices its own list under `ready`; an item is on at most
+//!    one list because the callback never queues a `linked` item.
+//! 5. The poll callback during a transfer: the item is still `linked`, so the callback
+//!    does not queue it. The seed loses a wake-up that lands after the re-poll; here the
+//!    callback sets `missed` and the transfer, which cleared `missed` before its
+//!    re-poll, re-injects the item (see `Epitem` for the state machine). The `Seed`
+//!    variant leaves the window open on purpose, so that the loss can be shown.
+//!
+//! # Sleeping
+//!
+//! The engine never blocks. A waiter that finds nothing announces itself in
+//! `observers` (`prepare_sleep`) and sleeps outside the engine (the preload library
+//! sleeps in the kernel). Whoever queues an item, or leaves items behind after a
+//! transfer, raises the instance's `Waker` once if somebody observes (`signal`).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use super::epitem::Epitem;
+use super::events::*;
+use super::file::EpFile;
+use super::stats::STATS;
+use super::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, RwLock};
+
+/// Which transfer algorithm an instance runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The seed's single pass, with the case-5 window closed by `missed`.
+    SinglePass,
+    /// The 2007 patch exactly as posted: a wake-up between re-poll and re-link is lost.
+    Seed,
+}
+
+/// How an instance makes its sleepers runnable: the preload library writes an eventfd
+/// that the instance's kernel epoll fd watches; tests use memory.
+pub trait Waker: Send + Sync {
+    /// Make the kernel-visible signal readable. Called once per raise.
+    fn raise(&self);
+    /// Consume the signal. Called only after `raise` was observed.
+    fn lower(&self);
+}
+
+/// Why an `epoll_ctl` was refused by the instance itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtlError {
+    /// ADD of a present item.
+    Exists,
+    /// MOD or DEL of a missing item.
+    NotFound,
+    /// Unknown op, or MOD of an item added with `EPOLLEXCLUSIVE`.
+    Invalid,
+    /// Past `max_user_watches`.
+    NoSpace,
+}
+
+/// Where a transfer copies events: the caller's buffer. `put` fails when the buffer is
+/// not writable (the kernel's `epoll_put_uevent` returning NULL).
+pub trait EventSink {
+    fn put(&mut self, index: usize, events: u32, data: u64) -> Result<(), ()>;
+}
+
+/// A plain vector sink, for tests and internal use.
+impl EventSink for Vec<(u32, u64)> {
+    fn put(&mut self, _index: usize, events: u32, data: u64) -> Result<(), ()> {
+        self.push((events, data));
+        Ok(())
+    }
+}
+
+/// The transfer found an unwritable buffer before it copied anything (EFAULT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault;
+
+/// An item key: the open file description (by address) and the fd number.
+type ItemKey = (usize, i32);
+
+/// A cheap hasher for item keys: the file address and fd are already well spread.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.0 = (self.0 ^ n as u32 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    }
+}
+
+type ItemMap = HashMap<ItemKey, Arc<Epitem>, BuildHasherDefault<KeyHasher>>;
+
+/// The ready list and its spare buffers, under the `ready` lock.
+#[derive(Default)]
+struct ReadyList {
+    list: VecDeque<Arc<Epitem>>,
+    /// Removed items still sitting on `list`, dropped lazily.
+    dead: usize,
+    /// Emptied private lists kept for the next splice, so a transfer never allocates.
+    spares: Vec<VecDeque<Arc<Epitem>>>,
+}
+
+/// The number of watches in all instances of this process (`max_user_watches` is
+/// per user; the kernel's own count for the kernel-registered fds is added by the
+/// caller through `limit`).
+static WATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The number of engine watches in this process.
+pub fn engine_watches() -> usize {
+    WATCHES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// One epoll instance.
+pub struct EventPoll {
+    mtx: RwLock<ItemMap>,
+    ready: Mutex<ReadyList>,
+    /// Waiters about to sleep or asleep, plus pollers of the instance itself.
+    observers: AtomicUsize,
+    /// The waker was raised and not yet lowered.
+    raised: AtomicBool,
+    waker: Box<dyn Waker>,
+    variant: Variant,
+}
+
+impl EventPoll {
+    /// `ep_alloc`.
+    pub fn new(waker: Box<dyn Waker>, variant: Variant) -> Arc<Self> {
+        Arc::new(EventPoll {
+            mtx: RwLock::new(ItemMap::default()),
+            ready: Mutex::new(ReadyList::default()),
+            observers: AtomicUsize::new(0),
+            raised: AtomicBool::new(false),
+            waker,
+            variant,
+        })
+    }
+
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    /// `epoll_ctl` on an engine-served file. The caller has already done the checks that
+    /// need the fd table (EBADF, EPERM, EINVAL for `fd == epfd`); the `EPOLLEXCLUSIVE`
+    /// rules are checked by `check_exclusive` before this.
+    /// `max_watches` is how many engine watches the process may still hold.
+    pub fn ctl(
+        self: &Arc<Self>,
+        op: i32,
+        file: &Arc<dyn EpFile>,
+        fd: i32,
+        event: (u32, u64),
+        max_watches: usize,
+    ) -> Result<(), CtlError> {
+        let key = (file_key(file), fd);
+        let mut items = self.mtx.write();
+        let existing = items.get(&key).cloned();
+        match (op, existing) {
+            (EPOLL_CTL_ADD, None) => {
+                if WATCHES.load(std::sync::atomic::Ordering::Relaxed) >= max_watches {
+                    return Err(CtlError::NoSpace);
+                }
+                WATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let events = event.0 | EPOLLERR | EPOLLHUP;
+                self.insert(&mut items, key, file, fd, events, event.1);
+                Ok(())
+            }
+            (EPOLL_CTL_ADD, Some(_)) => Err(CtlError::Exists),
+            (EPOLL_CTL_DEL, Some(epi)) => {
+                self.remove(&mut items, &epi);
+                Ok(())
+            }
+            (EPOLL_CTL_MOD, Some(epi)) => {
+                if epi.is_exclusive() {
+                    return Err(CtlError::Invalid);
+                }
+                self.modify(&epi, event.0 | EPOLLERR | EPOLLHUP, event.1);
+                Ok(())
+            }
+            (EPOLL_CTL_DEL | EPOLL_CTL_MOD, None) => Err(CtlError::NotFound),
+            _ => Err(CtlError::Invalid),
+        }
+    }
+
+    /// `ep_insert`: register on the file's wait queue, then poll, as the kernel does, so
+    /// that a wake-up racing with the insert is seen by one side or the other.
+    fn insert(self: &Arc<Self>, items: &mut ItemMap, key: ItemKey, file: &Arc<dyn EpFile>, fd: i32, events: u32, data: u64) {
+        let epi = Arc::new(Epitem::new(Arc::clone(self), Arc::clone(file), fd, events, data));
+        items.insert(key, Arc::clone(&epi));
+        file.wait_queue().add(Arc::clone(&epi));
+        if file.poll() & events != 0 {
+            self.queue_if_unlinked(&epi);
+        }
+    }
+
+    /// `ep_modify`: publish the new interest, then re-poll and queue if ready.
+    fn modify(&self, epi: &Arc<Epitem>, events: u32, data: u64) {
+        epi.data.store(data, Ordering::Relaxed);
+        // SeqCst orders the new mask before the re-poll below, against a callback that
+        // reads the mask after changing the file (the kernel's smp_mb in ep_modify).
+        epi.events.store(events, Ordering::SeqCst);
+        if epi.file.poll() & events != 0 {
+            self.queue_if_unlinked(epi);
+        }
+    }
+
+    /// `ep_remove`: unhook from the file, forget the item; a ready-list entry is dropped
+    /// lazily (no transfer runs: we hold `mtx` for writing).
+    fn remove(&self, items: &mut ItemMap, epi: &Arc<Epitem>) {
+        items.remove(&(file_key(&epi.file), epi.fd));
+        WATCHES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        epi.file.wait_queue().remove(epi);
+        let mut rd = self.ready.lock();
+        epi.dead.store(true, Ordering::Relaxed);
+        if epi.linked.load(Ordering::Relaxed) {
+            rd.dead += 1;
+            if rd.dead > 64 && rd.dead * 2 > rd.list.len() {
+                rd.list.retain(|e| !e.dead.load(Ordering::Relaxed));
+                rd.dead = 0;
+            }
+        }
+    }
+
+    /// Queue an item found ready by insert or modify, and signal sleepers.
+    fn queue_if_unlinked(&self, epi: &Arc<Epitem>) {
+        let queued = {
+            let mut rd = self.ready.lock();
+            if epi.linked.load(Ordering::Relaxed) {
+                false
+            } else {
+                epi.linked.store(true, Ordering::Relaxed);
+                rd.list.push_back(Arc::clone(epi));
+                true
+            }
+        };
+        if queued {
+            self.signal();
+        }
+    }
+
+    /// `eventpoll_release_file`: the last descriptor of `file` was closed; remove every
+    /// item watching it from `self`. Returns how many were removed.
+    pub fn release_file(&self, file: &Arc<dyn EpFile>) -> usize {
+        let mut items = self.mtx.write();
+        let mine: Vec<Arc<Epitem>> = file
+            .wait_queue()
+            .snapshot()
+            .into_iter()
+            .filter(|e| std::ptr::eq(Arc::as_ptr(&e.ep), self))
+            .collect();
+        for epi in &mine {
+            self.remove(&mut items, epi);
+        }
+        mine.len()
+    }
+
+    /// Remove every item of `file` and return their registrations `(fd, events, data)`,
+    /// so that the caller can hand them to the kernel (demotion).
+    pub fn take_items_of(&self, file: &Arc<dyn EpFile>) -> Vec<(i32, u32, u64)> {
+        let mut items = self.mtx.write();
+        let mut out = Vec::new();
+        for epi in file.wait_queue().snapshot() {
+            if std::ptr::eq(Arc::as_ptr(&epi.ep), self) {
+                let (events, data) = epi.registration();
+                out.push((epi.fd, events, data));
+                self.remove(&mut items, &epi);
+            }
+        }
+        out
+    }
+
+    /// `ep_free`: the instance's last descriptor was closed. Unhooks every item, which
+    /// also breaks the reference cycle between the instance and its items.
+    pub fn clear(&self) {
+        let mut items = self.mtx.write();
+        let all: Vec<Arc<Epitem>> = items.values().cloned().collect();
+        for epi in &all {
+            self.remove(&mut items, epi);
+        }
+        let mut rd = self.ready.lock();
+        rd.list.clear();
+        rd.dead = 0;
+        rd.spares.clear();
+    }
+
+    /// Number of registered items.
+    pub fn len(&self) -> usize {
+        self.mtx.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when the ready list holds a live entry (it may still turn out not ready
+    /// when re-polled).
+    pub fn has_ready(&self) -> bool {
+        let rd = self.ready.lock();
+        rd.list.len() > rd.dead
+    }
+
+    /// `ep_send_events`: the single-pass transfer. Copies at most `maxevents` events
+    /// into `sink` and returns how many, or `Fault` if the very first copy failed.
+    pub fn send_events(&self, sink: &mut dyn EventSink, maxevents: usize) -> Result<usize, Fault> {
+        let _items = self.mtx.read();
+        let mut txlist = {
+            let mut rd = self.ready.lock();
+            if rd.list.is_empty() {
+                return Ok(0);
+            }
+            let spare = rd.spares.pop().unwrap_or_default();
+            std::mem::replace(&mut rd.list, spare)
+        };
+        STATS.transfer_begin();
+
+        let mut res = 0usize;
+        let mut processed = 0usize;
+        let mut fault = false;
+        while processed < txlist.len() && res < maxevents {
+            let epi = &txlist[processed];
+            epi.requeue.store(false, Ordering::Relaxed);
+            if epi.dead.load(Ordering::Relaxed) {
+                processed += 1;
+                continue;
+            }
+            if self.variant == Variant::SinglePass {
+                // Forget wake-ups the re-poll below will see; remember those after it.
+                epi.missed.swap(false, Ordering::AcqRel);
+            }
+            let events = epi.events.load(Ordering::SeqCst);
+            let revents = epi.file.poll() & events;
+            if revents == 0 {
+                processed += 1;
+                continue;
+            }
+            if sink.put(res, revents & !EP_PRIVATE_BITS, epi.data.load(Ordering::Relaxed)).is_err() {
+                fault = true;
+                break;
+            }
+            res += 1;
+            if events & EPOLLONESHOT != 0 {
+                epi.events.store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
+            } else if events & EPOLLET == 0 {
+                epi.requeue.store(true, Ordering::Relaxed);
+            }
+            processed += 1;
+        }
+
+        let remain = {
+            let mut rd = self.ready.lock();
+            let mut requeued = 0u64;
+            for epi in txlist.drain(..processed) {
+                if epi.dead.load(Ordering::Relaxed) {
+                    epi.linked.store(false, Ordering::Relaxed);
+                    rd.dead = rd.dead.saturating_sub(1);
+                } else if epi.requeue.load(Ordering::Relaxed) || epi.missed.load(Ordering::Relaxed) {
+                    requeued += 1;
+                    rd.list.push_back(epi);
+                } else {
+                    epi.linked.store(false, Ordering::Relaxed);
+                }
+            }
+            // Leftovers (the buffer filled up) go back to the head, in order.
+            while let Some(epi) = txlist.pop_back() {
+                rd.list.push_front(epi);
+            }
+            rd.spares.push(txlist);
+            STATS.add_requeues(requeued);
+            rd.list.len() > rd.dead
+        };
+        STATS.transfer_end(res as u64);
+        if remain {
+            // Events remain: wake the next waiter (the seed's re-injection wake-up).
+            self.signal();
+        } else {
+            self.settle();
+        }
+        if fault && res == 0 {
+            Err(Fault)
+        } else {
+            Ok(res)
+        }
+    }
+
+    /// Raise the waker once if somebody observes the instance.
+    pub(crate) fn signal(&self) {
+        if self.observers.load(Ordering::SeqCst) > 0 && !self.raised.swap(true, Ordering::SeqCst) {
+            STATS.wakeup();
+            self.waker.raise();
+        }
+    }
+
+    /// Lower a raised waker when nothing is ready, so a kernel sleeper (or an outer
+    /// epoll watching the instance) does not see a stale signal. Re-checks after
+    /// lowering, because a callback may have seen the flag still up and skipped its
+    /// own raise.
+    pub fn settle(&self) {
+        if self.raised.load(Ordering::SeqCst) && !self.has_ready() {
+            self.raised.store(false, Ordering::SeqCst);
+            self.waker.lower();
+            if self.has_ready() {
+                self.signal();
+            }
+        }
+    }
+
+    /// A waiter found nothing and wants to sleep. Returns false when it must transfer
+    /// again instead (something became ready meanwhile). On true, the caller sleeps and
+    /// then calls `finish_sleep`.
+    pub fn prepare_sleep(&self) -> bool {
+        // SeqCst with the ready lock: a callback that queues after this increment sees
+        // it and raises; one that queued before is seen by `has_ready`.
+        self.observers.fetch_add(1, Ordering::SeqCst);
+        self.settle();
+        if self.has_ready() {
+            self.observers.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// The waiter woke up. `signalled` says whether it saw the waker's signal.
+    pub fn finish_sleep(&self, signalled: bool) {
+        self.observers.fetch_sub(1, Ordering::SeqCst);
+        if signalled && self.raised.swap(false, Ordering::SeqCst) {
+            self.waker.lower();
+        }
+    }
+
+    /// Someone outside the engine watches the instance (poll() on it, or an outer epoll
+    /// instance): keep the waker raised while items are ready.
+    pub fn add_observer(&self) {
+        self.observers.fetch_add(1, Ordering::SeqCst);
+        if self.has_ready() {
+            self.signal();
+        }
+    }
+
+    pub fn remove_observer(&self) {
+        self.observers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The file layer's `FileKey` for an `Arc<dyn EpFile>`: the allocation's address.
+    pub fn key_of(file: &Arc<dyn EpFile>) -> usize {
+        file_key(file)
+    }
+}
+
+fn file_key(file: &Arc<dyn EpFile>) -> usize {
+    Arc::as_ptr(file) as *const () as usize
+}
+
+/// `ep_poll_callback`: a watched file woke up with `key`. Queues the item unless it is
+/// already linked, and wakes a sleeper. Returns true when, for `EPOLLEXCLUSIVE`, the
+/// wake-up counts as delivered (the kernel's `ewake`).
+pub(crate) fn ep_poll_callback(epi: &Arc<Epitem>, key: u32) -> bool {
+    let ep = &epi.ep;
+    let events = epi.events.load(Ordering::SeqCst);
+    let queued;
+    {
+        let mut rd = ep.ready.lock();
+        if epi.dead.load(Ordering::Relaxed) || events & !EP_PRIVATE_BITS == 0 {
+            return false; // removed, or a disarmed ONESHOT item
+        }
+        if key != KEY_ALL && key & events == 0 {
+            return false; // not what the item waits for
+        }
+        if epi.linked.load(Ordering::Relaxed) {
+            if ep.variant == Variant::SinglePass {
+                epi.missed.store(true, Ordering::Release);
+            }
+            STATS.skipped_linked();
+            queued = false;
+        } else {
+            epi.linked.store(true, Ordering::Relaxed);
+            rd.list.push_back(Arc::clone(epi));
+            queued = true;
+        }
+    }
+    let waiting = ep.observers.load(Ordering::SeqCst) > 0;
+    if queued {
+        ep.signal();
+    }
+    if events & EPOLLEXCLUSIVE == 0 {
+        return true;
+    }
+    waiting
+        && match key & (EPOLLIN | EPOLLOUT) {
+            EPOLLIN => events & EPOLLIN != 0,
+            EPOLLOUT => events & EPOLLOUT != 0,
+            0 => true,
+            _ => false,
+        }
+}
+
+/// The `EPOLLEXCLUSIVE` rules of `epoll_ctl` (all EINVAL), checked before the item
+/// lookup as the kernel does.
+pub fn check_exclusive(op: i32, events: u32, target_is_epoll: bool) -> Result<(), CtlError> {
+    if op != EPOLL_CTL_DEL && events & EPOLLEXCLUSIVE != 0 {
+        if op == EPOLL_CTL_MOD {
+            return Err(CtlError::Invalid);
+        }
+        if op == EPOLL_CTL_ADD && (target_is_epoll || events & !EPOLLEXCLUSIVE_OK_BITS != 0) {
+            return Err(CtlError::Invalid);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! The engine: Libenzi's single-pass epoll, in safe Rust with no OS calls.
+//!
+//! Names follow `fs/eventpoll.c` so the two can be read side by side:
+//! `EventPoll` (struct eventpoll), `Epitem`, the ready list, `ep_poll_callback`,
+//! `send_events` (ep_send_events). The locking rules are at the top of `eventpoll.rs`.
+
+pub mod epitem;
+pub mod events;
+pub mod eventpoll;
+pub mod file;
+pub mod stats;
+pub(crate) mod sync;
+pub mod waitqueue;
+
+#[cfg(test)]
+pub(crate) mod mock;
+#[cfg(all(test, not(loom)))]
+mod tests;
+#[cfg(all(test, loom))]
+mod loom_models;
+
+pub use eventpoll::{check_exclusive, CtlError, EventPoll, EventSink, Fault, Variant, Waker};
+pub use file::EpFile;
+pub use waitqueue::WaitQueue;

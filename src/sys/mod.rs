@@ -1,0 +1,81 @@
+//! The only place that talks to the operating system: the table of real libc functions
+//! (`real`), errno handling, and a few raw helpers. Everything here is `unsafe` at the
+//! boundary and documented with a `// SAFETY:` line at each use.
+
+pub mod real;
+
+use std::cell::Cell;
+
+/// The calling thread's errno.
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location always returns this thread's valid errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Set the calling thread's errno.
+pub fn set_errno(value: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = value }
+}
+
+/// Restores errno when dropped: wrap internal calls that must not disturb the host
+/// program's errno.
+pub struct ErrnoGuard(i32);
+
+impl ErrnoGuard {
+    pub fn save() -> Self {
+        ErrnoGuard(errno())
+    }
+}
+
+impl Drop for ErrnoGuard {
+    fn drop(&mut self) {
+        set_errno(self.0)
+    }
+}
+
+/// Fail with `err` the way a libc wrapper does: errno set, -1 returned.
+pub fn fail(err: i32) -> libc::c_int {
+    set_errno(err);
+    -1
+}
+
+/// The current CLOCK_MONOTONIC time in nanoseconds (vDSO, no syscall, not hooked).
+pub fn monotonic_ns() -> i128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
+/// The kernel's readiness of one fd right now (`poll` with a zero timeout), as epoll
+/// bits. `None` when the fd is not open.
+pub fn poll_now(fd: i32) -> Option<u32> {
+    let _errno = ErrnoGuard::save();
+    let all = libc::POLLIN | libc::POLLPRI | libc::POLLOUT | libc::POLLRDNORM | libc::POLLRDBAND
+        | libc::POLLWRNORM | libc::POLLWRBAND | libc::POLLMSG | libc::POLLRDHUP;
+    let mut pfd = libc::pollfd { fd, events: all, revents: 0 };
+    // SAFETY: pfd is one valid pollfd; the real poll does not call back into us.
+    let r = unsafe { real::poll(&mut pfd, 1, 0) };
+    if r < 0 || pfd.revents & libc::POLLNVAL != 0 {
+        return None;
+    }
+    Some(pfd.revents as u16 as u32)
+}
+
+thread_local! {
+    /// Set while this thread runs library code that takes engine or table locks. A hook
+    /// entered while it is set (a signal handler, or our own code calling a hooked
+    /// function) passes straight through to libc.
+    static IN_LIBRARY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True when this thread is already inside the library.
+pub fn in_library() -> bool {
+    IN_LIBRARY.with(|f| f.get())
+}
+
+/// Mark this thread as inside (or outside) the library.
+pub fn set_in_library(value: bool) {
+    IN_LIBRARY.with(|f| f.set(value))
+}

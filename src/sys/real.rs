@@ -1,0 +1,139 @@
+//! The real libc functions behind the hooks, found with `dlsym(RTLD_NEXT)` on first use
+//! and cached. A function libc does not have fails with ENOSYS.
+
+use libc::{c_char, c_int, c_long, c_uint, c_void, iovec, msghdr, nfds_t, off_t, pollfd, size_t, sigset_t, sockaddr, socklen_t, ssize_t, timespec};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Look up `name` (NUL-terminated) in the libraries after ours.
+fn resolve(cache: &AtomicUsize, name: &[u8]) -> usize {
+    let cached = cache.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    // SAFETY: name is NUL-terminated; dlsym with RTLD_NEXT is safe to call at any time
+    // after the loader has mapped us.
+    let addr = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char) } as usize;
+    cache.store(addr, Ordering::Relaxed);
+    addr
+}
+
+macro_rules! real_fns {
+    ($( $(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; )*) => {
+        $(
+            $(#[$meta])*
+            /// The real libc function of the same name.
+            ///
+            /// # Safety
+            /// The caller upholds the libc function's own contract.
+            pub unsafe fn $name($($arg: $ty),*) -> $ret {
+                static CACHE: AtomicUsize = AtomicUsize::new(0);
+                let addr = resolve(&CACHE, concat!(stringify!($name), "\0").as_bytes());
+                if addr == 0 {
+                    super::set_errno(libc::ENOSYS);
+                    return -1 as _;
+                }
+                // SAFETY: addr is libc's symbol of this name, whose C signature is the one
+                // declared here.
+                let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { std::mem::transmute(addr) };
+                // SAFETY: forwarded contract.
+                unsafe { f($($arg),*) }
+            }
+        )*
+    };
+}
+
+real_fns! {
+    fn epoll_create(size: c_int) -> c_int;
+    fn epoll_create1(flags: c_int) -> c_int;
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> c_int;
+    fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: c_int) -> c_int;
+    fn epoll_pwait(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: c_int, sigmask: *const sigset_t) -> c_int;
+    fn pipe(fds: *mut c_int) -> c_int;
+    fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
+    fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int;
+    fn eventfd(initval: c_uint, flags: c_int) -> c_int;
+    fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t;
+    fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t;
+    fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t;
+    fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t;
+    fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t;
+    fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t;
+    fn recvfrom(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr, addrlen: *mut socklen_t) -> ssize_t;
+    fn sendto(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *const sockaddr, addrlen: socklen_t) -> ssize_t;
+    fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t;
+    fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t;
+    fn recvmmsg(fd: c_int, msgvec: *mut libc::mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut timespec) -> c_int;
+    fn sendmmsg(fd: c_int, msgvec: *mut libc::mmsghdr, vlen: c_uint, flags: c_int) -> c_int;
+    fn shutdown(fd: c_int, how: c_int) -> c_int;
+    fn close(fd: c_int) -> c_int;
+    fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
+    fn dup(fd: c_int) -> c_int;
+    fn dup2(oldfd: c_int, newfd: c_int) -> c_int;
+    fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int;
+    fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int;
+    fn ppoll(fds: *mut pollfd, nfds: nfds_t, timeout: *const timespec, sigmask: *const sigset_t) -> c_int;
+    fn select(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, timeout: *mut libc::timeval) -> c_int;
+    fn pselect(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, timeout: *const timespec, sigmask: *const sigset_t) -> c_int;
+    fn fork() -> libc::pid_t;
+    fn splice(fd_in: c_int, off_in: *mut libc::loff_t, fd_out: c_int, off_out: *mut libc::loff_t, len: size_t, flags: c_uint) -> ssize_t;
+    fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t;
+    fn vmsplice(fd: c_int, iov: *const iovec, nr: size_t, flags: c_uint) -> ssize_t;
+    fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut off_t, count: size_t) -> ssize_t;
+    fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut libc::off64_t, count: size_t) -> ssize_t;
+    fn preadv2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t;
+    fn pwritev2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t;
+    fn posix_spawn(pid: *mut libc::pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+    fn posix_spawnp(pid: *mut libc::pid_t, file: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+    fn system(command: *const c_char) -> c_int;
+    fn syscall(num: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long;
+    fn __read_chk(fd: c_int, buf: *mut c_void, count: size_t, buflen: size_t) -> ssize_t;
+    fn __recv_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int) -> ssize_t;
+    fn __recvfrom_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, addrlen: *mut socklen_t) -> ssize_t;
+}
+
+/// The real `popen` (returns a pointer, so it is not in the macro's integer family).
+///
+/// # Safety
+/// As libc's `popen`.
+pub unsafe fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    static CACHE: AtomicUsize = AtomicUsize::new(0);
+    let addr = resolve(&CACHE, b"popen\0");
+    if addr == 0 {
+        super::set_errno(libc::ENOSYS);
+        return std::ptr::null_mut();
+    }
+    // SAFETY: libc's popen has this signature.
+    let f: unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE = unsafe { std::mem::transmute(addr) };
+    // SAFETY: forwarded contract.
+    unsafe { f(command, mode) }
+}
+
+/// The real `fdopen`.
+///
+/// # Safety
+/// As libc's `fdopen`.
+pub unsafe fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE {
+    static CACHE: AtomicUsize = AtomicUsize::new(0);
+    let addr = resolve(&CACHE, b"fdopen\0");
+    if addr == 0 {
+        super::set_errno(libc::ENOSYS);
+        return std::ptr::null_mut();
+    }
+    // SAFETY: libc's fdopen has this signature.
+    let f: unsafe extern "C" fn(c_int, *const c_char) -> *mut libc::FILE = unsafe { std::mem::transmute(addr) };
+    // SAFETY: forwarded contract.
+    unsafe { f(fd, mode) }
+}
+
+/// `epoll_pwait2` straight to the kernel: glibc only has it from 2.35, and the raw
+/// call behaves the same.
+///
+/// # Safety
+/// `events` must be valid for `maxevents` entries or fault cleanly in the kernel.
+pub unsafe fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: *const timespec, sigmask: *const sigset_t) -> c_int {
+    // SAFETY: raw syscall with the kernel's argument list; the kernel checks pointers.
+    unsafe {
+        libc::syscall(libc::SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask, std::mem::size_of::<libc::c_ulong>()) as c_int
+    }
+}

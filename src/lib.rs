@@ -8,3 +8,9 @@
 //!   out of test builds so the test harness does not interpose on itself.
 
 pub mod engine;
+#[cfg(not(loom))]
+pub mod files;
+#[cfg(not(any(test, loom)))]
+mod preload;
+#[cfg(not(loom))]
+pub mod sys;

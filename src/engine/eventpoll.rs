@@ -151,6 +151,9 @@ pub struct EventPoll {
     ready: Mutex<ReadyList>,
     /// Waiters about to sleep or asleep, plus pollers of the instance itself.
     observers: AtomicUsize,
+    /// Outer instances watching this one through the kernel: each of them must see a
+    /// wake-up for every callback, as `ep_poll_safewake` gives the kernel's.
+    kernel_watchers: AtomicUsize,
     /// The waker was raised and not yet lowered.
     raised: AtomicBool,
     waker: Box<dyn Waker>,
@@ -164,6 +167,7 @@ impl EventPoll {
             mtx: RwLock::new(ItemMap::default()),
             ready: Mutex::new(ReadyList::default()),
             observers: AtomicUsize::new(0),
+            kernel_watchers: AtomicUsize::new(0),
             raised: AtomicBool::new(false),
             waker,
             variant,
@@ -474,6 +478,24 @@ impl EventPoll {
         self.observers.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// An outer epoll instance watches this one through the kernel.
+    pub fn add_kernel_watcher(&self) {
+        self.kernel_watchers.fetch_add(1, Ordering::SeqCst);
+        self.add_observer();
+    }
+
+    pub fn remove_kernel_watcher(&self) {
+        self.kernel_watchers.fetch_sub(1, Ordering::SeqCst);
+        self.remove_observer();
+    }
+
+    /// Raise unconditionally: every callback is a new edge for kernel-side watchers.
+    fn poke(&self) {
+        self.raised.store(true, Ordering::SeqCst);
+        STATS.wakeup();
+        self.waker.raise();
+    }
+
     /// The file layer's `FileKey` for an `Arc<dyn EpFile>`: the allocation's address.
     pub fn key_of(file: &Arc<dyn EpFile>) -> usize {
         file_key(file)
@@ -512,7 +534,9 @@ pub(crate) fn ep_poll_callback(epi: &Arc<Epitem>, key: u32) -> bool {
         }
     }
     let waiting = ep.observers.load(Ordering::SeqCst) > 0;
-    if queued {
+    if ep.kernel_watchers.load(Ordering::SeqCst) > 0 {
+        ep.poke();
+    } else if queued {
         ep.signal();
     }
     if events & EPOLLEXCLUSIVE == 0 {

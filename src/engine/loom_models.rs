@@ -1,0 +1,300 @@
+//! Loom models of the engine's concurrency protocol: the seed's five cases and the
+//! sleeping protocol. Under `cfg(loom)` the engine's locks and atomics (and the mocks')
+//! are loom's, so every model below explores the interleavings of the real code.
+//!
+//! Each model builds its whole world inside the closure (loom objects must not outlive
+//! one execution) and ends with `clear()`, which breaks the item -> instance cycle.
+//! Preemption bounds are kept small so that each model runs in seconds; the bound each
+//! one needs is explained where it is set. Every model prints its run time to stderr
+//! (`--nocapture` to see it).
+
+use std::sync::atomic::{AtomicBool as StdAtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Instant;
+
+use loom::thread;
+
+use super::events::*;
+use super::mock::{mock_ep, mock_file};
+use super::{EpFile, EventPoll, Variant};
+
+const NO_LIMIT: usize = usize::MAX;
+
+/// Run `f` under loom with the given preemption bound and report the time taken.
+fn check(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(bound);
+    // The fifty-item model takes far more than loom's default of 1000 branches per
+    // execution; the bound on preemptions is what keeps the search small.
+    builder.max_branches = 100_000;
+    let start = Instant::now();
+    builder.check(f);
+    eprintln!("loom model {name}: preemption bound {bound}, {:.2?}", start.elapsed());
+}
+
+fn add(ep: &Arc<EventPoll>, f: &Arc<dyn EpFile>, fd: i32, events: u32, data: u64) {
+    ep.ctl(EPOLL_CTL_ADD, f, fd, (events, data), NO_LIMIT).expect("ADD");
+}
+
+/// One transfer of at most `max` events; returns the data of each.
+fn wait(ep: &EventPoll, max: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    ep.send_events(&mut out, max).expect("transfer");
+    out.into_iter().map(|(_, d)| d).collect()
+}
+
+/// Transfer until a transfer finds nothing.
+fn drain(ep: &EventPoll, max: usize) -> Vec<u64> {
+    let mut all = Vec::new();
+    loop {
+        let got = wait(ep, max);
+        if got.is_empty() {
+            return all;
+        }
+        all.extend(got);
+    }
+}
+
+fn count(events: &[u64], data: u64) -> usize {
+    events.iter().filter(|&&d| d == data).count()
+}
+
+/// Case 2: `EPOLL_CTL_DEL` while a transfer runs. DEL takes the instance lock for
+/// writing, so it waits for the transfer; once it returned, the item is gone for good.
+#[test]
+fn case2_del_during_transfer_never_reports_deleted_item() {
+    check("case2", 2, || {
+        let (ep, _w) = mock_ep(Variant::SinglePass);
+        let (_a, fa) = mock_file(EPOLLIN);
+        let (_b, fb) = mock_file(EPOLLIN);
+        add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
+        add(&ep, &fb, 2, EPOLLIN | EPOLLET, 2);
+        let t = {
+            let ep = Arc::clone(&ep);
+            thread::spawn(move || wait(&ep, 8))
+        };
+        ep.ctl(EPOLL_CTL_DEL, &fa, 1, (0, 0), NO_LIMIT).expect("DEL");
+        let after_del = wait(&ep, 8);
+        let during = t.join().unwrap();
+        let last = drain(&ep, 8);
+        assert_eq!(count(&after_del, 1) + count(&last, 1), 0, "deleted item reported after DEL returned");
+        assert!(count(&during, 1) <= 1, "concurrent transfer reported the item twice");
+        let b_total = count(&during, 2) + count(&after_del, 2) + count(&last, 2);
+        assert_eq!(b_total, 1, "the surviving item is reported exactly once");
+        ep.clear();
+    });
+}
+
+/// Case 3: the watched file goes away (`eventpoll_release_file`) while a transfer runs.
+#[test]
+fn case3_file_release_during_transfer() {
+    check("case3", 2, || {
+        let (ep, _w) = mock_ep(Variant::SinglePass);
+        let (a, fa) = mock_file(EPOLLIN);
+        let (_b, fb) = mock_file(EPOLLIN);
+        add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
+        add(&ep, &fb, 2, EPOLLIN | EPOLLET, 2);
+        let t = {
+            let ep = Arc::clone(&ep);
+            thread::spawn(move || wait(&ep, 8))
+        };
+        assert_eq!(ep.release_file(&fa), 1);
+        assert!(!a.wait_queue().is_watched(), "released file still watched");
+        let after = wait(&ep, 8);
+        let during = t.join().unwrap();
+        let last = drain(&ep, 8);
+        assert_eq!(count(&after, 1) + count(&last, 1), 0, "released file reported after release");
+        assert!(count(&during, 1) <= 1);
+        assert_eq!(count(&during, 2) + count(&after, 2) + count(&last, 2), 1);
+        assert_eq!(ep.len(), 1);
+        ep.clear();
+    });
+}
+
+/// Case 4: two transfers at once, each on its own spliced list, with buffers smaller
+/// than the ready list (so leftovers go back while the other transfer may run).
+#[test]
+fn case4_two_transfers_split_the_ready_list() {
+    check("case4", 2, || {
+        let (ep, _w) = mock_ep(Variant::SinglePass);
+        let files: Vec<_> = (0..3).map(|_| mock_file(EPOLLIN)).collect();
+        for (i, (_, f)) in files.iter().enumerate() {
+            add(&ep, f, i as i32, EPOLLIN | EPOLLET, i as u64);
+        }
+        let t = {
+            let ep = Arc::clone(&ep);
+            thread::spawn(move || wait(&ep, 2))
+        };
+        let mine = wait(&ep, 2);
+        let theirs = t.join().unwrap();
+        let last = drain(&ep, 8);
+        for i in 0..3 {
+            let n = count(&mine, i) + count(&theirs, i) + count(&last, i);
+            assert_eq!(n, 1, "item {i} delivered {n} times ({mine:?} {theirs:?} {last:?})");
+        }
+        ep.clear();
+    });
+}
+
+/// The case-5 scenario: an edge-triggered item is queued while its file is not ready
+/// (the data was consumed without a wake-up). One thread transfers; the other makes the
+/// file ready and wakes it, possibly between the transfer's re-poll and its re-link.
+/// Returns how many times the event was reported in total, once both are done and a
+/// final transfer ran.
+fn case5_scenario(variant: Variant) -> usize {
+    let (ep, _w) = mock_ep(variant);
+    let (a, fa) = mock_file(EPOLLIN);
+    add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
+    a.set_quietly(0);
+    let t = {
+        let ep = Arc::clone(&ep);
+        thread::spawn(move || wait(&ep, 8))
+    };
+    a.set(EPOLLIN, KEY_READABLE);
+    let during = t.join().unwrap();
+    let last = drain(&ep, 8);
+    ep.clear();
+    during.len() + last.len()
+}
+
+#[test]
+fn case5_callback_during_transfer_is_not_lost_singlepass() {
+    check("case5 SinglePass", 3, || {
+        let n = case5_scenario(Variant::SinglePass);
+        // One wake-up: reported once, or twice when the transfer's re-poll already saw
+        // the new readiness and the wake-up then landed as `missed` (a spurious edge).
+        assert!((1..=2).contains(&n), "event reported {n} times");
+    });
+}
+
+#[test]
+fn case5_window_loses_event_in_seed() {
+    // Loom reports failures by panicking, so the model records the loss instead and the
+    // test asserts, after the search, that the checker found an execution losing it.
+    static LOST: StdAtomicBool = StdAtomicBool::new(false);
+    LOST.store(false, SeqCst);
+    check("case5 Seed", 3, || {
+        if case5_scenario(Variant::Seed) == 0 {
+            LOST.store(true, SeqCst);
+        }
+    });
+    assert!(LOST.load(SeqCst), "the model checker found no execution losing the seed's event");
+}
+
+/// A waiter about to sleep against a file becoming ready: the sleeper either sees the
+/// item (prepare_sleep refuses) or is signalled. It never stays asleep with the item
+/// queued and the waker down.
+#[test]
+fn sleeper_is_woken_when_item_queued() {
+    check("sleeper", 3, || {
+        let (ep, w) = mock_ep(Variant::SinglePass);
+        let (a, fa) = mock_file(0);
+        add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
+        let sleeper = {
+            let (ep, w) = (Arc::clone(&ep), Arc::clone(&w));
+            thread::spawn(move || {
+                if !ep.prepare_sleep() {
+                    return (false, drain(&ep, 8));
+                }
+                // "Sleep": look at the kernel-visible signal a bounded number of times.
+                for _ in 0..2 {
+                    if w.is_raised() {
+                        ep.finish_sleep(true);
+                        return (false, drain(&ep, 8));
+                    }
+                    thread::yield_now();
+                }
+                (true, Vec::new())
+            })
+        };
+        a.set(EPOLLIN, KEY_READABLE);
+        let (still_asleep, mut got) = sleeper.join().unwrap();
+        if still_asleep {
+            assert!(
+                !ep.has_ready() || w.is_raised(),
+                "sleeper asleep, item queued, waker down: lost wake-up"
+            );
+            ep.finish_sleep(w.is_raised());
+        }
+        got.extend(drain(&ep, 8));
+        assert_eq!(got, vec![1], "the event is reported exactly once");
+        ep.clear();
+    });
+}
+
+/// The lost wake-up found while writing these tests (see the unit test
+/// `settle_racing_a_callback_does_not_swallow_its_raise` for the exact sequence): a
+/// transfer's `settle()` lowering a stale signal races with a callback raising a fresh
+/// one for a sleeper that observes the instance.
+#[test]
+#[ignore = "BUG: settle() does raised=false, then lower(); a callback that raises in between \
+            has its raise consumed by that lower(), and settle's re-check then sees raised \
+            already true and does not raise again: sleeper left asleep, item queued, waker down"]
+fn settle_racing_a_callback_keeps_sleeper_signalled() {
+    check("settle vs callback", 2, || {
+        let (ep, w) = mock_ep(Variant::SinglePass);
+        let (a, fa) = mock_file(0);
+        let (b, fb) = mock_file(0);
+        add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
+        add(&ep, &fb, 2, EPOLLIN | EPOLLET, 2);
+        // A sleeper observes (and never gets to run in this model); `a` raises for it.
+        assert!(ep.prepare_sleep());
+        a.set(EPOLLIN, KEY_READABLE);
+        // Another waiter takes `a`; its settle() lowers the now stale signal while `b`
+        // becomes ready.
+        let t = {
+            let ep = Arc::clone(&ep);
+            thread::spawn(move || wait(&ep, 8))
+        };
+        b.set(EPOLLIN, KEY_READABLE);
+        t.join().unwrap();
+        assert!(!ep.has_ready() || w.is_raised(), "sleeper asleep, item queued, waker down");
+        ep.finish_sleep(true);
+        ep.clear();
+    });
+}
+
+/// The contract's case 4 with real numbers: two waiters, `N` ready items, buffers of 10.
+/// Waiter 2 tries to sleep; it can only succeed while waiter 1's transfer has spliced the
+/// whole list away, and then the surplus waiter 1 re-injects must raise the waker. Both
+/// then drain in loops; every event is delivered exactly once.
+///
+/// `N` is the contract's 50. Preemption bound 1 suffices: waiter 2 sleeping needs one
+/// preemption of waiter 1 inside its transfer, and loom must then find no execution where
+/// the raise is missing. (At bound 2 the search over 50 items' atomics is far too long.)
+#[test]
+fn two_waiters_fifty_items_buffers_of_ten() {
+    const N: usize = 50;
+    check("two waiters, 50 items", 1, || {
+        let (ep, w) = mock_ep(Variant::SinglePass);
+        let files: Vec<_> = (0..N).map(|_| mock_file(EPOLLIN)).collect();
+        for (i, (_, f)) in files.iter().enumerate() {
+            add(&ep, f, i as i32, EPOLLIN | EPOLLET, i as u64);
+        }
+        let waiter2 = {
+            let (ep, w) = (Arc::clone(&ep), Arc::clone(&w));
+            thread::spawn(move || {
+                let slept = ep.prepare_sleep();
+                if slept {
+                    // Sleep until signalled; waiter 1's re-injection must raise it.
+                    while !w.is_raised() {
+                        thread::yield_now();
+                    }
+                    ep.finish_sleep(true);
+                }
+                (slept, drain(&ep, 10))
+            })
+        };
+        let mut got = wait(&ep, 10);
+        assert_eq!(got.len(), 10, "waiter 1's first transfer fills its buffer");
+        got.extend(drain(&ep, 10));
+        let (slept, theirs) = waiter2.join().unwrap();
+        if slept {
+            assert!(w.raises() >= 1, "waiter 2 slept and was never woken");
+        }
+        got.extend(theirs);
+        got.sort_unstable();
+        assert_eq!(got, (0..N as u64).collect::<Vec<_>>(), "every event exactly once");
+        ep.clear();
+    });
+}

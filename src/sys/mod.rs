@@ -53,7 +53,7 @@ pub fn monotonic_ns() -> i128 {
 pub fn poll_now(fd: i32) -> Option<u32> {
     let _errno = ErrnoGuard::save();
     let all = libc::POLLIN | libc::POLLPRI | libc::POLLOUT | libc::POLLRDNORM | libc::POLLRDBAND
-        | libc::POLLWRNORM | libc::POLLWRBAND | libc::POLLMSG | libc::POLLRDHUP;
+        | libc::POLLWRNORM | libc::POLLWRBAND | 0x400 /* POLLMSG */ | libc::POLLRDHUP;
     let mut pfd = libc::pollfd { fd, events: all, revents: 0 };
     // SAFETY: pfd is one valid pollfd; the real poll does not call back into us.
     let r = unsafe { real::poll(&mut pfd, 1, 0) };

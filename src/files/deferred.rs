@@ -1,0 +1,82 @@
+//! Accounting deferred from signal handlers.
+//!
+//! A signal handler may call `write` (the self-pipe trick) while the thread it
+//! interrupted holds the gate or an engine lock. The hook then cannot take any lock: it
+//! performs the real write and records it here, in a fixed-size per-thread buffer that
+//! needs no allocation and no lock. When the interrupted code leaves the gate it
+//! replays the records with signals blocked. If the buffer overflows, the library can
+//! no longer account exactly and hands every served file to the kernel.
+
+use std::cell::Cell;
+
+use super::{table, Done};
+use crate::sys;
+
+const SLOTS: usize = 32;
+
+thread_local! {
+    static RECORDS: [Cell<Option<(i32, Done)>>; SLOTS] = const { [const { Cell::new(None) }; SLOTS] };
+    static LEN: Cell<usize> = const { Cell::new(0) };
+    static OVERFLOW: Cell<bool> = const { Cell::new(false) };
+    static DEMOTE: Cell<Option<i32>> = const { Cell::new(None) };
+}
+
+/// Ask for `fd`'s file to be demoted once the thread leaves the gate (demotion needs the
+/// table exclusively, which a thread inside the gate cannot take).
+pub fn push_demote(fd: i32) {
+    if DEMOTE.with(|d| d.replace(Some(fd))).is_some() {
+        OVERFLOW.with(|o| o.set(true));
+    }
+}
+
+/// Record an I/O result on `fd` for later accounting.
+pub fn push(fd: i32, done: Done) {
+    let len = LEN.with(Cell::get);
+    if len == SLOTS {
+        OVERFLOW.with(|o| o.set(true));
+        return;
+    }
+    RECORDS.with(|r| r[len].set(Some((fd, done))));
+    LEN.with(|l| l.set(len + 1));
+}
+
+/// Replay what was recorded. Called when the thread leaves the gate.
+pub fn run() {
+    if LEN.with(Cell::get) == 0 && !OVERFLOW.with(Cell::get) && DEMOTE.with(|d| d.get().is_none()) {
+        return;
+    }
+    let _errno = sys::ErrnoGuard::save();
+    let mut all: libc::sigset_t = unsafe_zeroed_sigset();
+    let mut old: libc::sigset_t = unsafe_zeroed_sigset();
+    // SAFETY: valid sigset pointers; blocks signals so no handler appends meanwhile.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+    }
+    let len = LEN.with(|l| l.replace(0));
+    let overflow = OVERFLOW.with(|o| o.replace(false));
+    let records: Vec<(i32, Done)> = RECORDS.with(|r| r[..len].iter().filter_map(Cell::take).collect());
+    for (fd, done) in records {
+        if let Some(gate) = table::enter() {
+            if let Some(table::Entry::File(file)) = gate.get(fd) {
+                let file = std::sync::Arc::clone(file);
+                // Whether the pipe was full is lost: wake the writer rather than risk
+                // losing its edge.
+                super::account(&file, true, done);
+            }
+        }
+    }
+    if let Some(fd) = DEMOTE.with(Cell::take) {
+        super::demote::demote_fd(fd);
+    }
+    if overflow {
+        super::demote::demote_everything();
+    }
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+}
+
+fn unsafe_zeroed_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
+    unsafe { std::mem::zeroed() }
+}

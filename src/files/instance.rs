@@ -1,0 +1,136 @@
+//! An epoll instance as the program sees it: a real kernel epoll fd (so close, dup,
+//! CLOEXEC, poll() and nesting work), the engine instance serving the fds the library
+//! owns, and an eventfd inside the kernel epoll fd through which engine wake-ups reach
+//! a thread sleeping in the kernel.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::engine::{EventPoll, Variant, Waker};
+use crate::sys::{real, ErrnoGuard};
+
+/// The `data` of the wake-up eventfd's registration in the kernel epoll fd. Events with
+/// it are the library's own and are never shown to the program.
+pub const WAKE_MARKER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Raises and lowers an instance's wake-up eventfd.
+struct EventfdWaker {
+    fd: Arc<AtomicI32>,
+}
+
+impl Waker for EventfdWaker {
+    fn raise(&self) {
+        let _errno = ErrnoGuard::save();
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to the library's own eventfd.
+        unsafe { real::write(self.fd.load(Ordering::Relaxed), &one as *const u64 as *const _, 8) };
+    }
+
+    fn lower(&self) {
+        let _errno = ErrnoGuard::save();
+        let mut value: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from the library's own non-blocking
+        // eventfd (EAGAIN when it is already low).
+        unsafe { real::read(self.fd.load(Ordering::Relaxed), &mut value as *mut u64 as *mut _, 8) };
+    }
+}
+
+/// One epoll instance.
+pub struct Instance {
+    pub ep: Arc<EventPoll>,
+    /// The wake-up eventfd (moves if the program dup2()s over its number).
+    pub wake_fd: Arc<AtomicI32>,
+    /// One fd number of the kernel epoll fd, for the library's own kernel calls.
+    pub(crate) any_fd: AtomicI32,
+    /// fd numbers referring to the instance (under the table's write lock).
+    pub(crate) fd_refs: AtomicUsize,
+    /// Registrations the program made in the kernel epoll fd (may overcount: the kernel
+    /// drops closed files silently). While zero, waits make no epoll syscall.
+    pub kernel_items: AtomicUsize,
+    /// Everything goes to the kernel: the instance is shared with another process.
+    pub kernel_only: AtomicBool,
+    /// Alternates which source a wait collects first, so neither starves the other.
+    pub turn: AtomicBool,
+    /// Outer instances (or pollers) that watch this one through the kernel.
+    pub nested_watchers: AtomicUsize,
+}
+
+impl Instance {
+    /// Wrap a fresh kernel epoll fd. Returns `None` when the wake-up eventfd cannot be
+    /// made (fd exhaustion): the caller then leaves the instance to the kernel alone.
+    pub fn create(kfd: i32, variant: Variant) -> Option<(Arc<Self>, i32)> {
+        let _errno = ErrnoGuard::save();
+        // SAFETY: plain eventfd creation.
+        let efd = unsafe { real::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            return None;
+        }
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: WAKE_MARKER };
+        // SAFETY: registers our eventfd in our kernel epoll fd with a valid event.
+        if unsafe { real::epoll_ctl(kfd, libc::EPOLL_CTL_ADD, efd, &mut ev) } < 0 {
+            // SAFETY: closing the eventfd we just made.
+            unsafe { real::close(efd) };
+            return None;
+        }
+        let wake_fd = Arc::new(AtomicI32::new(efd));
+        let waker = Box::new(EventfdWaker { fd: Arc::clone(&wake_fd) });
+        let inst = Arc::new(Instance {
+            ep: EventPoll::new(waker, variant),
+            wake_fd,
+            any_fd: AtomicI32::new(kfd),
+            fd_refs: AtomicUsize::new(1),
+            kernel_items: AtomicUsize::new(0),
+            kernel_only: AtomicBool::new(false),
+            turn: AtomicBool::new(false),
+            nested_watchers: AtomicUsize::new(0),
+        });
+        Some((inst, efd))
+    }
+
+    /// The last fd of the instance was closed: free the engine side and the eventfd.
+    pub fn released(&self) {
+        self.ep.clear();
+        let _errno = ErrnoGuard::save();
+        // SAFETY: the eventfd is the library's own and nobody uses it any more.
+        unsafe { real::close(self.wake_fd.load(Ordering::Relaxed)) };
+    }
+
+    /// Register in the kernel epoll fd, as the library does for demoted items.
+    pub fn kernel_add(&self, fd: i32, events: u32, data: u64) -> bool {
+        let _errno = ErrnoGuard::save();
+        let mut ev = libc::epoll_event { events, u64: data };
+        // SAFETY: valid event, fds checked by the kernel.
+        let ok = unsafe { real::epoll_ctl(self.any_fd.load(Ordering::Relaxed), libc::EPOLL_CTL_ADD, fd, &mut ev) } == 0;
+        if ok {
+            self.kernel_items.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// True when the program registered kernel-served fds worth a non-blocking look.
+    pub fn has_kernel_items(&self) -> bool {
+        self.kernel_items.load(Ordering::Relaxed) != 0
+    }
+
+    /// Lower the wake-up signal if nothing is ready (after a poll() on the instance).
+    pub fn settle(&self) {
+        self.ep.settle();
+    }
+
+    /// Add a watcher through the kernel (an outer epoll, or a poller).
+    pub fn watch_from_kernel(&self) {
+        self.nested_watchers.fetch_add(1, Ordering::SeqCst);
+        self.ep.add_kernel_watcher();
+    }
+
+    pub fn unwatch_from_kernel(&self) {
+        if self
+            .nested_watchers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            self.ep.remove_kernel_watcher();
+        }
+    }
+}
+

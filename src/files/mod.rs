@@ -1,0 +1,175 @@
+//! The file layer: which fds the engine serves, what their readiness is, and which
+//! wake-ups the program's I/O on them causes. The hooks in `crate::preload` call into
+//! this module around each real libc call:
+//!
+//! ```text
+//!   prepare(fd)  ->  real libc call  ->  complete(prep, result)
+//! ```
+//!
+//! `prepare` looks the fd up under the gate (and, for a pipe read, asks whether the
+//! pipe was full, which decides the writer's wake-up); the real call runs outside every
+//! lock, so a blocking read holds nothing; `complete` accounts the result and runs the
+//! wake-ups (the poll callbacks).
+
+pub mod deferred;
+pub mod demote;
+pub mod instance;
+pub mod openfile;
+pub mod table;
+
+use std::sync::Arc;
+
+use openfile::{Kind, OpenFile};
+use table::Entry;
+
+/// The direction of an I/O operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Read,
+    Write,
+}
+
+/// What `prepare` found.
+pub enum Prep {
+    /// Not an fd the engine serves: nothing to do after the call.
+    NotServed,
+    /// A served file, with what was known before the call.
+    Served { file: Arc<OpenFile>, was_full: bool },
+    /// A served fd, but this thread is already inside the library (a signal handler):
+    /// the accounting is deferred until the interrupted code leaves.
+    Deferred { fd: i32 },
+}
+
+/// Look `fd` up before an I/O call in direction `dir`.
+pub fn prepare(fd: i32, dir: Dir) -> Prep {
+    if !table::is_served(fd) {
+        return Prep::NotServed;
+    }
+    let Some(gate) = table::enter() else {
+        return Prep::Deferred { fd };
+    };
+    match gate.get(fd) {
+        Some(Entry::File(file)) => {
+            let was_full = dir == Dir::Read && file.kind == Kind::PipeRead && file.pipe_full_before_read();
+            Prep::Served { file: Arc::clone(file), was_full }
+        }
+        _ => Prep::NotServed,
+    }
+}
+
+/// What an I/O call did, for accounting.
+#[derive(Clone, Copy, Debug)]
+pub struct Done {
+    pub dir: Dir,
+    /// The call's return value (bytes, or -1).
+    pub result: isize,
+    /// For eventfds: the 8-byte value written or read, when the hook could see it.
+    pub value: Option<u64>,
+    /// The call only peeked (MSG_PEEK): nothing was consumed.
+    pub peek: bool,
+}
+
+/// Account a finished I/O call and run the wake-ups it causes.
+pub fn complete(prep: Prep, done: Done) {
+    match prep {
+        Prep::NotServed => {}
+        Prep::Served { file, was_full } => {
+            if let Some(_gate) = table::enter() {
+                account(&file, was_full, done);
+            } else {
+                deferred::push(file.any_fd.load(std::sync::atomic::Ordering::Relaxed), done);
+            }
+        }
+        Prep::Deferred { fd } => deferred::push(fd, done),
+    }
+}
+
+/// Account `done` on `file`: the file layer's model of the kernel's wake-ups.
+pub(crate) fn account(file: &Arc<OpenFile>, was_full: bool, done: Done) {
+    let n = done.result;
+    if n < 0 || done.peek {
+        return;
+    }
+    match (file.kind, done.dir) {
+        (Kind::PipeRead, Dir::Read) if n > 0 => file.pipe_read(n as usize, was_full),
+        (Kind::PipeWrite, Dir::Write) if n > 0 => file.pipe_written(n as usize),
+        (Kind::EventFd { .. }, dir) if n == 8 => match (dir, done.value) {
+            (Dir::Read, Some(v)) => file.eventfd_read(v),
+            (Dir::Write, Some(v)) => file.eventfd_written(v),
+            // The value is out of sight (readv, writev…): stop trusting the counter.
+            (_, None) => demote::demote_fd_later(file),
+        },
+        (Kind::Socket { stream }, Dir::Read) if n > 0 || !stream => file.socket_received(),
+        (Kind::Socket { stream }, Dir::Write) if n > 0 || !stream => file.socket_sent(),
+        _ => {}
+    }
+}
+
+/// An fd number stopped referring to `entry` (close, dup2 over it, or a stale entry
+/// found when the number was reused): drop its reference, and release the file or
+/// instance when it was the last. `table` no longer holds the number.
+pub fn forget(table: &table::Table, entry: Option<Entry>) {
+    match entry {
+        Some(Entry::File(file)) => {
+            if file.fd_refs.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                release_file(&file);
+            } else {
+                repoint_any_fd(table, &file);
+            }
+        }
+        Some(Entry::Epoll(inst)) => {
+            if inst.fd_refs.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                inst.released();
+            } else if let Some((fd, _)) = table.entries().find(|(_, e)| matches!(e, Entry::Epoll(i) if Arc::ptr_eq(i, &inst))) {
+                inst.any_fd.store(fd, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Some(Entry::Internal) | None => {}
+    }
+}
+
+/// Keep `any_fd` naming a live number of `file`.
+fn repoint_any_fd(table: &table::Table, file: &Arc<OpenFile>) {
+    if let Some((fd, _)) = table.entries().find(|(_, e)| matches!(e, Entry::File(f) if Arc::ptr_eq(f, file))) {
+        file.any_fd.store(fd, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The last descriptor of `file` is gone: `eventpoll_release_file`, then what the
+/// kernel's release does to the peer.
+fn release_file(file: &Arc<OpenFile>) {
+    let as_epfile: Arc<dyn crate::engine::EpFile> = Arc::clone(file) as Arc<dyn crate::engine::EpFile>;
+    let mut seen: Vec<Arc<crate::engine::EventPoll>> = Vec::new();
+    for epi in file.wait_queue().snapshot() {
+        if !seen.iter().any(|ep| Arc::ptr_eq(ep, &epi.ep)) {
+            seen.push(Arc::clone(&epi.ep));
+        }
+    }
+    for ep in seen {
+        ep.release_file(&as_epfile);
+    }
+    file.released();
+}
+
+/// Install a new file at `fd`, forgetting a stale entry the number may still carry.
+pub fn install(table: &mut table::Table, fd: i32, entry: Entry) {
+    let stale = table.install(fd, entry);
+    forget(table, stale);
+}
+
+/// `dup`: `newfd` now refers to what `oldfd` refers to.
+pub fn duplicate(table: &mut table::Table, oldfd: i32, newfd: i32) {
+    let stale = table.remove(newfd);
+    forget(table, stale);
+    match table.get(oldfd).cloned() {
+        Some(Entry::File(file)) => {
+            file.fd_refs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            table.install(newfd, Entry::File(file));
+        }
+        Some(Entry::Epoll(inst)) => {
+            inst.fd_refs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            table.install(newfd, Entry::Epoll(inst));
+        }
+        Some(Entry::Internal) | None => {}
+    }
+}

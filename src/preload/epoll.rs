@@ -1,0 +1,384 @@
+//! `epoll_create`, `epoll_create1`, `epoll_ctl`, `epoll_wait`, `epoll_pwait` and
+//! `epoll_pwait2`.
+//!
+//! Every instance is a real kernel epoll fd. Fds the engine serves are registered in
+//! the engine; every other fd is registered in the kernel epoll fd. A wait collects from
+//! both without blocking, alternating which goes first, and sleeps in the kernel (on the
+//! instance's own fd) only when both are empty, so timeouts, signal masks and EINTR are
+//! the kernel's. Engine wake-ups reach the sleeper through the instance's eventfd.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use libc::{c_int, epoll_event, sigset_t, timespec};
+
+use super::user::{self, UserEvents};
+use super::{active, max_watches, variant};
+use crate::engine::events::{EPOLL_CTL_ADD, EPOLL_CTL_DEL};
+use crate::engine::stats::STATS;
+use crate::engine::{check_exclusive, CtlError, EpFile};
+use crate::files::instance::{Instance, WAKE_MARKER};
+use crate::files::table::{self, Entry, MAX_FDS};
+use crate::sys::{self, fail, real, ErrnoGuard};
+
+/// The kernel's `EP_MAX_EVENTS`.
+const EP_MAX_EVENTS: c_int = (i32::MAX as usize / std::mem::size_of::<epoll_event>()) as c_int;
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
+    // SAFETY: plain forwarding.
+    let kfd = unsafe { real::epoll_create(size) };
+    adopt(kfd)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
+    // SAFETY: plain forwarding.
+    let kfd = unsafe { real::epoll_create1(flags) };
+    adopt(kfd)
+}
+
+/// Wrap a new kernel epoll fd in an instance. When that cannot be done (fd exhaustion,
+/// re-entry) the kernel serves the instance alone, which is always correct.
+fn adopt(kfd: c_int) -> c_int {
+    if kfd < 0 || kfd as usize >= MAX_FDS || !active() {
+        return kfd;
+    }
+    let Some(mut gate) = table::enter_mut() else { return kfd };
+    if let Some((inst, efd)) = Instance::create(kfd, variant()) {
+        crate::files::install(&mut gate, kfd, Entry::Epoll(inst));
+        crate::files::install(&mut gate, efd, Entry::Internal);
+    }
+    kfd
+}
+
+/// Look up the instance behind `epfd`, if it is one of ours.
+fn instance_of(epfd: c_int) -> Option<Arc<Instance>> {
+    if !table::is_served(epfd) {
+        return None;
+    }
+    let gate = table::enter()?;
+    match gate.get(epfd) {
+        Some(Entry::Epoll(inst)) => Some(Arc::clone(inst)),
+        _ => None,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int {
+    let Some(inst) = instance_of(epfd) else {
+        // SAFETY: forwarded; the kernel checks everything.
+        let r = unsafe { real::epoll_ctl(epfd, op, fd, event) };
+        if r == 0 {
+            track_nested(op, fd);
+        }
+        return r;
+    };
+    if inst.kernel_only.load(Ordering::SeqCst) {
+        // SAFETY: forwarded to the instance's own kernel epoll fd.
+        return unsafe { real::epoll_ctl(epfd, op, fd, event) };
+    }
+    let Some(gate) = table::enter() else {
+        // Re-entered from a signal handler inside the library: only the kernel's side
+        // can be used without deadlock.
+        // SAFETY: forwarded to the instance's own kernel epoll fd.
+        return unsafe { real::epoll_ctl(epfd, op, fd, event) };
+    };
+    match gate.get(fd).cloned() {
+        Some(Entry::File(file)) => engine_ctl(&inst, op, fd, file, event),
+        Some(Entry::Internal) => fail(libc::EBADF),
+        Some(Entry::Epoll(_)) | None => {
+            drop(gate);
+            // SAFETY: forwarded; the kernel checks the target, nesting and loops.
+            let r = unsafe { real::epoll_ctl(epfd, op, fd, event) };
+            if r == 0 {
+                match op {
+                    EPOLL_CTL_ADD => {
+                        inst.kernel_items.fetch_add(1, Ordering::Relaxed);
+                    }
+                    EPOLL_CTL_DEL => {
+                        let _ = inst.kernel_items.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                    }
+                    _ => {}
+                }
+                track_nested(op, fd);
+            }
+            r
+        }
+    }
+}
+
+/// An epoll fd of ours was added to (or removed from) another instance through the
+/// kernel: it must signal that outer instance for every engine wake-up.
+fn track_nested(op: c_int, fd: c_int) {
+    if let Some(inner) = instance_of(fd) {
+        match op {
+            EPOLL_CTL_ADD => inner.watch_from_kernel(),
+            EPOLL_CTL_DEL => inner.unwatch_from_kernel(),
+            _ => {}
+        }
+    }
+}
+
+/// `epoll_ctl` on a served file, with the kernel's checks in the kernel's order: the
+/// event pointer (EFAULT), then the EPOLLEXCLUSIVE rules (EINVAL), then the item lookup.
+/// EBADF, EPERM and `fd == epfd` cannot happen: both fds are open, and the target is a
+/// pollable file that is not the instance. The caller holds the gate.
+fn engine_ctl(inst: &Arc<Instance>, op: c_int, fd: c_int, file: Arc<crate::files::openfile::OpenFile>, event: *mut epoll_event) -> c_int {
+    let (events, data) = if op != EPOLL_CTL_DEL {
+        match user::read_event(event) {
+            Some(ev) => ev,
+            None => return fail(libc::EFAULT),
+        }
+    } else {
+        (0, 0)
+    };
+    if check_exclusive(op, events, false).is_err() {
+        return fail(libc::EINVAL);
+    }
+    let epfile: Arc<dyn EpFile> = file;
+    match inst.ep.ctl(op, &epfile, fd, (events, data), max_watches()) {
+        Ok(()) => 0,
+        Err(CtlError::Exists) => fail(libc::EEXIST),
+        Err(CtlError::NotFound) => fail(libc::ENOENT),
+        Err(CtlError::Invalid) => fail(libc::EINVAL),
+        Err(CtlError::NoSpace) => fail(libc::ENOSPC),
+    }
+}
+
+/// How the program asked to wait.
+#[derive(Clone, Copy)]
+enum Call {
+    Wait(c_int),
+    Pwait(c_int, *const sigset_t),
+    Pwait2(*const timespec, *const sigset_t),
+}
+
+impl Call {
+    /// Forward to the kernel unchanged.
+    unsafe fn forward(self, epfd: c_int, events: *mut epoll_event, maxevents: c_int) -> c_int {
+        // SAFETY: the program's own arguments, passed on; the kernel checks them.
+        unsafe {
+            match self {
+                Call::Wait(t) => real::epoll_wait(epfd, events, maxevents, t),
+                Call::Pwait(t, mask) => real::epoll_pwait(epfd, events, maxevents, t, mask),
+                Call::Pwait2(ts, mask) => real::epoll_pwait2(epfd, events, maxevents, ts, mask),
+            }
+        }
+    }
+
+    fn sigmask(self) -> *const sigset_t {
+        match self {
+            Call::Wait(_) => std::ptr::null(),
+            Call::Pwait(_, m) | Call::Pwait2(_, m) => m,
+        }
+    }
+}
+
+/// When a wait gives up, in CLOCK_MONOTONIC nanoseconds.
+#[derive(Clone, Copy)]
+enum Deadline {
+    Never,
+    Now,
+    At(i128),
+}
+
+impl Deadline {
+    fn from_ms(ms: c_int) -> Self {
+        match ms {
+            ..=-1 => Deadline::Never,
+            0 => Deadline::Now,
+            ms => Deadline::At(sys::monotonic_ns() + i128::from(ms) * 1_000_000),
+        }
+    }
+
+    /// From `epoll_pwait2`'s timespec: NULL is infinite; an invalid one is EINVAL; an
+    /// unreadable one EFAULT.
+    fn from_timespec(ts: *const timespec) -> Result<Self, c_int> {
+        if ts.is_null() {
+            return Ok(Deadline::Never);
+        }
+        if user::bad_range(ts as *const u8, std::mem::size_of::<timespec>()) {
+            return Err(libc::EFAULT);
+        }
+        // SAFETY: checked above to be a user-space range outside the first page.
+        let ts = unsafe { std::ptr::read_unaligned(ts) };
+        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+            return Err(libc::EINVAL);
+        }
+        if ts.tv_sec == 0 && ts.tv_nsec == 0 {
+            return Ok(Deadline::Now);
+        }
+        let ns = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec);
+        Ok(Deadline::At(sys::monotonic_ns() + ns))
+    }
+
+    /// The time left as a timespec for the kernel sleep; None for infinite.
+    fn remaining(self) -> Option<timespec> {
+        match self {
+            Deadline::Never => None,
+            Deadline::Now => Some(timespec { tv_sec: 0, tv_nsec: 0 }),
+            Deadline::At(at) => {
+                let left = (at - sys::monotonic_ns()).max(0);
+                Some(timespec { tv_sec: (left / 1_000_000_000) as libc::time_t, tv_nsec: (left % 1_000_000_000) as libc::c_long })
+            }
+        }
+    }
+
+    fn expired(self) -> bool {
+        match self {
+            Deadline::Never => false,
+            Deadline::Now => true,
+            Deadline::At(at) => sys::monotonic_ns() >= at,
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, timeout: c_int) -> c_int {
+    // SAFETY: arguments forwarded as received.
+    unsafe { wait(epfd, events, maxevents, Call::Wait(timeout)) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, timeout: c_int, sigmask: *const sigset_t) -> c_int {
+    // SAFETY: arguments forwarded as received.
+    unsafe { wait(epfd, events, maxevents, Call::Pwait(timeout, sigmask)) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait2(epfd: c_int, events: *mut epoll_event, maxevents: c_int, timeout: *const timespec, sigmask: *const sigset_t) -> c_int {
+    // SAFETY: arguments forwarded as received.
+    unsafe { wait(epfd, events, maxevents, Call::Pwait2(timeout, sigmask)) }
+}
+
+unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Call) -> c_int {
+    let Some(inst) = instance_of(epfd) else {
+        // SAFETY: not ours: the kernel answers.
+        return unsafe { call.forward(epfd, events, maxevents) };
+    };
+    // The kernel checks the timeout first (pwait2), then maxevents, then the buffer.
+    let deadline = match call {
+        Call::Wait(ms) | Call::Pwait(ms, _) => Deadline::from_ms(ms),
+        Call::Pwait2(ts, _) => match Deadline::from_timespec(ts) {
+            Ok(d) => d,
+            Err(e) => return fail(e),
+        },
+    };
+    if maxevents <= 0 || maxevents > EP_MAX_EVENTS {
+        return fail(libc::EINVAL);
+    }
+    let max = maxevents as usize;
+    if !user::access_ok(events as *const u8, max * std::mem::size_of::<epoll_event>()) {
+        return fail(libc::EFAULT);
+    }
+    if inst.kernel_only.load(Ordering::SeqCst) {
+        // SAFETY: the instance is the kernel's alone now.
+        return unsafe { call.forward(epfd, events, maxevents) };
+    }
+    loop {
+        match collect(&inst, epfd, events, max) {
+            Ok(0) => {}
+            Ok(n) => return n as c_int,
+            Err(e) => return fail(e),
+        }
+        if deadline.expired() {
+            return 0;
+        }
+        if !inst.ep.prepare_sleep() {
+            continue;
+        }
+        let left = deadline.remaining();
+        let ts_ptr = left.as_ref().map_or(std::ptr::null(), |t| t as *const timespec);
+        // SAFETY: sleeps in the kernel on the instance's own epoll fd with the program's
+        // buffer (range-checked above) and signal mask.
+        let r = unsafe { real::epoll_pwait2(epfd, events, maxevents, ts_ptr, call.sigmask()) };
+        let err = sys::errno();
+        let (kernel_n, signalled) = if r > 0 { strip_marker(events, r as usize) } else { (0, false) };
+        inst.ep.finish_sleep(signalled);
+        if r < 0 {
+            return fail(err);
+        }
+        if kernel_n > 0 {
+            STATS.kernel_events.fetch_add(kernel_n as u64, Ordering::Relaxed);
+            // Top up from the engine so its events are not held back behind the kernel's.
+            let more = engine_collect(&inst, events, kernel_n, max).unwrap_or(0);
+            return (kernel_n + more) as c_int;
+        }
+    }
+}
+
+/// Collect ready events without blocking from both sources.
+fn collect(inst: &Arc<Instance>, epfd: c_int, events: *mut epoll_event, max: usize) -> Result<usize, c_int> {
+    let kernel = inst.has_kernel_items();
+    let kernel_first = kernel && inst.turn.fetch_xor(true, Ordering::Relaxed);
+    let mut n = 0;
+    let mut fault = false;
+    if kernel_first {
+        match kernel_collect(inst, epfd, events, 0, max) {
+            Ok(k) => n += k,
+            Err(_) => fault = true,
+        }
+    }
+    if n < max {
+        match engine_collect(inst, events, n, max) {
+            Ok(k) => n += k,
+            Err(_) => fault = true,
+        }
+    }
+    if kernel && !kernel_first && n < max {
+        match kernel_collect(inst, epfd, events, n, max) {
+            Ok(k) => n += k,
+            Err(_) => fault = true,
+        }
+    }
+    if n == 0 && fault {
+        return Err(libc::EFAULT);
+    }
+    Ok(n)
+}
+
+/// The engine's transfer into `events[from..max]`.
+fn engine_collect(inst: &Arc<Instance>, events: *mut epoll_event, from: usize, max: usize) -> Result<usize, ()> {
+    let Some(_gate) = table::enter() else { return Ok(0) };
+    let mut sink = UserEvents { ptr: events.wrapping_add(from) };
+    inst.ep.send_events(&mut sink, max - from).map_err(|_| ())
+}
+
+/// A non-blocking look at the kernel-registered fds into `events[from..max]`.
+fn kernel_collect(inst: &Arc<Instance>, epfd: c_int, events: *mut epoll_event, from: usize, max: usize) -> Result<usize, ()> {
+    let _errno = ErrnoGuard::save();
+    let at = events.wrapping_add(from);
+    // SAFETY: the buffer range was checked with access_ok; the kernel faults cleanly.
+    let r = unsafe { real::epoll_wait(epfd, at, (max - from) as c_int, 0) };
+    if r < 0 {
+        return Err(());
+    }
+    let (n, signalled) = strip_marker(at, r as usize);
+    if signalled {
+        inst.settle();
+    }
+    STATS.kernel_events.fetch_add(n as u64, Ordering::Relaxed);
+    Ok(n)
+}
+
+/// Remove the library's own wake-up events from `events[..n]`, keeping order. Returns
+/// the number left and whether a wake-up was seen.
+fn strip_marker(events: *mut epoll_event, n: usize) -> (usize, bool) {
+    let mut kept = 0;
+    let mut seen = false;
+    for i in 0..n {
+        // SAFETY: the kernel just wrote n events at events[0..n].
+        let ev = unsafe { std::ptr::read_unaligned(events.add(i)) };
+        if ev.u64 == WAKE_MARKER {
+            seen = true;
+            continue;
+        }
+        if kept != i {
+            // SAFETY: kept < i < n, inside what the kernel wrote.
+            unsafe { std::ptr::write_unaligned(events.add(kept), ev) };
+        }
+        kept += 1;
+    }
+    (kept, seen)
+}

@@ -1,0 +1,285 @@
+//! Creation and identity of fds: `pipe`, `pipe2`, `socketpair`, `eventfd` (the files the
+//! engine serves), and `close`, `close_range`, `closefrom`, `dup`, `dup2`, `dup3`,
+//! `fcntl`/`fcntl64` (F_DUPFD), `shutdown`.
+//!
+//! Items are keyed by open file description, as in the kernel: the table maps each fd
+//! number to a shared `OpenFile`, dup adds a number, close removes one, and the file is
+//! released (its items dropped, its peer woken) when the last number goes.
+
+use libc::{c_int, c_long, c_uint};
+
+use super::active;
+use crate::files::openfile::OpenFile;
+use crate::files::table::{self, Entry, MAX_FDS};
+use crate::files::{self, demote};
+use crate::sys::{self, fail, real};
+
+/// Serve only fds above stdio (stdio numbers are written by libc internals the hooks
+/// never see) and inside the table.
+fn servable(fd: c_int) -> bool {
+    fd > 2 && (fd as usize) < MAX_FDS
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
+    // SAFETY: forwarded; the kernel checks the pointer.
+    let r = unsafe { real::pipe(fds) };
+    // SAFETY: on success the kernel wrote two fds there.
+    if r == 0 {
+        unsafe { adopt_pipe(*fds, *fds.add(1)) };
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
+    // SAFETY: forwarded; the kernel checks the pointer.
+    let r = unsafe { real::pipe2(fds, flags) };
+    // SAFETY: on success the kernel wrote two fds there.
+    if r == 0 {
+        unsafe { adopt_pipe(*fds, *fds.add(1)) };
+    }
+    r
+}
+
+fn adopt_pipe(rfd: c_int, wfd: c_int) {
+    if !active() || !servable(rfd) || !servable(wfd) {
+        return;
+    }
+    let Some(mut gate) = table::enter_mut() else { return };
+    let (reader, writer) = OpenFile::new_pipe(rfd, wfd);
+    files::install(&mut gate, rfd, Entry::File(reader));
+    files::install(&mut gate, wfd, Entry::File(writer));
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
+    // SAFETY: forwarded; the kernel checks the pointer.
+    let r = unsafe { real::socketpair(domain, ty, protocol, sv) };
+    if r == 0 && domain == libc::AF_UNIX && active() {
+        // SAFETY: on success the kernel wrote two fds there.
+        let (a, b) = unsafe { (*sv, *sv.add(1)) };
+        let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+        if servable(a) && servable(b) && matches!(base, libc::SOCK_STREAM | libc::SOCK_DGRAM | libc::SOCK_SEQPACKET) {
+            if let Some(mut gate) = table::enter_mut() {
+                let (ea, eb) = OpenFile::new_socketpair(a, b, base == libc::SOCK_STREAM);
+                files::install(&mut gate, a, Entry::File(ea));
+                files::install(&mut gate, b, Entry::File(eb));
+            }
+        }
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn eventfd(initval: c_uint, flags: c_int) -> c_int {
+    // SAFETY: plain forwarding.
+    let fd = unsafe { real::eventfd(initval, flags) };
+    if servable(fd) && active() {
+        if let Some(mut gate) = table::enter_mut() {
+            let file = OpenFile::new_eventfd(fd, initval, flags & libc::EFD_SEMAPHORE != 0);
+            files::install(&mut gate, fd, Entry::File(file));
+        }
+    }
+    fd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if !table::is_served(fd) {
+        // SAFETY: plain forwarding.
+        return unsafe { real::close(fd) };
+    }
+    let Some(mut gate) = table::enter_mut() else {
+        // SAFETY: re-entered (a signal handler): close it; the entry goes stale and is
+        // forgotten when the number is reused.
+        return unsafe { real::close(fd) };
+    };
+    if matches!(gate.get(fd), Some(Entry::Internal)) {
+        // The library's own descriptor: to the program it is not open.
+        return fail(libc::EBADF);
+    }
+    // SAFETY: plain forwarding; Linux releases the number even when close fails.
+    let r = unsafe { real::close(fd) };
+    let err = sys::errno();
+    let entry = gate.remove(fd);
+    files::forget(&gate, entry);
+    drop(gate);
+    sys::set_errno(err);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    if flags & libc::CLOSE_RANGE_CLOEXEC as c_int != 0 || first > last {
+        // SAFETY: plain forwarding: nothing is closed, or the kernel refuses.
+        return unsafe { real::close_range(first, last, flags) };
+    }
+    let Some(mut gate) = table::enter_mut() else {
+        // SAFETY: plain forwarding.
+        return unsafe { real::close_range(first, last, flags) };
+    };
+    let in_range = |fd: i32| fd >= 0 && (fd as u32) >= first && (fd as u32) <= last;
+    let mut internal: Vec<u32> = gate.entries().filter(|(fd, e)| in_range(*fd) && matches!(e, Entry::Internal)).map(|(fd, _)| fd as u32).collect();
+    internal.sort_unstable();
+    // Close the range in segments around the library's own descriptors.
+    let mut result = 0;
+    let mut err = 0;
+    let mut close_segment = |lo: u32, hi: u32| {
+        // SAFETY: closes program fds only.
+        if unsafe { real::close_range(lo, hi, flags) } < 0 {
+            result = -1;
+            err = sys::errno();
+        }
+    };
+    let mut start = first;
+    for hole in internal {
+        if hole > start {
+            close_segment(start, hole - 1);
+        }
+        start = hole + 1;
+    }
+    if start <= last {
+        close_segment(start, last);
+    }
+    let closed: Vec<i32> = gate.entries().filter(|(fd, e)| in_range(*fd) && !matches!(e, Entry::Internal)).map(|(fd, _)| fd).collect();
+    for fd in closed {
+        let entry = gate.remove(fd);
+        files::forget(&gate, entry);
+    }
+    drop(gate);
+    if result < 0 {
+        sys::set_errno(err);
+    }
+    result
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn closefrom(lowfd: c_int) {
+    // SAFETY: closefrom is close_range to the end.
+    unsafe { close_range(lowfd.max(0) as c_uint, c_uint::MAX, 0) };
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup(oldfd: c_int) -> c_int {
+    if !table::is_served(oldfd) {
+        // SAFETY: plain forwarding.
+        return unsafe { real::dup(oldfd) };
+    }
+    dup_like(oldfd, None, || {
+        // SAFETY: plain forwarding.
+        unsafe { real::dup(oldfd) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup2(oldfd: c_int, newfd: c_int) -> c_int {
+    if !table::is_served(oldfd) && !table::is_served(newfd) {
+        // SAFETY: plain forwarding.
+        return unsafe { real::dup2(oldfd, newfd) };
+    }
+    dup_like(oldfd, Some(newfd), || {
+        // SAFETY: plain forwarding.
+        unsafe { real::dup2(oldfd, newfd) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int {
+    if !table::is_served(oldfd) && !table::is_served(newfd) {
+        // SAFETY: plain forwarding.
+        return unsafe { real::dup3(oldfd, newfd, flags) };
+    }
+    dup_like(oldfd, Some(newfd), || {
+        // SAFETY: plain forwarding.
+        unsafe { real::dup3(oldfd, newfd, flags) }
+    })
+}
+
+/// The shared body of dup, dup2, dup3 and F_DUPFD: run `call`, then make the new number
+/// refer to what `oldfd` refers to. A target number that is one of the library's own
+/// descriptors is moved out of the way first.
+fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) -> c_int {
+    let Some(mut gate) = table::enter_mut() else { return call() };
+    if matches!(gate.get(oldfd), Some(Entry::Internal)) {
+        return fail(libc::EBADF);
+    }
+    if let Some(target) = newfd {
+        if target != oldfd && matches!(gate.get(target), Some(Entry::Internal)) {
+            relocate_internal(&mut gate, target);
+        }
+    }
+    let r = call();
+    let err = sys::errno();
+    if r >= 0 && r != oldfd {
+        if servable(r) {
+            files::duplicate(&mut gate, oldfd, r);
+        } else {
+            // Numbers the library does not serve (stdio) take the file to the kernel.
+            let stale = gate.remove(r);
+            files::forget(&gate, stale);
+            if let Some(Entry::File(file)) = gate.get(oldfd).cloned() {
+                demote::demote_channel(&mut gate, &file);
+            }
+        }
+    }
+    drop(gate);
+    sys::set_errno(err);
+    r
+}
+
+/// Move an instance's wake-up eventfd off `fd`, which the program is about to reuse.
+fn relocate_internal(table: &mut table::Table, fd: c_int) {
+    let _errno = sys::ErrnoGuard::save();
+    // SAFETY: duplicates the library's own eventfd.
+    let moved = unsafe { real::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if moved < 0 || !servable(moved) {
+        return;
+    }
+    for inst in demote::instances(table) {
+        if inst.wake_fd.load(std::sync::atomic::Ordering::Relaxed) == fd {
+            inst.wake_fd.store(moved, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    table.remove(fd);
+    table.install(moved, Entry::Internal);
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
+    // SAFETY: forwarded with the same three registers the caller passed.
+    unsafe { fcntl_common(fd, cmd, arg) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
+    // SAFETY: as fcntl; on 64-bit targets they are the same call.
+    unsafe { fcntl_common(fd, cmd, arg) }
+}
+
+unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
+    if (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) && table::is_served(fd) {
+        return dup_like(fd, None, || {
+            // SAFETY: plain forwarding.
+            unsafe { real::fcntl(fd, cmd, arg) }
+        });
+    }
+    // SAFETY: plain forwarding.
+    unsafe { real::fcntl(fd, cmd, arg) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+    // SAFETY: plain forwarding.
+    let r = unsafe { real::shutdown(fd, how) };
+    if r == 0 && table::is_served(fd) {
+        let err = sys::errno();
+        if let Some(gate) = table::enter() {
+            if let Some(Entry::File(file)) = gate.get(fd) {
+                file.socket_shutdown();
+            }
+        }
+        sys::set_errno(err);
+    }
+    r
+}

@@ -1,0 +1,103 @@
+//! The `extern "C"` layer: the only place exporting symbols. Each hook is thin: it asks
+//! `crate::files` whether the fd is served, calls the real libc function from
+//! `crate::sys::real`, and lets the file layer account the result.
+//!
+//! Rules every hook follows:
+//! - Before initialisation, and when re-entered (`sys::in_library`), pass straight
+//!   through to libc.
+//! - Never panic: the library is built with `panic = "abort"`, and hook paths avoid
+//!   `unwrap`, indexing and arithmetic that can overflow.
+//! - errno is the real call's, or set exactly as the kernel would; internal calls save
+//!   and restore it.
+
+mod epoll;
+mod fds;
+mod io;
+mod poll;
+mod process;
+mod user;
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+
+use crate::engine::stats::STATS;
+use crate::engine::Variant;
+use crate::sys::{self, real};
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static VARIANT: AtomicU8 = AtomicU8::new(0);
+static MAX_WATCHES: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// True once the constructor ran and the library serves new fds.
+pub(crate) fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+pub(crate) fn variant() -> Variant {
+    match VARIANT.load(Ordering::Relaxed) {
+        1 => Variant::Seed,
+        _ => Variant::SinglePass,
+    }
+}
+
+pub(crate) fn max_watches() -> usize {
+    MAX_WATCHES.load(Ordering::Relaxed)
+}
+
+/// Stop serving new fds (after something the library cannot follow, like io_uring).
+pub(crate) fn deactivate() {
+    ACTIVE.store(false, Ordering::Relaxed);
+}
+
+#[used]
+#[link_section = ".init_array"]
+static CONSTRUCTOR: extern "C" fn() = uepoll_init;
+
+extern "C" fn uepoll_init() {
+    sys::set_in_library(true);
+    let _errno = sys::ErrnoGuard::save();
+    let env = |name: &str| std::env::var(name).ok();
+    if env("UEPOLL_DISABLE").as_deref() == Some("1") {
+        sys::set_in_library(false);
+        return;
+    }
+    match env("UEPOLL_ENGINE").as_deref() {
+        None | Some("") | Some("singlepass") => {}
+        Some("seed") => VARIANT.store(1, Ordering::Relaxed),
+        Some(other) => {
+            let msg = format!("uepoll: unknown UEPOLL_ENGINE={other:?} (expected singlepass or seed); using singlepass\n");
+            write_stderr(msg.as_bytes());
+        }
+    }
+    if let Some(limit) = std::fs::read_to_string("/proc/sys/fs/epoll/max_user_watches")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+    {
+        MAX_WATCHES.store(limit, Ordering::Relaxed);
+    }
+    if env("UEPOLL_STATS").as_deref() == Some("1") {
+        // SAFETY: registers a plain extern "C" fn with no arguments.
+        unsafe { libc::atexit(print_stats) };
+    }
+    // SAFETY: registers plain extern "C" fns with no arguments.
+    unsafe { libc::pthread_atfork(Some(process::atfork_prepare), Some(process::atfork_parent), Some(process::atfork_child)) };
+    ACTIVE.store(true, Ordering::Relaxed);
+    sys::set_in_library(false);
+}
+
+/// Write to stderr with the real `write`, never through the hooks.
+pub(crate) fn write_stderr(bytes: &[u8]) {
+    let _errno = sys::ErrnoGuard::save();
+    // SAFETY: bytes is a live slice.
+    unsafe { real::write(2, bytes.as_ptr() as *const _, bytes.len()) };
+}
+
+extern "C" fn print_stats() {
+    let was = sys::in_library();
+    sys::set_in_library(true);
+    let mut out = format!("uepoll stats (pid {}, engine {:?}):\n", std::process::id(), variant());
+    for (name, value) in STATS.snapshot() {
+        out.push_str(&format!("  {name:<26} {value}\n"));
+    }
+    write_stderr(out.as_bytes());
+    sys::set_in_library(was);
+}

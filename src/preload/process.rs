@@ -1,0 +1,232 @@
+//! Everything that would let a file change behind the library's back, and what the
+//! library does about it.
+//!
+//! | event | action |
+//! |---|---|
+//! | `fork` (any path that runs atfork handlers) | before: demote every file, every instance becomes the kernel's alone (parent and child share it) |
+//! | `vfork`, `posix_spawn`, `system`, `popen` | demote every file (the child may inherit them) |
+//! | fd passing (`SCM_RIGHTS`) | demote the files passed; an instance passed becomes the kernel's alone |
+//! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
+//! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` stops serving |
+
+use std::sync::atomic::Ordering;
+
+use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
+
+use crate::files::demote;
+use crate::files::table::{self, fork_hold, Entry};
+use crate::sys::{self, real};
+
+pub extern "C" fn atfork_prepare() {
+    fork_hold::acquire(demote::prepare_fork);
+}
+
+pub extern "C" fn atfork_parent() {
+    fork_hold::release();
+}
+
+pub extern "C" fn atfork_child() {
+    fork_hold::release();
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fork() -> pid_t {
+    // SAFETY: the real fork runs the atfork handlers registered at start-up.
+    unsafe { real::fork() }
+}
+
+/// vfork's child borrows the parent's memory and stack, which a wrapper function cannot
+/// allow; fork is a correct implementation of vfork's contract.
+#[no_mangle]
+pub unsafe extern "C" fn vfork() -> pid_t {
+    // SAFETY: as fork.
+    unsafe { real::fork() }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn(
+    pid: *mut pid_t,
+    path: *const c_char,
+    fa: *const libc::posix_spawn_file_actions_t,
+    attr: *const libc::posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    let_child_inherit();
+    // SAFETY: forwarded as received.
+    unsafe { real::posix_spawn(pid, path, fa, attr, argv, envp) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawnp(
+    pid: *mut pid_t,
+    file: *const c_char,
+    fa: *const libc::posix_spawn_file_actions_t,
+    attr: *const libc::posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    let_child_inherit();
+    // SAFETY: forwarded as received.
+    unsafe { real::posix_spawnp(pid, file, fa, attr, argv, envp) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
+    let_child_inherit();
+    // SAFETY: forwarded as received.
+    unsafe { real::system(command) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    let_child_inherit();
+    // SAFETY: forwarded as received.
+    unsafe { real::popen(command, mode) }
+}
+
+/// A child process is about to start without atfork handlers and may inherit any file.
+fn let_child_inherit() {
+    let _errno = sys::ErrnoGuard::save();
+    demote::demote_everything();
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE {
+    demote_quietly(fd);
+    // SAFETY: forwarded as received.
+    unsafe { real::fdopen(fd, mode) }
+}
+
+fn demote_quietly(fd: c_int) {
+    if table::is_served(fd) {
+        let _errno = sys::ErrnoGuard::save();
+        demote::demote_fd(fd);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn splice(fd_in: c_int, off_in: *mut libc::loff_t, fd_out: c_int, off_out: *mut libc::loff_t, len: size_t, flags: c_uint) -> ssize_t {
+    demote_quietly(fd_in);
+    demote_quietly(fd_out);
+    // SAFETY: forwarded as received.
+    unsafe { real::splice(fd_in, off_in, fd_out, off_out, len, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t {
+    demote_quietly(fd_in);
+    demote_quietly(fd_out);
+    // SAFETY: forwarded as received.
+    unsafe { real::tee(fd_in, fd_out, len, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn vmsplice(fd: c_int, iov: *const iovec, nr: size_t, flags: c_uint) -> ssize_t {
+    demote_quietly(fd);
+    // SAFETY: forwarded as received.
+    unsafe { real::vmsplice(fd, iov, nr, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut off_t, count: size_t) -> ssize_t {
+    demote_quietly(out_fd);
+    demote_quietly(in_fd);
+    // SAFETY: forwarded as received.
+    unsafe { real::sendfile(out_fd, in_fd, offset, count) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut libc::off64_t, count: size_t) -> ssize_t {
+    demote_quietly(out_fd);
+    demote_quietly(in_fd);
+    // SAFETY: forwarded as received.
+    unsafe { real::sendfile64(out_fd, in_fd, offset, count) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn preadv2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t {
+    demote_quietly(fd);
+    // SAFETY: forwarded as received.
+    unsafe { real::preadv2(fd, iov, iovcnt, offset, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t {
+    demote_quietly(fd);
+    // SAFETY: forwarded as received.
+    unsafe { real::pwritev2(fd, iov, iovcnt, offset, flags) }
+}
+
+/// `syscall` is variadic; on the 64-bit Linux ABIs the six possible arguments travel in
+/// registers, so declaring them all and forwarding them all is exact.
+#[no_mangle]
+pub unsafe extern "C" fn syscall(num: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
+    if !sys::in_library() {
+        if num == libc::SYS_io_uring_setup {
+            // io_uring moves data without any call the library can see.
+            let _errno = sys::ErrnoGuard::save();
+            super::deactivate();
+            demote::demote_everything();
+        } else {
+            for arg in [a1, a2, a3] {
+                if let Ok(fd) = c_int::try_from(arg) {
+                    if table::is_served(fd) {
+                        raw_access(fd);
+                    }
+                }
+            }
+        }
+    }
+    // SAFETY: forwarded as received.
+    unsafe { real::syscall(num, a1, a2, a3, a4, a5, a6) }
+}
+
+/// A raw system call names `fd`: a file goes to the kernel; an instance becomes the
+/// kernel's alone, with every file (the raw call may add or wait on anything).
+fn raw_access(fd: c_int) {
+    let _errno = sys::ErrnoGuard::save();
+    let entry = table::enter().and_then(|gate| gate.get(fd).cloned());
+    match entry {
+        Some(Entry::File(_)) => demote::demote_fd(fd),
+        Some(Entry::Epoll(inst)) => {
+            demote::demote_everything();
+            inst.kernel_only.store(true, Ordering::SeqCst);
+        }
+        _ => {}
+    }
+}
+
+/// Before a `sendmsg`: files passed with SCM_RIGHTS will be shared with another
+/// process.
+///
+/// # Safety
+/// `msg` is NULL or the program's message header.
+pub unsafe fn before_fd_passing(msg: *const libc::msghdr) {
+    if msg.is_null() || sys::in_library() {
+        return;
+    }
+    // SAFETY: the program's header; the control buffer walk uses libc's CMSG macros,
+    // which stay inside msg_controllen.
+    unsafe {
+        let msg = &*msg;
+        if msg.msg_control.is_null() || msg.msg_controllen == 0 {
+            return;
+        }
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg) as *const c_int;
+                let bytes = ((*cmsg).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                for i in 0..bytes / std::mem::size_of::<c_int>() {
+                    let fd = std::ptr::read_unaligned(data.add(i));
+                    if table::is_served(fd) {
+                        raw_access(fd);
+                    }
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        }
+    }
+}
+

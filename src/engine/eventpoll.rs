@@ -140,6 +140,15 @@ struct ReadyList {
 /// caller through `limit`).
 static WATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// Instances watched by an outer instance through the kernel (nesting is rare; when it
+/// is absent the read path skips pruning altogether).
+static NESTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// True when some instance is watched through the kernel.
+pub fn any_nested() -> bool {
+    NESTED.load(std::sync::atomic::Ordering::Relaxed) != 0
+}
+
 /// The number of engine watches in this process.
 pub fn engine_watches() -> usize {
     WATCHES.load(std::sync::atomic::Ordering::Relaxed)
@@ -480,13 +489,43 @@ impl EventPoll {
 
     /// An outer epoll instance watches this one through the kernel.
     pub fn add_kernel_watcher(&self) {
-        self.kernel_watchers.fetch_add(1, Ordering::SeqCst);
+        if self.kernel_watchers.fetch_add(1, Ordering::SeqCst) == 0 {
+            NESTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         self.add_observer();
     }
 
     pub fn remove_kernel_watcher(&self) {
-        self.kernel_watchers.fetch_sub(1, Ordering::SeqCst);
+        if self.kernel_watchers.fetch_sub(1, Ordering::SeqCst) == 1 {
+            NESTED.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
         self.remove_observer();
+    }
+
+    /// True when an outer instance watches this one through the kernel.
+    pub fn has_kernel_watchers(&self) -> bool {
+        self.kernel_watchers.load(Ordering::SeqCst) != 0
+    }
+
+    /// Drop ready-list entries that are no longer ready, then lower the waker if none
+    /// is left. An outer instance watching through the kernel sees the waker, not the
+    /// items, so a stale entry would keep it readable; the kernel's own poll of an epoll
+    /// file prunes the same way (`__ep_eventpoll_poll`).
+    pub fn prune(&self) {
+        let _items = self.mtx.read();
+        {
+            let mut rd = self.ready.lock();
+            rd.list.retain(|epi| {
+                let keep = !epi.dead.load(Ordering::Relaxed)
+                    && epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0;
+                if !keep {
+                    epi.linked.store(false, Ordering::Relaxed);
+                }
+                keep
+            });
+            rd.dead = 0;
+        }
+        self.settle();
     }
 
     /// Raise unconditionally: every callback is a new edge for kernel-side watchers.

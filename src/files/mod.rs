@@ -103,12 +103,28 @@ pub(crate) fn account(file: &Arc<OpenFile>, was_full: bool, done: Done) {
         (Kind::Socket { stream }, Dir::Write) if n > 0 || !stream => file.socket_sent(),
         _ => {}
     }
+    if done.dir == Dir::Read && crate::engine::eventpoll::any_nested() {
+        prune_nested(file);
+    }
+}
+
+/// A read may have made `file` unready: instances watched through the kernel must not
+/// stay readable for it.
+fn prune_nested(file: &Arc<OpenFile>) {
+    if !file.wait_queue().is_watched() {
+        return;
+    }
+    for epi in file.wait_queue().snapshot() {
+        if epi.ep.has_kernel_watchers() {
+            epi.ep.prune();
+        }
+    }
 }
 
 /// An fd number stopped referring to `entry` (close, dup2 over it, or a stale entry
 /// found when the number was reused): drop its reference, and release the file or
 /// instance when it was the last. `table` no longer holds the number.
-pub fn forget(table: &table::Table, entry: Option<Entry>) {
+pub fn forget(table: &mut table::Table, entry: Option<Entry>) {
     match entry {
         Some(Entry::File(file)) => {
             if file.fd_refs.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
@@ -119,6 +135,7 @@ pub fn forget(table: &table::Table, entry: Option<Entry>) {
         }
         Some(Entry::Epoll(inst)) => {
             if inst.fd_refs.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                table.remove(inst.wake_fd.load(std::sync::atomic::Ordering::Relaxed));
                 inst.released();
             } else if let Some((fd, _)) = table.entries().find(|(_, e)| matches!(e, Entry::Epoll(i) if Arc::ptr_eq(i, &inst))) {
                 inst.any_fd.store(fd, std::sync::atomic::Ordering::Relaxed);

@@ -103,7 +103,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     let r = unsafe { real::close(fd) };
     let err = sys::errno();
     let entry = gate.remove(fd);
-    files::forget(&gate, entry);
+    files::forget(&mut gate, entry);
     drop(gate);
     sys::set_errno(err);
     r
@@ -145,7 +145,7 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     let closed: Vec<i32> = gate.entries().filter(|(fd, e)| in_range(*fd) && !matches!(e, Entry::Internal)).map(|(fd, _)| fd).collect();
     for fd in closed {
         let entry = gate.remove(fd);
-        files::forget(&gate, entry);
+        files::forget(&mut gate, entry);
     }
     drop(gate);
     if result < 0 {
@@ -217,7 +217,7 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
         } else {
             // Numbers the library does not serve (stdio) take the file to the kernel.
             let stale = gate.remove(r);
-            files::forget(&gate, stale);
+            files::forget(&mut gate, stale);
             if let Some(Entry::File(file)) = gate.get(oldfd).cloned() {
                 demote::demote_channel(&mut gate, &file);
             }

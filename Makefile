@@ -1,0 +1,62 @@
+# uepoll: build, test, demo, benchmark.
+#
+#   make          the preload library and the C programs
+#   make test     Rust unit tests, loom models, the conformance suite on the kernel and
+#                 under uepoll, a stress run under uepoll, the no-syscall check
+#   make demo     the bundled C programs on the kernel and under uepoll, side by side
+#   make loom     the loom models of the engine's protocol
+#   make bench    the full A/B benchmark (longer runs)
+
+CC      ?= gcc
+CFLAGS  ?= -O2 -g -Wall -Wextra -Werror -pthread
+BUILD   := build
+LIB     := target/release/libuepoll.so
+PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/bench-ctl
+CARGO   ?= cargo
+
+.PHONY: all lib test test-rust test-conformance test-stress test-nosyscall loom demo bench clippy fmt clean
+
+all: lib $(PROGS)
+
+lib:
+	$(CARGO) build --release
+
+$(BUILD)/%: c-tests/%.c | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+test: all test-rust loom test-conformance test-stress test-nosyscall
+	@echo "make test: all suites passed"
+
+test-rust:
+	$(CARGO) test --lib
+
+loom:
+	RUSTFLAGS="--cfg loom" $(CARGO) test --release --lib --target-dir target/loom loom_models -- --test-threads=1
+
+test-conformance: all
+	scripts/conformance.sh $(LIB) $(BUILD)/conformance
+
+test-stress: all
+	scripts/stress-check.sh $(LIB) $(BUILD)/stress
+
+test-nosyscall: all
+	scripts/nosyscall-check.sh $(LIB) $(BUILD)/bench-wait
+
+demo: all
+	scripts/ab.sh --quick
+
+bench: all
+	scripts/ab.sh
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --check
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

@@ -370,8 +370,11 @@ impl EventPoll {
                 processed += 1;
                 continue;
             }
-            if self.variant == Variant::SinglePass {
-                // Forget wake-ups the re-poll below will see; remember those after it.
+            // Forget wake-ups the re-poll below will see; remember those after it. The
+            // plain load keeps the common case free of a locked instruction: a flag it
+            // misses is still set when the item is re-injected, and costs one extra
+            // re-poll, never a lost event.
+            if self.variant == Variant::SinglePass && epi.missed.load(Ordering::Relaxed) {
                 epi.missed.swap(false, Ordering::AcqRel);
             }
             let events = epi.events.load(Ordering::SeqCst);

@@ -31,26 +31,27 @@ pub enum Kind {
     Socket { stream: bool },
 }
 
-/// The state both ends of a pipe or socketpair share (for an eventfd, its own).
-pub struct Channel {
-    /// The two ends (pipe: read, write; socketpair: either).
-    ends: [OnceLock<Weak<OpenFile>>; 2],
-    /// Whether each end's open file description is still alive.
-    open: [AtomicBool; 2],
-    /// Pipe: bytes buffered (writes seen minus reads seen). Transiently off while a
-    /// write and a read race, which only delays a wake-up that follows.
-    bytes: AtomicI64,
-    /// Eventfd: the counter, signed so that a read accounted before the write it
-    /// raced with cannot wrap around.
-    counter: Mutex<i128>,
-}
-
 /// One open file description served by the engine.
+///
+/// The fields every re-poll reads come first, so that a transfer touches one cache line
+/// of the file per item: a pipe's buffered byte count and its writer's liveness live
+/// in the read end, which the write end reaches through a strong reference.
+#[repr(C)]
 pub struct OpenFile {
     pub kind: Kind,
-    channel: Arc<Channel>,
-    /// Index of this end in `channel`.
-    end: usize,
+    /// Whether the other end's open file description is still alive.
+    peer_open: AtomicBool,
+    /// Pipe read end: bytes buffered (writes seen minus reads seen). Transiently off
+    /// while a write and a read race, which only delays a wake-up that follows.
+    bytes: AtomicI64,
+    /// Eventfd: the counter, signed so that a read accounted before the write it raced
+    /// with cannot wrap around.
+    counter: Mutex<i128>,
+    /// Pipe write end: its read end, which holds the shared byte count.
+    reader: Option<Arc<OpenFile>>,
+    /// The other end of a pipe or socketpair, weakly (the read end does not keep its
+    /// writer alive).
+    peer: OnceLock<Weak<OpenFile>>,
     wq: WaitQueue,
     /// fd numbers in this process referring to it (changed under the table's write
     /// lock). The description is released when it drops to zero.
@@ -62,70 +63,67 @@ pub struct OpenFile {
 const EVENTFD_MAX: i128 = 0xffff_ffff_ffff_fffe;
 
 impl OpenFile {
-    fn new(kind: Kind, channel: Arc<Channel>, end: usize, fd: i32) -> Arc<Self> {
-        let file = Arc::new(OpenFile {
+    fn new(kind: Kind, fd: i32, counter: i128, reader: Option<Arc<OpenFile>>) -> Arc<Self> {
+        Arc::new(OpenFile {
             kind,
-            channel,
-            end,
+            peer_open: AtomicBool::new(!matches!(kind, Kind::EventFd { .. })),
+            bytes: AtomicI64::new(0),
+            counter: Mutex::new(counter),
+            reader,
+            peer: OnceLock::new(),
             wq: WaitQueue::new(),
             fd_refs: AtomicUsize::new(1),
             any_fd: AtomicI32::new(fd),
-        });
-        let _ = file.channel.ends[end].set(Arc::downgrade(&file));
-        file
+        })
     }
 
-    fn channel(counter: i128) -> Arc<Channel> {
-        Arc::new(Channel {
-            ends: [OnceLock::new(), OnceLock::new()],
-            open: [AtomicBool::new(true), AtomicBool::new(true)],
-            bytes: AtomicI64::new(0),
-            counter: Mutex::new(counter),
-        })
+    fn link(a: &Arc<Self>, b: &Arc<Self>) {
+        let _ = a.peer.set(Arc::downgrade(b));
+        let _ = b.peer.set(Arc::downgrade(a));
     }
 
     /// The two ends of a new pipe: (read, write).
     pub fn new_pipe(rfd: i32, wfd: i32) -> (Arc<Self>, Arc<Self>) {
-        let ch = Self::channel(0);
-        (Self::new(Kind::PipeRead, Arc::clone(&ch), 0, rfd), Self::new(Kind::PipeWrite, ch, 1, wfd))
+        let reader = Self::new(Kind::PipeRead, rfd, 0, None);
+        let writer = Self::new(Kind::PipeWrite, wfd, 0, Some(Arc::clone(&reader)));
+        Self::link(&reader, &writer);
+        (reader, writer)
     }
 
     /// The two ends of a new socketpair.
     pub fn new_socketpair(a: i32, b: i32, stream: bool) -> (Arc<Self>, Arc<Self>) {
-        let ch = Self::channel(0);
         let kind = Kind::Socket { stream };
-        (Self::new(kind, Arc::clone(&ch), 0, a), Self::new(kind, ch, 1, b))
+        let (ea, eb) = (Self::new(kind, a, 0, None), Self::new(kind, b, 0, None));
+        Self::link(&ea, &eb);
+        (ea, eb)
     }
 
     /// A new eventfd with its initial counter.
     pub fn new_eventfd(fd: i32, initval: u32, semaphore: bool) -> Arc<Self> {
-        let ch = Self::channel(i128::from(initval));
-        ch.open[1].store(false, Ordering::Relaxed);
-        Self::new(Kind::EventFd { semaphore }, ch, 0, fd)
+        Self::new(Kind::EventFd { semaphore }, fd, i128::from(initval), None)
     }
 
     /// The other end, if it is still alive.
     pub fn peer(&self) -> Option<Arc<OpenFile>> {
-        self.channel.ends[1 - self.end].get().and_then(Weak::upgrade)
-    }
-
-    fn peer_open(&self) -> bool {
-        self.channel.open[1 - self.end].load(Ordering::SeqCst)
+        match &self.reader {
+            Some(reader) => Some(Arc::clone(reader)),
+            None => self.peer.get().and_then(Weak::upgrade),
+        }
     }
 
     fn kernel_poll(&self) -> u32 {
         sys::poll_now(self.any_fd.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
-    /// Bytes buffered in a pipe, as far as the library saw.
+    /// Bytes buffered in the pipe this end belongs to, as far as the library saw.
     pub fn pipe_bytes(&self) -> i64 {
-        self.channel.bytes.load(Ordering::SeqCst)
+        self.reader.as_deref().unwrap_or(self).bytes.load(Ordering::SeqCst)
     }
 
     /// A write of `n` bytes to this pipe write end went through.
     pub fn pipe_written(&self, n: usize) {
-        self.channel.bytes.fetch_add(n as i64, Ordering::SeqCst);
-        if let Some(reader) = self.peer() {
+        if let Some(reader) = &self.reader {
+            reader.bytes.fetch_add(n as i64, Ordering::SeqCst);
             // Every write is an edge for pipe readers (kernel commit 3b844826b6c6).
             reader.wq.wake(KEY_READABLE);
         }
@@ -134,15 +132,18 @@ impl OpenFile {
     /// Before a read of this pipe read end: was the pipe full? Asked of the kernel, and
     /// only when somebody watches the write end (nobody else can tell the difference).
     pub fn pipe_full_before_read(&self) -> bool {
+        if self.pipe_bytes() <= 0 {
+            return false;
+        }
         match self.peer() {
-            Some(writer) if writer.wq.is_watched() && self.pipe_bytes() > 0 => writer.kernel_poll() & EPOLLOUT == 0,
+            Some(writer) if writer.wq.is_watched() => writer.kernel_poll() & EPOLLOUT == 0,
             _ => false,
         }
     }
 
     /// A read of `n` bytes from this pipe read end went through.
     pub fn pipe_read(&self, n: usize, was_full: bool) {
-        self.channel.bytes.fetch_sub(n as i64, Ordering::SeqCst);
+        self.bytes.fetch_sub(n as i64, Ordering::SeqCst);
         if was_full {
             if let Some(writer) = self.peer() {
                 writer.wq.wake(KEY_WRITABLE);
@@ -150,19 +151,23 @@ impl OpenFile {
         }
     }
 
+    fn count(&self) -> std::sync::MutexGuard<'_, i128> {
+        self.counter.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A write of `value` to this eventfd went through.
     pub fn eventfd_written(&self, value: u64) {
-        *self.channel.counter.lock().unwrap_or_else(|p| p.into_inner()) += i128::from(value);
+        *self.count() += i128::from(value);
         self.wq.wake(EPOLLIN);
     }
 
     /// A read of `value` from this eventfd went through.
     pub fn eventfd_read(&self, value: u64) {
-        *self.channel.counter.lock().unwrap_or_else(|p| p.into_inner()) -= i128::from(value);
+        *self.count() -= i128::from(value);
         self.wq.wake(EPOLLOUT);
     }
 
-    /// Data was sent on this socket end (`empty`: a zero-length datagram).
+    /// Data was sent on this socket end.
     pub fn socket_sent(&self) {
         if let Some(peer) = self.peer() {
             peer.wq.wake(EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND);
@@ -187,8 +192,8 @@ impl OpenFile {
     /// The last descriptor of this end was closed (after the engine dropped its items):
     /// what the kernel's release does to the other end.
     pub fn released(&self) {
-        self.channel.open[self.end].store(false, Ordering::SeqCst);
         if let Some(peer) = self.peer() {
+            peer.peer_open.store(false, Ordering::SeqCst);
             // pipe_release and unix_release_sock wake everyone, without a key.
             peer.wq.wake(KEY_ALL);
         }
@@ -207,14 +212,14 @@ impl EpFile for OpenFile {
                 if self.pipe_bytes() > 0 {
                     mask |= EPOLLIN | EPOLLRDNORM;
                 }
-                if !self.peer_open() {
+                if !self.peer_open.load(Ordering::SeqCst) {
                     mask |= EPOLLHUP;
                 }
                 mask
             }
             Kind::PipeWrite => {
                 let mut mask = 0;
-                if !self.peer_open() {
+                if !self.peer_open.load(Ordering::SeqCst) {
                     mask |= EPOLLERR;
                 }
                 if self.pipe_bytes() <= 0 {
@@ -226,7 +231,7 @@ impl EpFile for OpenFile {
                 mask
             }
             Kind::EventFd { .. } => {
-                let count = *self.channel.counter.lock().unwrap_or_else(|p| p.into_inner());
+                let count = *self.count();
                 let mut mask = 0;
                 if count > 0 {
                     mask |= EPOLLIN;

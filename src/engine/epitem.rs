@@ -12,8 +12,7 @@
 //!          otherwise back to LINKED at the ready list's tail (LT still ready, or missed)
 //! ```
 //!
-//! `linked`, `dead` and `requeue` change only under the instance's ready-list lock (or,
-//! for `requeue`, by the one transfer that owns the item's txlist). `missed` is set under
+//! `linked` and `dead` change only under the instance's ready-list lock. `missed` is set under
 //! that lock by the poll callback and cleared with a swap by the transfer just before it
 //! re-polls the file, which is what closes the seed's case-5 window: a wake-up that lands
 //! between the re-poll and the re-link is remembered instead of dropped.
@@ -25,26 +24,26 @@ use super::events::EPOLLEXCLUSIVE;
 use super::file::EpFile;
 use super::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-/// One registration in an epoll instance (`struct epitem`).
+/// One registration in an epoll instance (`struct epitem`). Cache-line aligned, with
+/// the fields a transfer reads first, so each item costs the transfer one line.
+#[repr(C, align(64))]
 pub struct Epitem {
-    /// The instance this item belongs to.
-    pub(crate) ep: Arc<EventPoll>,
     /// The watched open file description.
     pub(crate) file: Arc<dyn EpFile>,
-    /// The fd number it was added under: half of the item's key.
-    pub(crate) fd: i32,
     /// Interest mask including private bits (`epi->event.events`).
     pub(crate) events: AtomicU32,
     /// The caller's 64 bits, returned untouched.
     pub(crate) data: AtomicU64,
-    /// On the ready list or on a transfer's private list (`ep_is_linked`).
-    pub(crate) linked: AtomicBool,
-    /// A wake-up arrived while the item was linked; the transfer must look again.
-    pub(crate) missed: AtomicBool,
     /// Removed from the instance; a stale ready-list entry is dropped lazily.
     pub(crate) dead: AtomicBool,
-    /// Set by the owning transfer: re-inject at the tail.
-    pub(crate) requeue: AtomicBool,
+    /// A wake-up arrived while the item was linked; the transfer must look again.
+    pub(crate) missed: AtomicBool,
+    /// On the ready list or on a transfer's private list (`ep_is_linked`).
+    pub(crate) linked: AtomicBool,
+    /// The instance this item belongs to.
+    pub(crate) ep: Arc<EventPoll>,
+    /// The fd number it was added under: half of the item's key.
+    pub(crate) fd: i32,
 }
 
 impl Epitem {
@@ -58,7 +57,6 @@ impl Epitem {
             linked: AtomicBool::new(false),
             missed: AtomicBool::new(false),
             dead: AtomicBool::new(false),
-            requeue: AtomicBool::new(false),
         }
     }
 

@@ -348,26 +348,31 @@ impl EventPoll {
 
     /// `ep_send_events`: the single-pass transfer. Copies at most `maxevents` events
     /// into `sink` and returns how many, or `Fault` if the very first copy failed.
+    ///
+    /// Each item is unlinked from the private list, re-polled, copied, and sorted onto
+    /// one of two private lists as it goes: `requeue` (level-triggered and delivered:
+    /// back to the tail) or `idle` (edge-triggered, ONESHOT, not ready, removed). Only
+    /// `idle` needs a second look under the lock, for a wake-up that arrived while the
+    /// item was in flight (`missed`); `requeue` is spliced back whole.
     pub fn send_events(&self, sink: &mut dyn EventSink, maxevents: usize) -> Result<usize, Fault> {
         let _items = self.mtx.read();
-        let mut txlist = {
+        let (mut txlist, mut requeue, mut idle) = {
             let mut rd = self.ready.lock();
             if rd.list.is_empty() {
                 return Ok(0);
             }
             let spare = rd.spares.pop().unwrap_or_default();
-            std::mem::replace(&mut rd.list, spare)
+            let txlist = std::mem::replace(&mut rd.list, spare);
+            (txlist, rd.spares.pop().unwrap_or_default(), rd.spares.pop().unwrap_or_default())
         };
         STATS.transfer_begin();
 
         let mut res = 0usize;
-        let mut processed = 0usize;
         let mut fault = false;
-        while processed < txlist.len() && res < maxevents {
-            let epi = &txlist[processed];
-            epi.requeue.store(false, Ordering::Relaxed);
+        while res < maxevents {
+            let Some(epi) = txlist.pop_front() else { break };
             if epi.dead.load(Ordering::Relaxed) {
-                processed += 1;
+                idle.push_back(epi);
                 continue;
             }
             // Forget wake-ups the re-poll below will see; remember those after it. The
@@ -380,41 +385,51 @@ impl EventPoll {
             let events = epi.events.load(Ordering::SeqCst);
             let revents = epi.file.poll() & events;
             if revents == 0 {
-                processed += 1;
+                idle.push_back(epi);
                 continue;
             }
             if sink.put(res, revents & !EP_PRIVATE_BITS, epi.data.load(Ordering::Relaxed)).is_err() {
+                txlist.push_front(epi);
                 fault = true;
                 break;
             }
             res += 1;
             if events & EPOLLONESHOT != 0 {
                 epi.events.store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
+                idle.push_back(epi);
             } else if events & EPOLLET == 0 {
-                epi.requeue.store(true, Ordering::Relaxed);
+                requeue.push_back(epi);
+            } else {
+                idle.push_back(epi);
             }
-            processed += 1;
         }
 
         let remain = {
             let mut rd = self.ready.lock();
-            let mut requeued = 0u64;
-            for epi in txlist.drain(..processed) {
+            let mut requeued = requeue.len() as u64;
+            for epi in idle.drain(..) {
                 if epi.dead.load(Ordering::Relaxed) {
                     epi.linked.store(false, Ordering::Relaxed);
                     rd.dead = rd.dead.saturating_sub(1);
-                } else if epi.requeue.load(Ordering::Relaxed) || epi.missed.load(Ordering::Relaxed) {
+                } else if epi.missed.load(Ordering::Relaxed) {
                     requeued += 1;
                     rd.list.push_back(epi);
                 } else {
                     epi.linked.store(false, Ordering::Relaxed);
                 }
             }
+            if rd.list.is_empty() {
+                std::mem::swap(&mut rd.list, &mut requeue);
+            } else {
+                rd.list.append(&mut requeue);
+            }
             // Leftovers (the buffer filled up) go back to the head, in order.
             while let Some(epi) = txlist.pop_back() {
                 rd.list.push_front(epi);
             }
-            rd.spares.push(txlist);
+            if rd.spares.len() < 8 {
+                rd.spares.extend([txlist, requeue, idle]);
+            }
             STATS.add_requeues(requeued);
             rd.list.len() > rd.dead
         };

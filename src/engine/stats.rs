@@ -3,9 +3,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// The counters. Every field is monotonic except `transfers_in_flight`.
+/// The counters. Every field is monotonic except `transfers_in_flight`. Counting is
+/// off unless `enable` was called (`UEPOLL_STATS=1`), so that the transfer path pays
+/// one predictable branch instead of shared-cache-line increments.
 #[derive(Default)]
 pub struct Stats {
+    enabled: std::sync::atomic::AtomicBool,
     /// Events copied to callers by the engine.
     pub engine_events: AtomicU64,
     /// Events the kernel delivered for fds the engine does not serve.
@@ -26,6 +29,7 @@ pub struct Stats {
 }
 
 pub static STATS: Stats = Stats {
+    enabled: std::sync::atomic::AtomicBool::new(false),
     engine_events: AtomicU64::new(0),
     kernel_events: AtomicU64::new(0),
     transfers: AtomicU64::new(0),
@@ -38,7 +42,28 @@ pub static STATS: Stats = Stats {
 };
 
 impl Stats {
+    /// Start counting.
+    pub fn enable(&self) {
+        self.enabled.store(true, Relaxed);
+    }
+
+    #[inline(always)]
+    fn on(&self) -> bool {
+        self.enabled.load(Relaxed)
+    }
+
+    /// Count `n` more of `counter`, if counting.
+    #[inline(always)]
+    pub fn add(&self, counter: &AtomicU64, n: u64) {
+        if self.on() {
+            counter.fetch_add(n, Relaxed);
+        }
+    }
+
     pub(crate) fn transfer_begin(&self) -> u64 {
+        if !self.on() {
+            return 0;
+        }
         self.transfers.fetch_add(1, Relaxed);
         let now = self.transfers_in_flight.fetch_add(1, Relaxed) + 1;
         self.max_concurrent_transfers.fetch_max(now, Relaxed);
@@ -46,22 +71,25 @@ impl Stats {
     }
 
     pub(crate) fn transfer_end(&self, events: u64) {
+        if !self.on() {
+            return;
+        }
         self.transfers_in_flight.fetch_sub(1, Relaxed);
         self.engine_events.fetch_add(events, Relaxed);
     }
 
     pub(crate) fn add_requeues(&self, n: u64) {
-        if n != 0 {
+        if n != 0 && self.on() {
             self.requeues.fetch_add(n, Relaxed);
         }
     }
 
     pub(crate) fn skipped_linked(&self) {
-        self.callbacks_skipped_linked.fetch_add(1, Relaxed);
+        self.add(&self.callbacks_skipped_linked, 1);
     }
 
     pub(crate) fn wakeup(&self) {
-        self.wakeups.fetch_add(1, Relaxed);
+        self.add(&self.wakeups, 1);
     }
 
     /// The counters as `name value` pairs, in a fixed order.

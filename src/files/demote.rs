@@ -93,13 +93,13 @@ fn demote_one(table: &mut Table, file: &Arc<OpenFile>) {
             // so the kernel's key is the same; otherwise under any live number.
             let reg_fd = if fds.contains(&fd) { fd } else { fds[0] };
             inst.kernel_add(reg_fd, events, data);
-            STATS.demotions.fetch_add(1, Ordering::Relaxed);
+            STATS.add(&STATS.demotions, 1);
         }
     }
     for fd in fds {
         table.remove(fd);
     }
-    STATS.demotions.fetch_add(1, Ordering::Relaxed);
+    STATS.add(&STATS.demotions, 1);
 }
 
 /// Before fork: every file is demoted and every instance becomes the kernel's alone,

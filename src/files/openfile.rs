@@ -36,7 +36,7 @@ pub enum Kind {
 /// The fields every re-poll reads come first, so that a transfer touches one cache line
 /// of the file per item: a pipe's buffered byte count and its writer's liveness live
 /// in the read end, which the write end reaches through a strong reference.
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct OpenFile {
     pub kind: Kind,
     /// Whether the other end's open file description is still alive.

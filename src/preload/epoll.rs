@@ -253,11 +253,40 @@ pub unsafe extern "C" fn epoll_pwait2(epfd: c_int, events: *mut epoll_event, max
 }
 
 unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Call) -> c_int {
-    let Some(inst) = instance_of(epfd) else {
+    if !table::is_served(epfd) {
         // SAFETY: not ours: the kernel answers.
         return unsafe { call.forward(epfd, events, maxevents) };
+    }
+    // The fast path: one pass through the gate looks the instance up and, when only
+    // engine-served fds are registered, transfers. No syscall, no reference counting.
+    let inst = {
+        let Some(gate) = table::enter() else {
+            // SAFETY: re-entered from a signal handler inside the library.
+            return unsafe { call.forward(epfd, events, maxevents) };
+        };
+        let Some(Entry::Epoll(inst)) = gate.get(epfd) else {
+            drop(gate);
+            // SAFETY: not an instance of ours: the kernel answers.
+            return unsafe { call.forward(epfd, events, maxevents) };
+        };
+        if let Err(e) = check_wait_args(events, maxevents, call) {
+            return fail(e);
+        }
+        if inst.kernel_only.load(Ordering::SeqCst) {
+            drop(gate);
+            // SAFETY: the instance is the kernel's alone now.
+            return unsafe { call.forward(epfd, events, maxevents) };
+        }
+        if !inst.has_kernel_items() {
+            let mut sink = UserEvents::new(events, maxevents as usize);
+            match inst.ep.send_events(&mut sink, maxevents as usize) {
+                Ok(0) => {}
+                Ok(n) => return n as c_int,
+                Err(_) => return fail(libc::EFAULT),
+            }
+        }
+        Arc::clone(inst)
     };
-    // The kernel checks the timeout first (pwait2), then maxevents, then the buffer.
     let deadline = match call {
         Call::Wait(ms) | Call::Pwait(ms, _) => Deadline::from_ms(ms),
         Call::Pwait2(ts, _) => match Deadline::from_timespec(ts) {
@@ -265,17 +294,7 @@ unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Ca
             Err(e) => return fail(e),
         },
     };
-    if maxevents <= 0 || maxevents > EP_MAX_EVENTS {
-        return fail(libc::EINVAL);
-    }
     let max = maxevents as usize;
-    if !user::access_ok(events as *const u8, max * std::mem::size_of::<epoll_event>()) {
-        return fail(libc::EFAULT);
-    }
-    if inst.kernel_only.load(Ordering::SeqCst) {
-        // SAFETY: the instance is the kernel's alone now.
-        return unsafe { call.forward(epfd, events, maxevents) };
-    }
     loop {
         match collect(&inst, epfd, events, max) {
             Ok(0) => {}
@@ -291,7 +310,7 @@ unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Ca
         let left = deadline.remaining();
         let ts_ptr = left.as_ref().map_or(std::ptr::null(), |t| t as *const timespec);
         // SAFETY: sleeps in the kernel on the instance's own epoll fd with the program's
-        // buffer (range-checked above) and signal mask.
+        // buffer (range-checked) and signal mask.
         let r = unsafe { real::epoll_pwait2(epfd, events, maxevents, ts_ptr, call.sigmask()) };
         let err = sys::errno();
         let (kernel_n, signalled) = if r > 0 { strip_marker(events, r as usize) } else { (0, false) };
@@ -300,12 +319,27 @@ unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Ca
             return fail(err);
         }
         if kernel_n > 0 {
-            STATS.kernel_events.fetch_add(kernel_n as u64, Ordering::Relaxed);
+            STATS.add(&STATS.kernel_events, kernel_n as u64);
             // Top up from the engine so its events are not held back behind the kernel's.
             let more = engine_collect(&inst, events, kernel_n, max).unwrap_or(0);
             return (kernel_n + more) as c_int;
         }
     }
+}
+
+/// The kernel's argument checks, in its order: the timeout (pwait2), maxevents, then
+/// the buffer's range.
+fn check_wait_args(events: *mut epoll_event, maxevents: c_int, call: Call) -> Result<(), c_int> {
+    if let Call::Pwait2(ts, _) = call {
+        Deadline::from_timespec(ts)?;
+    }
+    if maxevents <= 0 || maxevents > EP_MAX_EVENTS {
+        return Err(libc::EINVAL);
+    }
+    if !user::access_ok(events as *const u8, maxevents as usize * std::mem::size_of::<epoll_event>()) {
+        return Err(libc::EFAULT);
+    }
+    Ok(())
 }
 
 /// Collect ready events without blocking from both sources.
@@ -341,7 +375,7 @@ fn collect(inst: &Arc<Instance>, epfd: c_int, events: *mut epoll_event, max: usi
 /// The engine's transfer into `events[from..max]`.
 fn engine_collect(inst: &Arc<Instance>, events: *mut epoll_event, from: usize, max: usize) -> Result<usize, ()> {
     let Some(_gate) = table::enter() else { return Ok(0) };
-    let mut sink = UserEvents { ptr: events.wrapping_add(from) };
+    let mut sink = UserEvents::new(events.wrapping_add(from), max - from);
     inst.ep.send_events(&mut sink, max - from).map_err(|_| ())
 }
 
@@ -358,7 +392,7 @@ fn kernel_collect(inst: &Arc<Instance>, epfd: c_int, events: *mut epoll_event, f
     if signalled {
         inst.settle();
     }
-    STATS.kernel_events.fetch_add(n as u64, Ordering::Relaxed);
+    STATS.add(&STATS.kernel_events, n as u64);
     Ok(n)
 }
 

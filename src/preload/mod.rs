@@ -75,6 +75,7 @@ extern "C" fn uepoll_init() {
         MAX_WATCHES.store(limit, Ordering::Relaxed);
     }
     if env("UEPOLL_STATS").as_deref() == Some("1") {
+        STATS.enable();
         // SAFETY: registers a plain extern "C" fn with no arguments.
         unsafe { libc::atexit(print_stats) };
     }

@@ -29,22 +29,29 @@ pub fn read_event(ptr: *const epoll_event) -> Option<(u32, u64)> {
     Some((ev.events, ev.u64))
 }
 
-/// The program's event buffer as the engine's sink.
+/// The program's event buffer as the engine's sink: `len` entries at `ptr`.
 pub struct UserEvents {
-    pub ptr: *mut epoll_event,
+    ptr: *mut epoll_event,
+    len: usize,
+    usable: bool,
+}
+
+impl UserEvents {
+    pub fn new(ptr: *mut epoll_event, len: usize) -> Self {
+        let usable = !bad_range(ptr as *const u8, len.saturating_mul(std::mem::size_of::<epoll_event>()));
+        UserEvents { ptr, len, usable }
+    }
 }
 
 impl crate::engine::EventSink for UserEvents {
+    #[inline]
     fn put(&mut self, index: usize, events: u32, data: u64) -> Result<(), ()> {
-        let size = std::mem::size_of::<epoll_event>();
-        let Some(offset) = index.checked_mul(size) else { return Err(()) };
-        let Some(at) = (self.ptr as usize).checked_add(offset) else { return Err(()) };
-        if bad_range(at as *const u8, size) {
+        if !self.usable || index >= self.len {
             return Err(());
         }
-        // SAFETY: the engine never writes past maxevents entries, which access_ok
-        // checked against user space; the slot is in the program's buffer.
-        unsafe { std::ptr::write_unaligned(at as *mut epoll_event, epoll_event { events, u64: data }) };
+        // SAFETY: index < len, and the whole range was checked to be user memory
+        // outside the first page; the slots are the program's buffer.
+        unsafe { std::ptr::write_unaligned(self.ptr.add(index), epoll_event { events, u64: data }) };
         Ok(())
     }
 }

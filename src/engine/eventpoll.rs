@@ -133,6 +133,8 @@ struct ReadyList {
     dead: usize,
     /// Emptied private lists kept for the next splice, so a transfer never allocates.
     spares: Vec<VecDeque<Arc<Epitem>>>,
+    /// A transfer's per-item decisions (re-queue or not), kept for reuse.
+    decisions: Vec<bool>,
 }
 
 /// The number of watches in all instances of this process (`max_user_watches` is
@@ -349,87 +351,94 @@ impl EventPoll {
     /// `ep_send_events`: the single-pass transfer. Copies at most `maxevents` events
     /// into `sink` and returns how many, or `Fault` if the very first copy failed.
     ///
-    /// Each item is unlinked from the private list, re-polled, copied, and sorted onto
-    /// one of two private lists as it goes: `requeue` (level-triggered and delivered:
-    /// back to the tail) or `idle` (edge-triggered, ONESHOT, not ready, removed). Only
-    /// `idle` needs a second look under the lock, for a wake-up that arrived while the
-    /// item was in flight (`missed`); `requeue` is spliced back whole.
+    /// The items stay in place on the private list while the single pass re-polls,
+    /// copies and decides each one: back to the tail (level-triggered and delivered) or
+    /// not. Under the lock again, only the items not re-queued get a second look, for a
+    /// wake-up that arrived while they were in flight (`missed`). When every item goes
+    /// back (the level-triggered steady state), the private list becomes the ready list
+    /// whole, with no per-item work.
     pub fn send_events(&self, sink: &mut dyn EventSink, maxevents: usize) -> Result<usize, Fault> {
         let _items = self.mtx.read();
-        let (mut txlist, mut requeue, mut idle) = {
+        let (mut txlist, mut requeue) = {
             let mut rd = self.ready.lock();
             if rd.list.is_empty() {
                 return Ok(0);
             }
             let spare = rd.spares.pop().unwrap_or_default();
             let txlist = std::mem::replace(&mut rd.list, spare);
-            (txlist, rd.spares.pop().unwrap_or_default(), rd.spares.pop().unwrap_or_default())
+            (txlist, std::mem::take(&mut rd.decisions))
         };
         STATS.transfer_begin();
 
         let mut res = 0usize;
         let mut fault = false;
-        while res < maxevents {
-            let Some(epi) = txlist.pop_front() else { break };
-            if epi.dead.load(Ordering::Relaxed) {
-                idle.push_back(epi);
-                continue;
+        let mut all_requeued = true;
+        requeue.clear();
+        let items = txlist.make_contiguous();
+        let mut processed = 0usize;
+        while processed < items.len() && res < maxevents {
+            let epi = &items[processed];
+            let mut back = false;
+            if !epi.dead.load(Ordering::Relaxed) {
+                // Forget wake-ups the re-poll below will see; remember those after it.
+                // The plain load keeps the common case free of a locked instruction: a
+                // flag it misses is still set when the item is re-injected, and costs
+                // one extra re-poll, never a lost event.
+                if self.variant == Variant::SinglePass && epi.missed.load(Ordering::Relaxed) {
+                    epi.missed.swap(false, Ordering::AcqRel);
+                }
+                let events = epi.events.load(Ordering::SeqCst);
+                let revents = epi.file.poll() & events;
+                if revents != 0 {
+                    if sink.put(res, revents & !EP_PRIVATE_BITS, epi.data.load(Ordering::Relaxed)).is_err() {
+                        fault = true;
+                        break;
+                    }
+                    res += 1;
+                    if events & EPOLLONESHOT != 0 {
+                        epi.events.store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
+                    } else {
+                        back = events & EPOLLET == 0;
+                    }
+                }
             }
-            // Forget wake-ups the re-poll below will see; remember those after it. The
-            // plain load keeps the common case free of a locked instruction: a flag it
-            // misses is still set when the item is re-injected, and costs one extra
-            // re-poll, never a lost event.
-            if self.variant == Variant::SinglePass && epi.missed.load(Ordering::Relaxed) {
-                epi.missed.swap(false, Ordering::AcqRel);
-            }
-            let events = epi.events.load(Ordering::SeqCst);
-            let revents = epi.file.poll() & events;
-            if revents == 0 {
-                idle.push_back(epi);
-                continue;
-            }
-            if sink.put(res, revents & !EP_PRIVATE_BITS, epi.data.load(Ordering::Relaxed)).is_err() {
-                txlist.push_front(epi);
-                fault = true;
-                break;
-            }
-            res += 1;
-            if events & EPOLLONESHOT != 0 {
-                epi.events.store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
-                idle.push_back(epi);
-            } else if events & EPOLLET == 0 {
-                requeue.push_back(epi);
-            } else {
-                idle.push_back(epi);
-            }
+            all_requeued &= back;
+            requeue.push(back);
+            processed += 1;
         }
 
         let remain = {
             let mut rd = self.ready.lock();
-            let mut requeued = requeue.len() as u64;
-            for epi in idle.drain(..) {
-                if epi.dead.load(Ordering::Relaxed) {
-                    epi.linked.store(false, Ordering::Relaxed);
-                    rd.dead = rd.dead.saturating_sub(1);
-                } else if epi.missed.load(Ordering::Relaxed) {
-                    requeued += 1;
-                    rd.list.push_back(epi);
-                } else {
-                    epi.linked.store(false, Ordering::Relaxed);
+            let mut requeued = 0u64;
+            if all_requeued && rd.list.is_empty() {
+                // Steady state: everything processed goes back, behind the leftovers.
+                txlist.rotate_left(processed);
+                std::mem::swap(&mut rd.list, &mut txlist);
+                requeued = processed as u64;
+            } else {
+                for (epi, back) in txlist.drain(..processed).zip(requeue.iter().copied()) {
+                    if back {
+                        requeued += 1;
+                        rd.list.push_back(epi);
+                    } else if epi.dead.load(Ordering::Relaxed) {
+                        epi.linked.store(false, Ordering::Relaxed);
+                        rd.dead = rd.dead.saturating_sub(1);
+                    } else if epi.missed.load(Ordering::Relaxed) {
+                        requeued += 1;
+                        rd.list.push_back(epi);
+                    } else {
+                        epi.linked.store(false, Ordering::Relaxed);
+                    }
+                }
+                // Leftovers (the buffer filled up) go back to the head, in order.
+                while let Some(epi) = txlist.pop_back() {
+                    rd.list.push_front(epi);
                 }
             }
-            if rd.list.is_empty() {
-                std::mem::swap(&mut rd.list, &mut requeue);
-            } else {
-                rd.list.append(&mut requeue);
+            if rd.spares.len() < 4 {
+                rd.spares.push(txlist);
             }
-            // Leftovers (the buffer filled up) go back to the head, in order.
-            while let Some(epi) = txlist.pop_back() {
-                rd.list.push_front(epi);
-            }
-            if rd.spares.len() < 8 {
-                rd.spares.extend([txlist, requeue, idle]);
-            }
+            rd.decisions = requeue;
             STATS.add_requeues(requeued);
             rd.list.len() > rd.dead
         };

@@ -206,17 +206,14 @@ impl OpenFile {
 
 impl EpFile for OpenFile {
     fn poll(&self) -> u32 {
+        if self.kind == Kind::PipeRead {
+            // The hot case, kept branch-light: read ends are what event loops watch.
+            let readable = if self.bytes.load(Ordering::SeqCst) > 0 { EPOLLIN | EPOLLRDNORM } else { 0 };
+            let hangup = if self.peer_open.load(Ordering::SeqCst) { 0 } else { EPOLLHUP };
+            return readable | hangup;
+        }
         match self.kind {
-            Kind::PipeRead => {
-                let mut mask = 0;
-                if self.pipe_bytes() > 0 {
-                    mask |= EPOLLIN | EPOLLRDNORM;
-                }
-                if !self.peer_open.load(Ordering::SeqCst) {
-                    mask |= EPOLLHUP;
-                }
-                mask
-            }
+            Kind::PipeRead => 0, // answered above, before the match
             Kind::PipeWrite => {
                 let mut mask = 0;
                 if !self.peer_open.load(Ordering::SeqCst) {

@@ -193,51 +193,55 @@ impl EventPoll {
     /// need the fd table (EBADF, EPERM, EINVAL for `fd == epfd`); the `EPOLLEXCLUSIVE`
     /// rules are checked by `check_exclusive` before this.
     /// `max_watches` is how many engine watches the process may still hold.
-    pub fn ctl(
+    pub fn ctl<F: EpFile + 'static>(
         self: &Arc<Self>,
         op: i32,
-        file: &Arc<dyn EpFile>,
+        file: &Arc<F>,
         fd: i32,
         event: (u32, u64),
         max_watches: usize,
     ) -> Result<(), CtlError> {
-        let key = (file_key(file), fd);
+        let key = (Arc::as_ptr(file) as *const () as usize, fd);
         let mut items = self.mtx.write();
-        let existing = items.get(&key).cloned();
-        match (op, existing) {
-            (EPOLL_CTL_ADD, None) => {
+        match op {
+            EPOLL_CTL_ADD => {
+                if items.contains_key(&key) {
+                    return Err(CtlError::Exists);
+                }
                 if WATCHES.load(std::sync::atomic::Ordering::Relaxed) >= max_watches {
                     return Err(CtlError::NoSpace);
                 }
                 WATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let events = event.0 | EPOLLERR | EPOLLHUP;
-                self.insert(&mut items, key, file, fd, events, event.1);
+                let file: Arc<dyn EpFile> = Arc::clone(file) as Arc<dyn EpFile>;
+                self.insert(&mut items, key, file, fd, event.0 | EPOLLERR | EPOLLHUP, event.1);
                 Ok(())
             }
-            (EPOLL_CTL_ADD, Some(_)) => Err(CtlError::Exists),
-            (EPOLL_CTL_DEL, Some(epi)) => {
-                self.remove(&mut items, &epi);
-                Ok(())
-            }
-            (EPOLL_CTL_MOD, Some(epi)) => {
-                if epi.is_exclusive() {
-                    return Err(CtlError::Invalid);
+            EPOLL_CTL_DEL => match items.remove(&key) {
+                Some(epi) => {
+                    self.unhook(&epi);
+                    Ok(())
                 }
-                self.modify(&epi, event.0 | EPOLLERR | EPOLLHUP, event.1);
-                Ok(())
-            }
-            (EPOLL_CTL_DEL | EPOLL_CTL_MOD, None) => Err(CtlError::NotFound),
+                None => Err(CtlError::NotFound),
+            },
+            EPOLL_CTL_MOD => match items.get(&key) {
+                Some(epi) if epi.is_exclusive() => Err(CtlError::Invalid),
+                Some(epi) => {
+                    self.modify(epi, event.0 | EPOLLERR | EPOLLHUP, event.1);
+                    Ok(())
+                }
+                None => Err(CtlError::NotFound),
+            },
             _ => Err(CtlError::Invalid),
         }
     }
 
     /// `ep_insert`: register on the file's wait queue, then poll, as the kernel does, so
     /// that a wake-up racing with the insert is seen by one side or the other.
-    fn insert(self: &Arc<Self>, items: &mut ItemMap, key: ItemKey, file: &Arc<dyn EpFile>, fd: i32, events: u32, data: u64) {
-        let epi = Arc::new(Epitem::new(Arc::clone(self), Arc::clone(file), fd, events, data));
+    fn insert(self: &Arc<Self>, items: &mut ItemMap, key: ItemKey, file: Arc<dyn EpFile>, fd: i32, events: u32, data: u64) {
+        let epi = Arc::new(Epitem::new(Arc::clone(self), file, fd, events, data));
         items.insert(key, Arc::clone(&epi));
-        file.wait_queue().add(Arc::clone(&epi));
-        if file.poll() & events != 0 {
+        epi.file.wait_queue().add(Arc::clone(&epi));
+        if epi.file.poll() & events != 0 {
             self.queue_if_unlinked(&epi);
         }
     }
@@ -253,15 +257,24 @@ impl EventPoll {
         }
     }
 
-    /// `ep_remove`: unhook from the file, forget the item; a ready-list entry is dropped
-    /// lazily (no transfer runs: we hold `mtx` for writing).
+    /// `ep_remove`: forget the item and unhook it from the file.
     fn remove(&self, items: &mut ItemMap, epi: &Arc<Epitem>) {
         items.remove(&(file_key(&epi.file), epi.fd));
+        self.unhook(epi);
+    }
+
+    /// Unhook a removed item from its file; a ready-list entry is dropped lazily.
+    ///
+    /// After `WaitQueue::remove` returns, no callback runs for the item any more (they
+    /// run under the wait-queue lock), and no transfer runs (we hold `mtx` for
+    /// writing), so `linked` is stable and the ready lock is needed only when the item
+    /// sits on the ready list.
+    fn unhook(&self, epi: &Arc<Epitem>) {
         WATCHES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         epi.file.wait_queue().remove(epi);
-        let mut rd = self.ready.lock();
         epi.dead.store(true, Ordering::Relaxed);
         if epi.linked.load(Ordering::Relaxed) {
+            let mut rd = self.ready.lock();
             rd.dead += 1;
             if rd.dead > 64 && rd.dead * 2 > rd.list.len() {
                 rd.list.retain(|e| !e.dead.load(Ordering::Relaxed));

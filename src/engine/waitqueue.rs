@@ -62,7 +62,8 @@ impl WaitQueue {
         if let Some(pos) = entries.iter().position(|e| Arc::ptr_eq(e, epi)) {
             entries.remove(pos);
         }
-        self.count.store(entries.len(), Ordering::SeqCst);
+        // A wake-up that still sees the old count only finds the entry gone.
+        self.count.store(entries.len(), Ordering::Release);
     }
 
     /// The current watchers, for file release and demotion.

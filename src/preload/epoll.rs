@@ -16,7 +16,7 @@ use super::user::{self, UserEvents};
 use super::{active, max_watches, variant};
 use crate::engine::events::{EPOLL_CTL_ADD, EPOLL_CTL_DEL};
 use crate::engine::stats::STATS;
-use crate::engine::{check_exclusive, CtlError, EpFile};
+use crate::engine::{check_exclusive, CtlError};
 use crate::files::instance::{Instance, WAKE_MARKER};
 use crate::files::table::{self, Entry, MAX_FDS};
 use crate::sys::{self, fail, real, ErrnoGuard};
@@ -66,46 +66,51 @@ fn instance_of(epfd: c_int) -> Option<Arc<Instance>> {
 
 #[no_mangle]
 pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int {
-    let Some(inst) = instance_of(epfd) else {
+    if !table::is_served(epfd) {
         // SAFETY: forwarded; the kernel checks everything.
         let r = unsafe { real::epoll_ctl(epfd, op, fd, event) };
         if r == 0 {
             track_nested(op, fd);
         }
         return r;
-    };
-    if inst.kernel_only.load(Ordering::SeqCst) {
-        // SAFETY: forwarded to the instance's own kernel epoll fd.
-        return unsafe { real::epoll_ctl(epfd, op, fd, event) };
     }
     let Some(gate) = table::enter() else {
         // Re-entered from a signal handler inside the library: only the kernel's side
         // can be used without deadlock.
-        // SAFETY: forwarded to the instance's own kernel epoll fd.
+        // SAFETY: forwarded.
         return unsafe { real::epoll_ctl(epfd, op, fd, event) };
     };
-    match gate.get(fd).cloned() {
-        Some(Entry::File(file)) => engine_ctl(&inst, op, fd, file, event),
-        Some(Entry::Internal) => fail(libc::EBADF),
-        Some(Entry::Epoll(_)) | None => {
-            drop(gate);
-            // SAFETY: forwarded; the kernel checks the target, nesting and loops.
-            let r = unsafe { real::epoll_ctl(epfd, op, fd, event) };
-            if r == 0 {
-                match op {
-                    EPOLL_CTL_ADD => {
-                        inst.kernel_items.fetch_add(1, Ordering::Relaxed);
-                    }
-                    EPOLL_CTL_DEL => {
-                        let _ = inst.kernel_items.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-                    }
-                    _ => {}
-                }
-                track_nested(op, fd);
-            }
-            r
+    let Some(Entry::Epoll(inst)) = gate.get(epfd) else {
+        drop(gate);
+        // SAFETY: not an instance of ours: the kernel answers.
+        return unsafe { real::epoll_ctl(epfd, op, fd, event) };
+    };
+    if !inst.kernel_only.load(Ordering::SeqCst) {
+        match gate.get(fd) {
+            // The engine path, entirely under this one pass through the gate.
+            Some(Entry::File(file)) => return engine_ctl(inst, op, fd, file, event),
+            Some(Entry::Internal) => return fail(libc::EBADF),
+            Some(Entry::Epoll(_)) | None => {}
         }
     }
+    let inst = Arc::clone(inst);
+    drop(gate);
+    // SAFETY: forwarded to the instance's own kernel epoll fd; the kernel checks the
+    // target, nesting and loops.
+    let r = unsafe { real::epoll_ctl(epfd, op, fd, event) };
+    if r == 0 && !inst.kernel_only.load(Ordering::SeqCst) {
+        match op {
+            EPOLL_CTL_ADD => {
+                inst.kernel_items.fetch_add(1, Ordering::Relaxed);
+            }
+            EPOLL_CTL_DEL => {
+                let _ = inst.kernel_items.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
+            _ => {}
+        }
+        track_nested(op, fd);
+    }
+    r
 }
 
 /// An epoll fd of ours was added to (or removed from) another instance through the
@@ -124,7 +129,7 @@ fn track_nested(op: c_int, fd: c_int) {
 /// event pointer (EFAULT), then the EPOLLEXCLUSIVE rules (EINVAL), then the item lookup.
 /// EBADF, EPERM and `fd == epfd` cannot happen: both fds are open, and the target is a
 /// pollable file that is not the instance. The caller holds the gate.
-fn engine_ctl(inst: &Arc<Instance>, op: c_int, fd: c_int, file: Arc<crate::files::openfile::OpenFile>, event: *mut epoll_event) -> c_int {
+fn engine_ctl(inst: &Arc<Instance>, op: c_int, fd: c_int, file: &Arc<crate::files::openfile::OpenFile>, event: *mut epoll_event) -> c_int {
     let (events, data) = if op != EPOLL_CTL_DEL {
         match user::read_event(event) {
             Some(ev) => ev,
@@ -136,8 +141,7 @@ fn engine_ctl(inst: &Arc<Instance>, op: c_int, fd: c_int, file: Arc<crate::files
     if check_exclusive(op, events, false).is_err() {
         return fail(libc::EINVAL);
     }
-    let epfile: Arc<dyn EpFile> = file;
-    match inst.ep.ctl(op, &epfile, fd, (events, data), max_watches()) {
+    match inst.ep.ctl(op, file, fd, (events, data), max_watches()) {
         Ok(()) => 0,
         Err(CtlError::Exists) => fail(libc::EEXIST),
         Err(CtlError::NotFound) => fail(libc::ENOENT),

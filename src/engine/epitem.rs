@@ -24,9 +24,9 @@ use super::events::EPOLLEXCLUSIVE;
 use super::file::EpFile;
 use super::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-/// One registration in an epoll instance (`struct epitem`). Cache-line aligned, with
-/// the fields a transfer reads first, so each item costs the transfer one line.
-#[repr(C, align(64))]
+/// One registration in an epoll instance (`struct epitem`), with the fields a transfer
+/// reads first so that they share a cache line.
+#[repr(C)]
 pub struct Epitem {
     /// The watched open file description.
     pub(crate) file: Arc<dyn EpFile>,

@@ -32,12 +32,8 @@ impl MockFile {
 
     /// Replace the readiness with `bits`, then wake with `key`.
     pub(crate) fn set(&self, bits: u32, key: u32) {
-        TRACE.lock().unwrap().push(format!("set {bits}"));
         self.ready.store(bits, Ordering::SeqCst);
-        let e = self.wq.snapshot()[0].clone();
-        TRACE.lock().unwrap().push(format!("wake linked={} missed={}", e.linked.load(Ordering::SeqCst), e.missed.load(Ordering::SeqCst)));
         self.wq.wake(key);
-        TRACE.lock().unwrap().push(format!("woke linked={} missed={}", e.linked.load(Ordering::SeqCst), e.missed.load(Ordering::SeqCst)));
     }
 
     /// Add `bits` to the readiness, then wake with `key`.
@@ -61,9 +57,7 @@ impl MockFile {
 
 impl EpFile for MockFile {
     fn poll(&self) -> u32 {
-        let v = self.ready.load(Ordering::SeqCst);
-        TRACE.lock().unwrap().push(format!("poll {v}"));
-        v
+        self.ready.load(Ordering::SeqCst)
     }
 
     fn wait_queue(&self) -> &WaitQueue {
@@ -127,5 +121,3 @@ pub(crate) fn mock_ep(variant: Variant) -> (Arc<EventPoll>, Arc<MockWaker>) {
     let ep = EventPoll::new(Box::new(Arc::clone(&waker)), variant);
     (ep, waker)
 }
-
-pub static TRACE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());

@@ -117,6 +117,7 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mu
 /// kernel: it must signal that outer instance for every engine wake-up.
 fn track_nested(op: c_int, fd: c_int) {
     if let Some(inner) = instance_of(fd) {
+        let Some(_gate) = table::enter() else { return };
         match op {
             EPOLL_CTL_ADD => inner.watch_from_kernel(),
             EPOLL_CTL_DEL => inner.unwatch_from_kernel(),
@@ -308,8 +309,13 @@ unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Ca
         if deadline.expired() {
             return 0;
         }
-        if !inst.ep.prepare_sleep() {
-            continue;
+        // Engine locks are taken only inside the gate (fork and signal-handler safety).
+        match table::enter() {
+            Some(_gate) if inst.ep.prepare_sleep() => {}
+            Some(_gate) => continue,
+            // Re-entered from a signal handler inside the library: no engine access,
+            // so sleep only for what the kernel itself can report.
+            None => {}
         }
         let left = deadline.remaining();
         let ts_ptr = left.as_ref().map_or(std::ptr::null(), |t| t as *const timespec);
@@ -318,7 +324,9 @@ unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Ca
         let r = unsafe { real::epoll_pwait2(epfd, events, maxevents, ts_ptr, call.sigmask()) };
         let err = sys::errno();
         let (kernel_n, signalled) = if r > 0 { strip_marker(events, r as usize) } else { (0, false) };
-        inst.ep.finish_sleep(signalled);
+        if let Some(_gate) = table::enter() {
+            inst.ep.finish_sleep(signalled);
+        }
         if r < 0 {
             return fail(err);
         }
@@ -394,7 +402,9 @@ fn kernel_collect(inst: &Arc<Instance>, epfd: c_int, events: *mut epoll_event, f
     }
     let (n, signalled) = strip_marker(at, r as usize);
     if signalled {
-        inst.settle();
+        if let Some(_gate) = table::enter() {
+            inst.settle();
+        }
     }
     STATS.add(&STATS.kernel_events, n as u64);
     Ok(n)

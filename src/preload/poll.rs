@@ -16,7 +16,7 @@ struct Observing(Vec<Arc<Instance>>);
 
 impl Observing {
     fn new(fds: impl Iterator<Item = c_int>) -> Self {
-        let mut found = Vec::new();
+        let mut found: Vec<Arc<Instance>> = Vec::new();
         for fd in fds {
             if !table::is_served(fd) {
                 continue;
@@ -28,8 +28,12 @@ impl Observing {
             }
         }
         let _errno = sys::ErrnoGuard::save();
-        for inst in &found {
-            inst.ep.add_observer();
+        if let Some(_gate) = table::enter() {
+            for inst in &found {
+                inst.ep.add_observer();
+            }
+        } else {
+            found.clear();
         }
         Observing(found)
     }
@@ -38,8 +42,14 @@ impl Observing {
 impl Drop for Observing {
     fn drop(&mut self) {
         let _errno = sys::ErrnoGuard::save();
-        for inst in &self.0 {
-            inst.ep.remove_observer();
+        if self.0.is_empty() {
+            return;
+        }
+        // The gate is free here: Observing::new released it before the real call.
+        if let Some(_gate) = table::enter() {
+            for inst in &self.0 {
+                inst.ep.remove_observer();
+            }
         }
     }
 }

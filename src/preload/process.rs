@@ -169,7 +169,7 @@ pub unsafe extern "C" fn syscall(num: c_long, a1: c_long, a2: c_long, a3: c_long
             super::deactivate();
             demote::demote_everything();
         } else {
-            for arg in [a1, a2, a3] {
+            for arg in fd_args(num, [a1, a2, a3]).into_iter().flatten() {
                 if let Ok(fd) = c_int::try_from(arg) {
                     if table::is_served(fd) {
                         raw_access(fd);
@@ -180,6 +180,23 @@ pub unsafe extern "C" fn syscall(num: c_long, a1: c_long, a2: c_long, a3: c_long
     }
     // SAFETY: forwarded as received.
     unsafe { real::syscall(num, a1, a2, a3, a4, a5, a6) }
+}
+
+/// The arguments of raw system call `num` that are fds whose readiness or identity the
+/// call can change. Everything else (futex, above all) passes untouched.
+#[allow(non_upper_case_globals)] // libc names the syscall numbers in lower case
+fn fd_args(num: c_long, [a1, a2, a3]: [c_long; 3]) -> [Option<c_long>; 2] {
+    use libc::*;
+    match num {
+        SYS_read | SYS_write | SYS_readv | SYS_writev | SYS_pread64 | SYS_pwrite64 | SYS_preadv | SYS_pwritev
+        | SYS_preadv2 | SYS_pwritev2 | SYS_close | SYS_dup | SYS_fcntl | SYS_sendto | SYS_recvfrom | SYS_sendmsg
+        | SYS_recvmsg | SYS_sendmmsg | SYS_recvmmsg | SYS_shutdown | SYS_vmsplice | SYS_epoll_wait
+        | SYS_epoll_pwait | SYS_epoll_pwait2 => [Some(a1), None],
+        SYS_dup2 | SYS_dup3 | SYS_tee | SYS_sendfile | SYS_copy_file_range => [Some(a1), Some(a2)],
+        SYS_splice => [Some(a1), Some(a3)],
+        SYS_epoll_ctl => [Some(a1), Some(a3)],
+        _ => [None, None],
+    }
 }
 
 /// A raw system call names `fd`: a file goes to the kernel; an instance becomes the

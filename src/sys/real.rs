@@ -127,13 +127,22 @@ pub unsafe fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE {
 }
 
 /// `epoll_pwait2` straight to the kernel: glibc only has it from 2.35, and the raw
-/// call behaves the same.
+/// call behaves the same. It goes through the real `syscall`: `libc::syscall` would
+/// bind to the library's own exported `syscall` hook.
 ///
 /// # Safety
 /// `events` must be valid for `maxevents` entries or fault cleanly in the kernel.
 pub unsafe fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: *const timespec, sigmask: *const sigset_t) -> c_int {
     // SAFETY: raw syscall with the kernel's argument list; the kernel checks pointers.
     unsafe {
-        libc::syscall(libc::SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask, std::mem::size_of::<libc::c_ulong>()) as c_int
+        syscall(
+            libc::SYS_epoll_pwait2,
+            epfd as c_long,
+            events as c_long,
+            maxevents as c_long,
+            timeout as c_long,
+            sigmask as c_long,
+            std::mem::size_of::<libc::c_ulong>() as c_long,
+        ) as c_int
     }
 }

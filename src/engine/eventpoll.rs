@@ -481,10 +481,16 @@ impl EventPoll {
     /// epoll watching the instance) does not see a stale signal. Re-checks after
     /// lowering, because a callback may have seen the flag still up and skipped its
     /// own raise.
+    ///
+    /// The signal is consumed *before* `raised` is cleared: a callback that raises in
+    /// between either sees `raised` still up (and skips its raise, but its item is
+    /// seen by the re-check) or raises after the clear (and its signal stays up).
+    /// Clearing first would let `lower` swallow a raise that the re-check then takes
+    /// for still pending (`settle_racing_a_callback_does_not_swallow_its_raise`).
     pub fn settle(&self) {
         if self.raised.load(Ordering::SeqCst) && !self.has_ready() {
-            self.raised.store(false, Ordering::SeqCst);
             self.waker.lower();
+            self.raised.store(false, Ordering::SeqCst);
             if self.has_ready() {
                 self.signal();
             }
@@ -507,10 +513,14 @@ impl EventPoll {
     }
 
     /// The waiter woke up. `signalled` says whether it saw the waker's signal.
+    ///
+    /// As in `settle`, the signal is consumed before `raised` is cleared. The waiter
+    /// transfers next, so an item whose raise was skipped meanwhile is not stranded.
     pub fn finish_sleep(&self, signalled: bool) {
         self.observers.fetch_sub(1, Ordering::SeqCst);
-        if signalled && self.raised.swap(false, Ordering::SeqCst) {
+        if signalled && self.raised.load(Ordering::SeqCst) {
             self.waker.lower();
+            self.raised.store(false, Ordering::SeqCst);
         }
     }
 

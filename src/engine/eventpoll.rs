@@ -20,9 +20,9 @@
 //!
 //! # The five cases of the seed, mapped to this file
 //!
-//! 1. The instance going away during a transfer: the transfer runs on `&Arc<EventPoll>`,
-//!    a counted reference, so `ep_free` cannot free it; `ep_free` takes `mtx` for
-//!    writing and so waits for the transfer.
+//! 1. The instance going away during a transfer: the caller of `send_events` holds a
+//!    counted reference to the instance, so it cannot be freed; `clear` (ep_free)
+//!    takes `mtx` for writing and so waits for the transfer.
 //! 2. `EPOLL_CTL_DEL`: `remove` holds `mtx` for writing; it waits for transfers.
 //! 3. A watched file going away: `release_file` removes through `remove`, same lock.
 //! 4. Another transfer: each splices its own list under `ready`; an item is on at most
@@ -137,9 +137,9 @@ struct ReadyList {
     decisions: Vec<bool>,
 }
 
-/// The number of watches in all instances of this process (`max_user_watches` is
-/// per user; the kernel's own count for the kernel-registered fds is added by the
-/// caller through `limit`).
+/// The number of engine watches in all instances of this process, checked against
+/// `max_user_watches` on insert. The kernel's own watches (kernel-served fds) are not
+/// counted here.
 static WATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Instances watched by an outer instance through the kernel (nesting is rare; when it

@@ -65,12 +65,15 @@ impl EpFile for MockFile {
     }
 }
 
-/// A new mock file, as the concrete handle (to change its state) and as the trait object
-/// the engine registers (same allocation, hence the same item key).
-pub(crate) fn mock_file(bits: u32) -> (Arc<MockFile>, Arc<dyn EpFile>) {
-    let file = MockFile::new(bits);
-    let dynf: Arc<dyn EpFile> = file.clone();
-    (file, dynf)
+/// A new mock file with readiness `bits`.
+pub(crate) fn mock_file(bits: u32) -> Arc<MockFile> {
+    MockFile::new(bits)
+}
+
+/// The same file as the trait object that `release_file` and `take_items_of` take (same
+/// allocation, hence the same item key).
+pub(crate) fn as_dyn<F: EpFile + 'static>(file: &Arc<F>) -> Arc<dyn EpFile> {
+    Arc::clone(file) as Arc<dyn EpFile>
 }
 
 /// A waker that counts raises and lowers and keeps the kernel-visible flag.

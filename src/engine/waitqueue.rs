@@ -31,8 +31,7 @@ impl WaitQueue {
     }
 
     /// Runs the poll callback of every watcher whose interest matches `key`
-    /// (`KEY_ALL` reaches all). Returns the number of callbacks that queued or marked
-    /// an item.
+    /// (`KEY_ALL` reaches all).
     pub fn wake(&self, key: u32) {
         // SeqCst pairs with the SeqCst store in `add`: either this load sees the new
         // watcher, or the watcher's first poll (after `add`) sees the state change that

@@ -98,7 +98,7 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mu
     // SAFETY: forwarded to the instance's own kernel epoll fd; the kernel checks the
     // target, nesting and loops.
     let r = unsafe { real::epoll_ctl(epfd, op, fd, event) };
-    if r == 0 && !inst.kernel_only.load(Ordering::SeqCst) {
+    if r == 0 {
         match op {
             EPOLL_CTL_ADD => {
                 inst.kernel_items.fetch_add(1, Ordering::Relaxed);
@@ -108,6 +108,7 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mu
             }
             _ => {}
         }
+        // Also for a kernel-only outer: an inner instance of ours must signal it.
         track_nested(op, fd);
     }
     r
@@ -170,6 +171,19 @@ impl Call {
                 Call::Pwait2(ts, mask) => real::epoll_pwait2(epfd, events, maxevents, ts, mask),
             }
         }
+    }
+
+    /// Forward a wait on one of our instances to the kernel, hiding the library's own
+    /// wake-up events. A wait that saw only those reports nothing rather than waiting
+    /// again: the caller is a kernel-only instance or a signal handler, where a short
+    /// spurious return is the lesser evil.
+    unsafe fn forward_ours(self, epfd: c_int, events: *mut epoll_event, maxevents: c_int) -> c_int {
+        // SAFETY: as `forward`.
+        let r = unsafe { self.forward(epfd, events, maxevents) };
+        if r <= 0 {
+            return r;
+        }
+        strip_marker(events, r as usize).0 as c_int
     }
 
     fn sigmask(self) -> *const sigset_t {
@@ -267,7 +281,7 @@ unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Ca
     let inst = {
         let Some(gate) = table::enter() else {
             // SAFETY: re-entered from a signal handler inside the library.
-            return unsafe { call.forward(epfd, events, maxevents) };
+            return unsafe { call.forward_ours(epfd, events, maxevents) };
         };
         let Some(Entry::Epoll(inst)) = gate.get(epfd) else {
             drop(gate);
@@ -280,7 +294,7 @@ unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Ca
         if inst.kernel_only.load(Ordering::SeqCst) {
             drop(gate);
             // SAFETY: the instance is the kernel's alone now.
-            return unsafe { call.forward(epfd, events, maxevents) };
+            return unsafe { call.forward_ours(epfd, events, maxevents) };
         }
         if !inst.has_kernel_items() {
             let mut sink = UserEvents::new(events, maxevents as usize);

@@ -212,15 +212,22 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
     let r = call();
     let err = sys::errno();
     if r >= 0 && r != oldfd {
-        if servable(r) {
-            files::duplicate(&mut gate, oldfd, r);
-        } else {
-            // Numbers the library does not serve (stdio) take the file to the kernel.
-            let stale = gate.remove(r);
-            files::forget(&mut gate, stale);
-            if let Some(Entry::File(file)) = gate.get(oldfd).cloned() {
+        match gate.get(oldfd).cloned() {
+            // An instance keeps working under any number the table can hold.
+            Some(Entry::Epoll(_)) if (r as usize) < MAX_FDS => files::duplicate(&mut gate, oldfd, r),
+            Some(Entry::Epoll(inst)) => {
+                // A number past the table: the kernel alone serves the instance.
+                demote::demote_all_files(&mut gate);
+                inst.kernel_only.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            Some(Entry::File(file)) if !servable(r) => {
+                // Numbers the library does not serve (stdio, past the table) take the
+                // file to the kernel.
+                let stale = gate.remove(r);
+                files::forget(&mut gate, stale);
                 demote::demote_channel(&mut gate, &file);
             }
+            _ => files::duplicate(&mut gate, oldfd, r),
         }
     }
     drop(gate);

@@ -4,7 +4,8 @@
 //! | event | action |
 //! |---|---|
 //! | `fork` (any path that runs atfork handlers) | before: demote every file, every instance becomes the kernel's alone (parent and child share it) |
-//! | `vfork`, `posix_spawn`, `system`, `popen` | demote every file (the child may inherit them) |
+//! | `vfork` | runs as `fork` (a wrapper cannot lend its stack to a vfork child) |
+//! | `posix_spawn`, `system`, `popen` | demote every file (the child may inherit them); an instance without close-on-exec becomes the kernel's alone |
 //! | fd passing (`SCM_RIGHTS`) | demote the files passed; an instance passed becomes the kernel's alone |
 //! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
 //! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` stops serving |
@@ -85,10 +86,20 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
     unsafe { real::popen(command, mode) }
 }
 
-/// A child process is about to start without atfork handlers and may inherit any file.
+/// A child process is about to start without atfork handlers and may inherit any file,
+/// and any epoll fd not marked close-on-exec (the child could add to it).
 fn let_child_inherit() {
     let _errno = sys::ErrnoGuard::save();
-    demote::demote_everything();
+    let Some(mut gate) = table::enter_mut() else { return };
+    demote::demote_all_files(&mut gate);
+    for inst in demote::instances(&gate) {
+        let fd = inst.any_fd.load(Ordering::Relaxed);
+        // SAFETY: F_GETFD on the instance's own fd.
+        let flags = unsafe { real::fcntl(fd, libc::F_GETFD, 0) };
+        if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+            inst.kernel_only.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 #[no_mangle]

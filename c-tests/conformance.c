@@ -28,6 +28,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1559,6 +1560,93 @@ static void g_threads(void)
 /* Driver                                                              */
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* 16. regressions: each check is named after the uepoll bug it pins    */
+/* ------------------------------------------------------------------ */
+
+static const char *g_self; /* this program, for posix_spawn */
+
+/* Child mode for the spawn check: `conformance --child-add EPFD FD DATA`. */
+static int child_add(char **argv)
+{
+    return add(atoi(argv[2]), atoi(argv[3]), EPOLLIN, strtoull(argv[4], NULL, 0)) == 0 ? 0 : 1;
+}
+
+static void g_regress(void)
+{
+    int p[2];
+
+    /* nested_into_kernel_only_outer: after fork an instance is the kernel's alone;
+     * an instance created later and added to it must still signal it. */
+    int outer = mkepoll();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    reap(pid);
+    int inner = mkepoll();
+    mkpipe(p);
+    add(inner, p[0], EPOLLIN, 1);
+    add(outer, inner, EPOLLIN, 0x1EE7);
+    put(p[1], 1);
+    expect_wait1("nested_into_kernel_only_outer: outer sees the inner's event", outer, LONG_MS,
+                 0x1EE7, EPOLLIN);
+    close_pair(p);
+    xclose(inner);
+    xclose(outer);
+
+    /* instance_dup2_onto_stdin: an instance moved onto fd 0 keeps its items. */
+    int ep = mkepoll();
+    mkpipe(p);
+    add(ep, p[0], EPOLLIN, 7);
+    int saved = dup(0);
+    dup2(ep, 0);
+    put(p[1], 1);
+    expect_wait1("instance_dup2_onto_stdin: wait on fd 0 reports the item", 0, LONG_MS, 7, EPOLLIN);
+    dup2(saved, 0);
+    xclose(saved);
+    close_pair(p);
+    xclose(ep);
+
+    /* spawn_child_adds_to_inherited_instance: a posix_spawn child that inherits an
+     * epoll fd (no close-on-exec) and adds to it is seen by the parent. */
+    ep = epoll_create(1);
+    mkpipe(p);
+    char epstr[16], fdstr[16];
+    snprintf(epstr, sizeof epstr, "%d", ep);
+    snprintf(fdstr, sizeof fdstr, "%d", p[0]);
+    char *args[] = { (char *)g_self, "--child-add", epstr, fdstr, "0x5A5A", NULL };
+    extern char **environ;
+    int rc = posix_spawn(&pid, g_self, NULL, NULL, args, environ);
+    expect_eq("spawn_child_adds_to_inherited_instance: spawn succeeds", rc, 0);
+    if (rc == 0)
+        expect_eq("spawn_child_adds_to_inherited_instance: child's ADD succeeds", reap(pid), 0);
+    put(p[1], 1);
+    /* Timeout 0: the item must be found without the help of a kernel sleep. */
+    expect_wait1("spawn_child_adds_to_inherited_instance: parent sees the child's item", ep,
+                 0, 0x5A5A, EPOLLIN);
+    close_pair(p);
+    xclose(ep);
+
+    /* Repeated sleeps: every round's write from another thread wakes the waiter. */
+    ep = mkepoll();
+    mkpipe(p);
+    add(ep, p[0], EPOLLIN | EPOLLET, 9);
+    struct epoll_event ev[4];
+    int ok = 1;
+    for (int i = 0; i < 20 && ok; i++) {
+        struct delayed d;
+        start_delayed(&d, p[1], 2);
+        int n = epoll_wait(ep, ev, 4, LONG_MS);
+        pthread_join(d.tid, NULL);
+        ok = n == 1 && ev[0].data.u64 == 9;
+        drain(p[0]);
+    }
+    check(ok, "20 sleep/wake rounds each deliver the event", "a round failed");
+    close_pair(p);
+    xclose(ep);
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -1568,6 +1656,7 @@ static const struct {
     { "oneshot", g_oneshot },   { "identity", g_identity }, { "fork", g_fork },
     { "nest", g_nest },         { "order", g_order },     { "timeout", g_timeout },
     { "pollsel", g_pollsel },   { "tcp", g_tcp },         { "threads", g_threads },
+    { "regress", g_regress },
 };
 
 /* Number of open descriptors: a leak detector between groups (debug aid,
@@ -1587,6 +1676,9 @@ static int count_fds(void)
 
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "--child-add") == 0)
+        return child_add(argv);
+    g_self = argv[0];
     const char *filter = argc > 1 ? argv[1] : NULL;
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* Writes to pipes whose reader is gone must fail with EPIPE, not kill us. */

@@ -8,7 +8,9 @@
 //! one needs is explained where it is set. Every model prints its run time to stderr
 //! (`--nocapture` to see it).
 
-use std::sync::atomic::{AtomicBool as StdAtomicBool, AtomicUsize as StdAtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool as StdAtomicBool, AtomicUsize as StdAtomicUsize, Ordering::SeqCst,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,11 +38,15 @@ fn check(name: &str, bound: Option<usize>, f: impl Fn() + Sync + Send + 'static)
         f();
     });
     let n = executions.load(SeqCst);
-    eprintln!("loom model {name}: preemption bound {bound:?}, {n} executions, {:.2?}", start.elapsed());
+    eprintln!(
+        "loom model {name}: preemption bound {bound:?}, {n} executions, {:.2?}",
+        start.elapsed()
+    );
 }
 
 fn add<F: EpFile + 'static>(ep: &Arc<EventPoll>, f: &Arc<F>, fd: i32, events: u32, data: u64) {
-    ep.ctl(EPOLL_CTL_ADD, f, fd, (events, data), NO_LIMIT).expect("ADD");
+    ep.ctl(EPOLL_CTL_ADD, f, fd, (events, data), NO_LIMIT)
+        .expect("ADD");
 }
 
 /// One transfer of at most `max` events; returns the data of each.
@@ -73,21 +79,29 @@ fn case2_del_during_transfer_never_reports_deleted_item() {
     check("case2", None, || {
         let (ep, _w) = mock_ep(Variant::SinglePass);
         let a = mock_file(EPOLLIN);
-    let fa = Arc::clone(&a);
+        let fa = Arc::clone(&a);
         let b = mock_file(EPOLLIN);
-    let fb = Arc::clone(&b);
+        let fb = Arc::clone(&b);
         add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
         add(&ep, &fb, 2, EPOLLIN | EPOLLET, 2);
         let t = {
             let ep = Arc::clone(&ep);
             thread::spawn(move || wait(&ep, 8))
         };
-        ep.ctl(EPOLL_CTL_DEL, &fa, 1, (0, 0), NO_LIMIT).expect("DEL");
+        ep.ctl(EPOLL_CTL_DEL, &fa, 1, (0, 0), NO_LIMIT)
+            .expect("DEL");
         let after_del = wait(&ep, 8);
         let during = t.join().unwrap();
         let last = drain(&ep, 8);
-        assert_eq!(count(&after_del, 1) + count(&last, 1), 0, "deleted item reported after DEL returned");
-        assert!(count(&during, 1) <= 1, "concurrent transfer reported the item twice");
+        assert_eq!(
+            count(&after_del, 1) + count(&last, 1),
+            0,
+            "deleted item reported after DEL returned"
+        );
+        assert!(
+            count(&during, 1) <= 1,
+            "concurrent transfer reported the item twice"
+        );
         let b_total = count(&during, 2) + count(&after_del, 2) + count(&last, 2);
         assert_eq!(b_total, 1, "the surviving item is reported exactly once");
         ep.clear();
@@ -100,9 +114,9 @@ fn case3_file_release_during_transfer() {
     check("case3", None, || {
         let (ep, _w) = mock_ep(Variant::SinglePass);
         let a = mock_file(EPOLLIN);
-    let fa = Arc::clone(&a);
+        let fa = Arc::clone(&a);
         let b = mock_file(EPOLLIN);
-    let fb = Arc::clone(&b);
+        let fb = Arc::clone(&b);
         add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
         add(&ep, &fb, 2, EPOLLIN | EPOLLET, 2);
         let t = {
@@ -114,7 +128,11 @@ fn case3_file_release_during_transfer() {
         let after = wait(&ep, 8);
         let during = t.join().unwrap();
         let last = drain(&ep, 8);
-        assert_eq!(count(&after, 1) + count(&last, 1), 0, "released file reported after release");
+        assert_eq!(
+            count(&after, 1) + count(&last, 1),
+            0,
+            "released file reported after release"
+        );
         assert!(count(&during, 1) <= 1);
         assert_eq!(count(&during, 2) + count(&after, 2) + count(&last, 2), 1);
         assert_eq!(ep.len(), 1);
@@ -141,7 +159,10 @@ fn case4_two_transfers_split_the_ready_list() {
         let last = drain(&ep, 8);
         for i in 0..3 {
             let n = count(&mine, i) + count(&theirs, i) + count(&last, i);
-            assert_eq!(n, 1, "item {i} delivered {n} times ({mine:?} {theirs:?} {last:?})");
+            assert_eq!(
+                n, 1,
+                "item {i} delivered {n} times ({mine:?} {theirs:?} {last:?})"
+            );
         }
         ep.clear();
     });
@@ -190,7 +211,10 @@ fn case5_window_loses_event_in_seed() {
             LOST.store(true, SeqCst);
         }
     });
-    assert!(LOST.load(SeqCst), "the model checker found no execution losing the seed's event");
+    assert!(
+        LOST.load(SeqCst),
+        "the model checker found no execution losing the seed's event"
+    );
 }
 
 /// A waiter about to sleep against a file becoming ready: the sleeper either sees the
@@ -201,7 +225,7 @@ fn sleeper_is_woken_when_item_queued() {
     check("sleeper", None, || {
         let (ep, w) = mock_ep(Variant::SinglePass);
         let a = mock_file(0);
-    let fa = Arc::clone(&a);
+        let fa = Arc::clone(&a);
         add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
         let sleeper = {
             let (ep, w) = (Arc::clone(&ep), Arc::clone(&w));
@@ -247,9 +271,9 @@ fn settle_racing_a_callback_keeps_sleeper_signalled() {
     check("settle vs callback", None, || {
         let (ep, w) = mock_ep(Variant::SinglePass);
         let a = mock_file(0);
-    let fa = Arc::clone(&a);
+        let fa = Arc::clone(&a);
         let b = mock_file(0);
-    let fb = Arc::clone(&b);
+        let fb = Arc::clone(&b);
         add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
         add(&ep, &fb, 2, EPOLLIN | EPOLLET, 2);
         // A sleeper observes (and never gets to run in this model); `a` raises for it.
@@ -263,7 +287,10 @@ fn settle_racing_a_callback_keeps_sleeper_signalled() {
         };
         b.set(EPOLLIN, KEY_READABLE);
         t.join().unwrap();
-        assert!(!ep.has_ready() || w.is_raised(), "sleeper asleep, item queued, waker down");
+        assert!(
+            !ep.has_ready() || w.is_raised(),
+            "sleeper asleep, item queued, waker down"
+        );
         ep.finish_sleep(true);
         ep.clear();
     });
@@ -315,7 +342,11 @@ fn two_waiters_fifty_items_buffers_of_ten() {
         // had it spliced away: leaving N - 10 behind must have raised the waker for it.
         if asleep.load(SeqCst) {
             assert_eq!(got.len(), 10);
-            assert!(w.raises() >= 1, "waiter 2 asleep with {} events left, never woken", N - 10);
+            assert!(
+                w.raises() >= 1,
+                "waiter 2 asleep with {} events left, never woken",
+                N - 10
+            );
         }
         got.extend(drain(&ep, 10));
         let (still_asleep, theirs) = waiter2.join().unwrap();
@@ -325,7 +356,11 @@ fn two_waiters_fifty_items_buffers_of_ten() {
         got.extend(theirs);
         got.extend(drain(&ep, 10));
         got.sort_unstable();
-        assert_eq!(got, (0..N as u64).collect::<Vec<_>>(), "every event exactly once");
+        assert_eq!(
+            got,
+            (0..N as u64).collect::<Vec<_>>(),
+            "every event exactly once"
+        );
         ep.clear();
     });
 }

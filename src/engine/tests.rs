@@ -18,11 +18,13 @@ use super::{check_exclusive, CtlError, EpFile, EventPoll, EventSink, Fault, Vari
 const NO_LIMIT: usize = usize::MAX;
 
 fn add<F: EpFile + 'static>(ep: &Arc<EventPoll>, f: &Arc<F>, fd: i32, events: u32, data: u64) {
-    ep.ctl(EPOLL_CTL_ADD, f, fd, (events, data), NO_LIMIT).expect("ADD");
+    ep.ctl(EPOLL_CTL_ADD, f, fd, (events, data), NO_LIMIT)
+        .expect("ADD");
 }
 
 fn modify<F: EpFile + 'static>(ep: &Arc<EventPoll>, f: &Arc<F>, fd: i32, events: u32, data: u64) {
-    ep.ctl(EPOLL_CTL_MOD, f, fd, (events, data), NO_LIMIT).expect("MOD");
+    ep.ctl(EPOLL_CTL_MOD, f, fd, (events, data), NO_LIMIT)
+        .expect("MOD");
 }
 
 fn del<F: EpFile + 'static>(ep: &Arc<EventPoll>, f: &Arc<F>, fd: i32) {
@@ -57,13 +59,16 @@ impl EventSink for FaultingSink {
     }
 }
 
+/// Code a test runs from inside the engine, at a chosen point.
+type Hook = Box<dyn FnOnce() + Send>;
+
 /// A file that runs a hook once, inside its next `poll()`, after reading its readiness:
 /// this puts the hook exactly between the transfer's re-poll and its re-link (the seed's
 /// case-5 window), deterministically.
 struct HookFile {
     ready: AtomicU32,
     wq: WaitQueue,
-    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    hook: Mutex<Option<Hook>>,
 }
 
 impl HookFile {
@@ -146,7 +151,11 @@ fn edge_triggered_item_reported_once_per_wakeup() {
     // Every wake-up is an edge, even without a state change (pipe semantics).
     file.add(EPOLLIN, KEY_READABLE);
     file.add(EPOLLIN, KEY_READABLE);
-    assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 9)], "two wake-ups before a transfer: one report");
+    assert_eq!(
+        wait(&ep, 8),
+        vec![(EPOLLIN, 9)],
+        "two wake-ups before a transfer: one report"
+    );
     assert_eq!(wait(&ep, 8), vec![]);
     ep.clear();
 }
@@ -162,7 +171,10 @@ fn oneshot_disarms_after_one_delivery_until_mod() {
     file.add(EPOLLIN | EPOLLHUP, KEY_ALL);
     assert_eq!(wait(&ep, 8), vec![]);
     assert!(!ep.has_ready());
-    assert_eq!(ep.ctl(EPOLL_CTL_ADD, &f, 3, (EPOLLIN, 5), NO_LIMIT), Err(CtlError::Exists));
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_ADD, &f, 3, (EPOLLIN, 5), NO_LIMIT),
+        Err(CtlError::Exists)
+    );
     // The private bits survive the disarm.
     let epi = f.wait_queue().snapshot().pop().unwrap();
     assert_eq!(epi.registration().0, EPOLLONESHOT);
@@ -204,12 +216,24 @@ fn private_bits_never_returned() {
     // Even a file claiming every bit cannot make a private bit appear.
     let file = mock_file(u32::MAX);
     let f = Arc::clone(&file);
-    add(&ep, &f, 3, EPOLLIN | EPOLLET | EPOLLONESHOT | EPOLLWAKEUP, 1);
+    add(
+        &ep,
+        &f,
+        3,
+        EPOLLIN | EPOLLET | EPOLLONESHOT | EPOLLWAKEUP,
+        1,
+    );
     let file2 = mock_file(u32::MAX);
     let f2 = Arc::clone(&file2);
     add(&ep, &f2, 4, EPOLLIN | EPOLLEXCLUSIVE, 2);
     let got = wait(&ep, 8);
-    assert_eq!(got, vec![(EPOLLIN | EPOLLERR | EPOLLHUP, 1), (EPOLLIN | EPOLLERR | EPOLLHUP, 2)]);
+    assert_eq!(
+        got,
+        vec![
+            (EPOLLIN | EPOLLERR | EPOLLHUP, 1),
+            (EPOLLIN | EPOLLERR | EPOLLHUP, 2)
+        ]
+    );
     ep.clear();
 }
 
@@ -270,7 +294,10 @@ fn add_twice_is_eexist() {
     let file = mock_file(0);
     let f = Arc::clone(&file);
     add(&ep, &f, 3, EPOLLIN, 1);
-    assert_eq!(ep.ctl(EPOLL_CTL_ADD, &f, 3, (EPOLLOUT, 2), NO_LIMIT), Err(CtlError::Exists));
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_ADD, &f, 3, (EPOLLOUT, 2), NO_LIMIT),
+        Err(CtlError::Exists)
+    );
     assert_eq!(ep.len(), 1);
     ep.clear();
 }
@@ -280,13 +307,25 @@ fn mod_del_missing_is_enoent() {
     let (ep, _w) = mock_ep(Variant::SinglePass);
     let file = mock_file(0);
     let f = Arc::clone(&file);
-    assert_eq!(ep.ctl(EPOLL_CTL_MOD, &f, 3, (EPOLLIN, 0), NO_LIMIT), Err(CtlError::NotFound));
-    assert_eq!(ep.ctl(EPOLL_CTL_DEL, &f, 3, (0, 0), NO_LIMIT), Err(CtlError::NotFound));
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_MOD, &f, 3, (EPOLLIN, 0), NO_LIMIT),
+        Err(CtlError::NotFound)
+    );
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_DEL, &f, 3, (0, 0), NO_LIMIT),
+        Err(CtlError::NotFound)
+    );
     // Same file, other number: still missing.
     add(&ep, &f, 3, EPOLLIN, 1);
-    assert_eq!(ep.ctl(EPOLL_CTL_DEL, &f, 4, (0, 0), NO_LIMIT), Err(CtlError::NotFound));
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_DEL, &f, 4, (0, 0), NO_LIMIT),
+        Err(CtlError::NotFound)
+    );
     del(&ep, &f, 3);
-    assert_eq!(ep.ctl(EPOLL_CTL_DEL, &f, 3, (0, 0), NO_LIMIT), Err(CtlError::NotFound));
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_DEL, &f, 3, (0, 0), NO_LIMIT),
+        Err(CtlError::NotFound)
+    );
     ep.clear();
 }
 
@@ -295,9 +334,15 @@ fn unknown_op_is_einval_and_watch_limit_is_enospc() {
     let (ep, _w) = mock_ep(Variant::SinglePass);
     let file = mock_file(0);
     let f = Arc::clone(&file);
-    assert_eq!(ep.ctl(42, &f, 3, (EPOLLIN, 0), NO_LIMIT), Err(CtlError::Invalid));
+    assert_eq!(
+        ep.ctl(42, &f, 3, (EPOLLIN, 0), NO_LIMIT),
+        Err(CtlError::Invalid)
+    );
     // A limit of zero is always reached, whatever other tests hold.
-    assert_eq!(ep.ctl(EPOLL_CTL_ADD, &f, 3, (EPOLLIN, 0), 0), Err(CtlError::NoSpace));
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_ADD, &f, 3, (EPOLLIN, 0), 0),
+        Err(CtlError::NoSpace)
+    );
     assert!(ep.is_empty());
     ep.clear();
 }
@@ -308,7 +353,10 @@ fn mod_of_exclusive_item_is_einval() {
     let file = mock_file(0);
     let f = Arc::clone(&file);
     add(&ep, &f, 3, EPOLLIN | EPOLLEXCLUSIVE, 1);
-    assert_eq!(ep.ctl(EPOLL_CTL_MOD, &f, 3, (EPOLLIN, 2), NO_LIMIT), Err(CtlError::Invalid));
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_MOD, &f, 3, (EPOLLIN, 2), NO_LIMIT),
+        Err(CtlError::Invalid)
+    );
     // DEL is still allowed.
     del(&ep, &f, 3);
     ep.clear();
@@ -317,15 +365,30 @@ fn mod_of_exclusive_item_is_einval() {
 #[test]
 fn check_exclusive_rules() {
     let ok_bits = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET;
-    assert_eq!(check_exclusive(EPOLL_CTL_ADD, EPOLLEXCLUSIVE | ok_bits, false), Ok(()));
-    assert_eq!(check_exclusive(EPOLL_CTL_ADD, EPOLLEXCLUSIVE | EPOLLIN, true), Err(CtlError::Invalid));
-    assert_eq!(check_exclusive(EPOLL_CTL_MOD, EPOLLEXCLUSIVE | EPOLLIN, false), Err(CtlError::Invalid));
+    assert_eq!(
+        check_exclusive(EPOLL_CTL_ADD, EPOLLEXCLUSIVE | ok_bits, false),
+        Ok(())
+    );
+    assert_eq!(
+        check_exclusive(EPOLL_CTL_ADD, EPOLLEXCLUSIVE | EPOLLIN, true),
+        Err(CtlError::Invalid)
+    );
+    assert_eq!(
+        check_exclusive(EPOLL_CTL_MOD, EPOLLEXCLUSIVE | EPOLLIN, false),
+        Err(CtlError::Invalid)
+    );
     for bad in [EPOLLONESHOT, EPOLLRDHUP, EPOLLPRI, EPOLLRDNORM, EPOLLWRNORM] {
-        assert_eq!(check_exclusive(EPOLL_CTL_ADD, EPOLLEXCLUSIVE | EPOLLIN | bad, false), Err(CtlError::Invalid));
+        assert_eq!(
+            check_exclusive(EPOLL_CTL_ADD, EPOLLEXCLUSIVE | EPOLLIN | bad, false),
+            Err(CtlError::Invalid)
+        );
     }
     // DEL ignores the event; without EXCLUSIVE nothing is checked.
     assert_eq!(check_exclusive(EPOLL_CTL_DEL, u32::MAX, true), Ok(()));
-    assert_eq!(check_exclusive(EPOLL_CTL_ADD, EPOLLONESHOT | EPOLLRDHUP, true), Ok(()));
+    assert_eq!(
+        check_exclusive(EPOLL_CTL_ADD, EPOLLONESHOT | EPOLLRDHUP, true),
+        Ok(())
+    );
     assert_eq!(check_exclusive(EPOLL_CTL_MOD, EPOLLIN, false), Ok(()));
 }
 
@@ -454,7 +517,10 @@ fn exclusive_wakes_stop_after_first_waking_item() {
         wait(ep, 8);
     }
     file.set(EPOLLIN | EPOLLOUT, KEY_WRITABLE);
-    assert!(ep5.has_ready(), "the OUT watcher gets the write-side wake-up");
+    assert!(
+        ep5.has_ready(),
+        "the OUT watcher gets the write-side wake-up"
+    );
     ep5.finish_sleep(true);
     eps[2].0.finish_sleep(true);
     eps[3].0.finish_sleep(false);
@@ -491,13 +557,27 @@ fn fault_on_first_copy_returns_fault_and_keeps_item() {
     let fb = Arc::clone(&b);
     add(&ep, &fa, 3, EPOLLIN | EPOLLET | EPOLLONESHOT, 1);
     add(&ep, &fb, 4, EPOLLIN | EPOLLET, 2);
-    let mut sink = FaultingSink { writable: 0, got: vec![] };
+    let mut sink = FaultingSink {
+        writable: 0,
+        got: vec![],
+    };
     assert_eq!(ep.send_events(&mut sink, 8), Err(Fault));
     // Nothing was consumed: the ONESHOT item is still armed and both are still queued.
-    let mut sink = FaultingSink { writable: 1, got: vec![] };
-    assert_eq!(ep.send_events(&mut sink, 8), Ok(1), "a fault after a copy returns the count");
+    let mut sink = FaultingSink {
+        writable: 1,
+        got: vec![],
+    };
+    assert_eq!(
+        ep.send_events(&mut sink, 8),
+        Ok(1),
+        "a fault after a copy returns the count"
+    );
     assert_eq!(sink.got, vec![(EPOLLIN, 1)]);
-    assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 2)], "the item that faulted is kept");
+    assert_eq!(
+        wait(&ep, 8),
+        vec![(EPOLLIN, 2)],
+        "the item that faulted is kept"
+    );
     assert_eq!(wait(&ep, 8), vec![]);
     ep.clear();
 }
@@ -597,7 +677,10 @@ fn take_items_of_returns_registrations() {
     // ERR and HUP were added at ADD time and are part of the registration.
     assert_eq!(
         regs,
-        vec![(3, EPOLLIN | EPOLLET | EPOLLERR | EPOLLHUP, 30), (4, EPOLLOUT | EPOLLONESHOT | EPOLLERR | EPOLLHUP, 40)]
+        vec![
+            (3, EPOLLIN | EPOLLET | EPOLLERR | EPOLLHUP, 30),
+            (4, EPOLLOUT | EPOLLONESHOT | EPOLLERR | EPOLLHUP, 40)
+        ]
     );
     assert!(ep.is_empty());
     assert_eq!(wait(&ep, 8), vec![], "taken items are no longer reported");
@@ -680,7 +763,10 @@ fn prepare_sleep_refuses_when_ready() {
     let a = mock_file(EPOLLIN);
     let fa = Arc::clone(&a);
     add(&ep, &fa, 3, EPOLLIN | EPOLLET, 1);
-    assert!(!ep.prepare_sleep(), "an item is queued: transfer instead of sleeping");
+    assert!(
+        !ep.prepare_sleep(),
+        "an item is queued: transfer instead of sleeping"
+    );
     // A refusal leaves no observer behind: queueing later raises nothing.
     wait(&ep, 8);
     fa.wait_queue().wake(KEY_ALL);
@@ -770,7 +856,10 @@ fn surplus_left_by_a_transfer_wakes_the_next_waiter() {
     first.arm(move || slept2.store(ep2.prepare_sleep(), SeqCst));
     let got = wait(&ep, 10);
     assert_eq!(datas(&got), (0..10).collect::<Vec<u64>>());
-    assert!(slept.load(SeqCst), "waiter 2 found the list empty and slept");
+    assert!(
+        slept.load(SeqCst),
+        "waiter 2 found the list empty and slept"
+    );
     assert_eq!(w.raises(), 1, "the 40 left behind woke waiter 2");
     ep.finish_sleep(true);
     let mut all = datas(&got);
@@ -789,7 +878,7 @@ fn surplus_left_by_a_transfer_wakes_the_next_waiter() {
 /// `raised = false` and its `lower()`, deterministically.
 struct HookWaker {
     inner: Arc<MockWaker>,
-    hook: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+    hook: Arc<Mutex<Option<Hook>>>,
 }
 
 impl Waker for HookWaker {
@@ -809,7 +898,7 @@ impl Waker for HookWaker {
 #[test]
 fn settle_racing_a_callback_does_not_swallow_its_raise() {
     let inner = MockWaker::new();
-    let hook: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>> = Arc::new(Mutex::new(None));
+    let hook: Arc<Mutex<Option<Hook>>> = Arc::new(Mutex::new(None));
     let ep = EventPoll::new(
         Box::new(HookWaker {
             inner: Arc::clone(&inner),
@@ -834,7 +923,12 @@ fn settle_racing_a_callback_does_not_swallow_its_raise() {
     assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 1)]);
     // `b` is queued and the sleeper still observes: the waker must be up.
     assert!(ep.has_ready());
-    assert!(inner.is_raised(), "sleeper left asleep: raises={} lowers={}", inner.raises(), inner.lowers());
+    assert!(
+        inner.is_raised(),
+        "sleeper left asleep: raises={} lowers={}",
+        inner.raises(),
+        inner.lowers()
+    );
     ep.finish_sleep(true);
     ep.clear();
 }
@@ -870,8 +964,13 @@ fn two_waiters_fifty_items_buffers_of_ten_threads() {
         let start = Arc::new(Barrier::new(3));
         let waiters: Vec<_> = (0..2)
             .map(|_| {
-                let (ep, w, delivered, total, start) =
-                    (Arc::clone(&ep), Arc::clone(&w), Arc::clone(&delivered), Arc::clone(&total), Arc::clone(&start));
+                let (ep, w, delivered, total, start) = (
+                    Arc::clone(&ep),
+                    Arc::clone(&w),
+                    Arc::clone(&delivered),
+                    Arc::clone(&total),
+                    Arc::clone(&start),
+                );
                 thread::spawn(move || {
                     start.wait();
                     let deadline = Instant::now() + Duration::from_secs(2);
@@ -899,7 +998,11 @@ fn two_waiters_fifty_items_buffers_of_ten_threads() {
         }
         let mut got = delivered.lock().unwrap().clone();
         got.sort_unstable();
-        assert_eq!(got, (0..50).collect::<Vec<u64>>(), "every event exactly once");
+        assert_eq!(
+            got,
+            (0..50).collect::<Vec<u64>>(),
+            "every event exactly once"
+        );
         assert_eq!(wait(&ep, 64), vec![], "nothing left");
         ep.clear();
     }
@@ -926,12 +1029,15 @@ fn stress_toggles_transfers_and_ctl_churn_keep_invariants() {
     // Item data = slot << 32 | generation; a generation is dead once DEL of it returned.
     let dead_upto: Arc<Vec<AtomicU64>> = Arc::new((0..SLOTS).map(|_| AtomicU64::new(0)).collect());
     // Upper bounds on how often an edge-triggered slot may be delivered.
-    let queue_causes: Arc<Vec<AtomicU64>> = Arc::new((0..SLOTS).map(|_| AtomicU64::new(0)).collect());
-    let et_deliveries: Arc<Vec<AtomicU64>> = Arc::new((0..SLOTS).map(|_| AtomicU64::new(0)).collect());
-    let pending: Arc<Vec<AtomicBool>> = Arc::new((0..SLOTS).map(|_| AtomicBool::new(false)).collect());
+    let queue_causes: Arc<Vec<AtomicU64>> =
+        Arc::new((0..SLOTS).map(|_| AtomicU64::new(0)).collect());
+    let et_deliveries: Arc<Vec<AtomicU64>> =
+        Arc::new((0..SLOTS).map(|_| AtomicU64::new(0)).collect());
+    let pending: Arc<Vec<AtomicBool>> =
+        Arc::new((0..SLOTS).map(|_| AtomicBool::new(false)).collect());
     let violations = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
-    let et = |slot: usize| slot % 2 == 0;
+    let et = |slot: usize| slot.is_multiple_of(2);
     let interest = move |slot: usize| if et(slot) { EPOLLIN | EPOLLET } else { EPOLLIN };
 
     for (slot, f) in files.iter().enumerate() {
@@ -952,7 +1058,9 @@ fn stress_toggles_transfers_and_ctl_churn_keep_invariants() {
             let (slot, gen) = ((data >> 32) as usize, data & 0xffff_ffff);
             let mut bad = Vec::new();
             if gen <= self.dead_upto[slot].load(SeqCst) {
-                bad.push(format!("slot {slot} gen {gen} reported after its DEL returned"));
+                bad.push(format!(
+                    "slot {slot} gen {gen} reported after its DEL returned"
+                ));
             }
             if !self.seen.insert(data) {
                 bad.push(format!("slot {slot} reported twice in one transfer"));
@@ -960,7 +1068,7 @@ fn stress_toggles_transfers_and_ctl_churn_keep_invariants() {
             if events & !(EPOLLIN | EPOLLERR | EPOLLHUP) != 0 {
                 bad.push(format!("slot {slot} unexpected bits {events:#x}"));
             }
-            if slot % 2 == 0 {
+            if slot.is_multiple_of(2) {
                 self.et_deliveries[slot].fetch_add(1, SeqCst);
             }
             self.pending[slot].store(false, SeqCst);
@@ -970,8 +1078,12 @@ fn stress_toggles_transfers_and_ctl_churn_keep_invariants() {
     }
 
     let transfer = {
-        let (dead_upto, et_deliveries, pending, violations) =
-            (Arc::clone(&dead_upto), Arc::clone(&et_deliveries), Arc::clone(&pending), Arc::clone(&violations));
+        let (dead_upto, et_deliveries, pending, violations) = (
+            Arc::clone(&dead_upto),
+            Arc::clone(&et_deliveries),
+            Arc::clone(&pending),
+            Arc::clone(&violations),
+        );
         move |ep: &EventPoll, max: usize| {
             let mut sink = CheckingSink {
                 dead_upto: &dead_upto,
@@ -987,7 +1099,11 @@ fn stress_toggles_transfers_and_ctl_churn_keep_invariants() {
     let mut threads = Vec::new();
     // Two togglers: readiness up with a read-side wake-up, or down with a write-side one.
     for seed in [0x9e37_79b9_u64, 0x1234_5678] {
-        let (files, queue_causes, stop) = (Arc::clone(&files), Arc::clone(&queue_causes), Arc::clone(&stop));
+        let (files, queue_causes, stop) = (
+            Arc::clone(&files),
+            Arc::clone(&queue_causes),
+            Arc::clone(&stop),
+        );
         threads.push(thread::spawn(move || {
             let mut rng = Rng(seed);
             while !stop.load(SeqCst) {
@@ -1023,7 +1139,7 @@ fn stress_toggles_transfers_and_ctl_churn_keep_invariants() {
         );
         thread::spawn(move || {
             let mut rng = Rng(0xdead_beef);
-            let mut gens = vec![1u64; SLOTS];
+            let mut gens = [1u64; SLOTS];
             while !stop.load(SeqCst) {
                 let slot = rng.below(SLOTS);
                 let f = &files[slot];
@@ -1033,7 +1149,13 @@ fn stress_toggles_transfers_and_ctl_churn_keep_invariants() {
                     dead_upto[slot].store(gens[slot], SeqCst);
                     gens[slot] += 1;
                     queue_causes[slot].fetch_add(1, SeqCst);
-                    add(&ep, f, slot as i32, interest(slot), (slot as u64) << 32 | gens[slot]);
+                    add(
+                        &ep,
+                        f,
+                        slot as i32,
+                        interest(slot),
+                        (slot as u64) << 32 | gens[slot],
+                    );
                 } else {
                     queue_causes[slot].fetch_add(1, SeqCst);
                     modify(&ep, f, slot as i32, interest(slot), data);
@@ -1079,12 +1201,26 @@ fn stress_toggles_transfers_and_ctl_churn_keep_invariants() {
     }
 
     let violations = violations.lock().unwrap();
-    assert!(violations.is_empty(), "{} violations, first: {:?}", violations.len(), violations.first());
+    assert!(
+        violations.is_empty(),
+        "{} violations, first: {:?}",
+        violations.len(),
+        violations.first()
+    );
     for slot in 0..SLOTS {
-        assert!(!pending[slot].load(SeqCst), "slot {slot}: ready after its last wake-up, never reported");
+        assert!(
+            !pending[slot].load(SeqCst),
+            "slot {slot}: ready after its last wake-up, never reported"
+        );
         if et(slot) {
-            let (d, c) = (et_deliveries[slot].load(SeqCst), queue_causes[slot].load(SeqCst));
-            assert!(d <= c, "slot {slot}: {d} edge-triggered deliveries for {c} wake-ups/ctl");
+            let (d, c) = (
+                et_deliveries[slot].load(SeqCst),
+                queue_causes[slot].load(SeqCst),
+            );
+            assert!(
+                d <= c,
+                "slot {slot}: {d} edge-triggered deliveries for {c} wake-ups/ctl"
+            );
         }
     }
     assert_eq!(ep.len(), SLOTS);

@@ -27,6 +27,7 @@ pub fn push_demote(fd: i32) {
     if DEMOTE.with(|d| d.replace(Some(fd))).is_some() {
         OVERFLOW.with(|o| o.set(true));
     }
+    sys::mark_deferred();
 }
 
 /// Record an I/O result on `fd` for later accounting.
@@ -34,15 +35,17 @@ pub fn push(fd: i32, done: Done) {
     let len = LEN.with(Cell::get);
     if len == SLOTS {
         OVERFLOW.with(|o| o.set(true));
+        sys::mark_deferred();
         return;
     }
     RECORDS.with(|r| r[len].set(Some((fd, done))));
     LEN.with(|l| l.set(len + 1));
+    sys::mark_deferred();
 }
 
 /// Replay what was recorded. Called when the thread leaves the gate.
 pub fn run() {
-    if LEN.with(Cell::get) == 0 && !OVERFLOW.with(Cell::get) && DEMOTE.with(|d| d.get().is_none()) {
+    if !sys::take_deferred() {
         return;
     }
     let _errno = sys::ErrnoGuard::save();

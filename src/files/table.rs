@@ -104,17 +104,18 @@ impl std::ops::Deref for Gate {
 impl Drop for Gate {
     fn drop(&mut self) {
         self.guard = None;
-        sys::set_in_library(false);
-        super::deferred::run();
+        if sys::leave_library() {
+            super::deferred::run();
+        }
     }
 }
 
 /// Enter the gate, or `None` when this thread is already inside the library.
+#[inline]
 pub fn enter() -> Option<Gate> {
-    if sys::in_library() {
+    if !sys::enter_library() {
         return None;
     }
-    sys::set_in_library(true);
     let guard = TABLE.read().unwrap_or_else(|p| p.into_inner());
     Some(Gate { guard: Some(guard) })
 }
@@ -140,17 +141,17 @@ impl std::ops::DerefMut for GateMut {
 impl Drop for GateMut {
     fn drop(&mut self) {
         self.guard = None;
-        sys::set_in_library(false);
-        super::deferred::run();
+        if sys::leave_library() {
+            super::deferred::run();
+        }
     }
 }
 
 /// Enter the gate exclusively, or `None` when this thread is already inside.
 pub fn enter_mut() -> Option<GateMut> {
-    if sys::in_library() {
+    if !sys::enter_library() {
         return None;
     }
-    sys::set_in_library(true);
     let guard = TABLE.write().unwrap_or_else(|p| p.into_inner());
     Some(GateMut { guard: Some(guard) })
 }

@@ -2,8 +2,10 @@
 #
 #   make          the preload library and the C programs
 #   make test     Rust unit tests, loom models, the conformance suite on the kernel and
-#                 under uepoll, a stress run under uepoll, the no-syscall check
+#                 under uepoll, a stress run under uepoll, the no-syscall check,
+#                 CPython's own epoll/selectors/asyncio suites on both
 #   make demo     the bundled C programs on the kernel and under uepoll, side by side
+#   make test-external  CPython's epoll/selectors/asyncio suites, kernel and uepoll
 #   make loom     the loom models of the engine's protocol
 #   make bench    the full A/B benchmark (longer runs)
 
@@ -14,7 +16,7 @@ LIB     := target/release/libuepoll.so
 PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/bench-ctl
 CARGO   ?= cargo
 
-.PHONY: all lib test test-rust test-conformance test-stress test-nosyscall loom demo bench clippy fmt clean
+.PHONY: all lib test test-rust test-conformance test-stress test-nosyscall test-external loom demo bench clippy fmt clean
 
 all: lib $(PROGS)
 
@@ -27,7 +29,7 @@ $(BUILD)/%: c-tests/%.c | $(BUILD)
 $(BUILD):
 	mkdir -p $(BUILD)
 
-test: all test-rust loom test-conformance test-stress test-nosyscall
+test: all test-rust loom test-conformance test-stress test-nosyscall test-external
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -44,6 +46,9 @@ test-stress: all
 
 test-nosyscall: all
 	scripts/nosyscall-check.sh $(LIB) $(BUILD)/bench-wait
+
+test-external: all
+	scripts/external-check.sh $(LIB)
 
 demo: all
 	scripts/ab.sh --quick

@@ -372,14 +372,16 @@ impl EventPoll {
     /// whole, with no per-item work.
     pub fn send_events(&self, sink: &mut dyn EventSink, maxevents: usize) -> Result<usize, Fault> {
         let _items = self.mtx.read();
-        let (mut txlist, mut requeue) = {
+        let (mut txlist, mut requeue, may_hold_dead) = {
             let mut rd = self.ready.lock();
             if rd.list.is_empty() {
                 return Ok(0);
             }
             let spare = rd.spares.pop().unwrap_or_default();
             let txlist = std::mem::replace(&mut rd.list, spare);
-            (txlist, std::mem::take(&mut rd.decisions))
+            // No item can die during the transfer (removal needs `mtx` for writing), so
+            // when none was dead at the splice the per-item check is skipped.
+            (txlist, std::mem::take(&mut rd.decisions), rd.dead != 0)
         };
         STATS.transfer_begin();
 
@@ -392,7 +394,7 @@ impl EventPoll {
         while processed < items.len() && res < maxevents {
             let epi = &items[processed];
             let mut back = false;
-            if !epi.dead.load(Ordering::Relaxed) {
+            if !(may_hold_dead && epi.dead.load(Ordering::Relaxed)) {
                 // Forget wake-ups the re-poll below will see; remember those after it.
                 // The plain load keeps the common case free of a locked instruction: a
                 // flag it misses is still set when the item is re-injected, and costs

@@ -47,7 +47,13 @@ pub struct Epitem {
 }
 
 impl Epitem {
-    pub(crate) fn new(ep: Arc<EventPoll>, file: Arc<dyn EpFile>, fd: i32, events: u32, data: u64) -> Self {
+    pub(crate) fn new(
+        ep: Arc<EventPoll>,
+        file: Arc<dyn EpFile>,
+        fd: i32,
+        events: u32,
+        data: u64,
+    ) -> Self {
         Epitem {
             ep,
             file,
@@ -71,6 +77,9 @@ impl Epitem {
 
     /// The registered interest (with private bits) and data.
     pub fn registration(&self) -> (u32, u64) {
-        (self.events.load(Ordering::Relaxed), self.data.load(Ordering::Relaxed))
+        (
+            self.events.load(Ordering::Relaxed),
+            self.data.load(Ordering::Relaxed),
+        )
     }
 }

@@ -64,7 +64,8 @@ pub enum Variant {
 pub trait Waker: Send + Sync {
     /// Make the kernel-visible signal readable. Called once per raise.
     fn raise(&self);
-    /// Consume the signal. Called only after `raise` was observed.
+    /// Consume the signal. Called after a raise was observed; two threads settling at
+    /// once may both call it for one raise, so lowering a low signal must be harmless.
     fn lower(&self);
 }
 
@@ -84,12 +85,12 @@ pub enum CtlError {
 /// Where a transfer copies events: the caller's buffer. `put` fails when the buffer is
 /// not writable (the kernel's `epoll_put_uevent` returning NULL).
 pub trait EventSink {
-    fn put(&mut self, index: usize, events: u32, data: u64) -> Result<(), ()>;
+    fn put(&mut self, index: usize, events: u32, data: u64) -> Result<(), Fault>;
 }
 
 /// A plain vector sink, for tests and internal use.
 impl EventSink for Vec<(u32, u64)> {
-    fn put(&mut self, _index: usize, events: u32, data: u64) -> Result<(), ()> {
+    fn put(&mut self, _index: usize, events: u32, data: u64) -> Result<(), Fault> {
         self.push((events, data));
         Ok(())
     }
@@ -119,7 +120,9 @@ impl Hasher for KeyHasher {
         self.0 = (self.0 ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
     fn write_i32(&mut self, n: i32) {
-        self.0 = (self.0 ^ n as u32 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+        self.0 = (self.0 ^ n as u32 as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
     }
 }
 
@@ -213,7 +216,14 @@ impl EventPoll {
                 }
                 WATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let file: Arc<dyn EpFile> = Arc::clone(file) as Arc<dyn EpFile>;
-                self.insert(&mut items, key, file, fd, event.0 | EPOLLERR | EPOLLHUP, event.1);
+                self.insert(
+                    &mut items,
+                    key,
+                    file,
+                    fd,
+                    event.0 | EPOLLERR | EPOLLHUP,
+                    event.1,
+                );
                 Ok(())
             }
             EPOLL_CTL_DEL => match items.remove(&key) {
@@ -237,7 +247,15 @@ impl EventPoll {
 
     /// `ep_insert`: register on the file's wait queue, then poll, as the kernel does, so
     /// that a wake-up racing with the insert is seen by one side or the other.
-    fn insert(self: &Arc<Self>, items: &mut ItemMap, key: ItemKey, file: Arc<dyn EpFile>, fd: i32, events: u32, data: u64) {
+    fn insert(
+        self: &Arc<Self>,
+        items: &mut ItemMap,
+        key: ItemKey,
+        file: Arc<dyn EpFile>,
+        fd: i32,
+        events: u32,
+        data: u64,
+    ) {
         let epi = Arc::new(Epitem::new(Arc::clone(self), file, fd, events, data));
         items.insert(key, Arc::clone(&epi));
         epi.file.wait_queue().add(Arc::clone(&epi));
@@ -405,13 +423,21 @@ impl EventPoll {
                 let events = epi.events.load(Ordering::SeqCst);
                 let revents = epi.file.poll() & events;
                 if revents != 0 {
-                    if sink.put(res, revents & !EP_PRIVATE_BITS, epi.data.load(Ordering::Relaxed)).is_err() {
+                    if sink
+                        .put(
+                            res,
+                            revents & !EP_PRIVATE_BITS,
+                            epi.data.load(Ordering::Relaxed),
+                        )
+                        .is_err()
+                    {
                         fault = true;
                         break;
                     }
                     res += 1;
                     if events & EPOLLONESHOT != 0 {
-                        epi.events.store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
+                        epi.events
+                            .store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
                     } else {
                         back = events & EPOLLET == 0;
                     }

@@ -5,19 +5,19 @@
 //! `send_events` (ep_send_events). The locking rules are at the top of `eventpoll.rs`.
 
 pub mod epitem;
-pub mod events;
 pub mod eventpoll;
+pub mod events;
 pub mod file;
 pub mod stats;
 pub(crate) mod sync;
 pub mod waitqueue;
 
+#[cfg(all(test, loom))]
+mod loom_models;
 #[cfg(test)]
 pub(crate) mod mock;
 #[cfg(all(test, not(loom)))]
 mod tests;
-#[cfg(all(test, loom))]
-mod loom_models;
 
 pub use eventpoll::{check_exclusive, CtlError, EventPoll, EventSink, Fault, Variant, Waker};
 pub use file::EpFile;

@@ -98,9 +98,15 @@ impl Stats {
             ("engine_events", self.engine_events.load(Relaxed)),
             ("kernel_events", self.kernel_events.load(Relaxed)),
             ("transfers", self.transfers.load(Relaxed)),
-            ("max_concurrent_transfers", self.max_concurrent_transfers.load(Relaxed)),
+            (
+                "max_concurrent_transfers",
+                self.max_concurrent_transfers.load(Relaxed),
+            ),
             ("requeues", self.requeues.load(Relaxed)),
-            ("callbacks_skipped_linked", self.callbacks_skipped_linked.load(Relaxed)),
+            (
+                "callbacks_skipped_linked",
+                self.callbacks_skipped_linked.load(Relaxed),
+            ),
             ("wakeups", self.wakeups.load(Relaxed)),
             ("demotions", self.demotions.load(Relaxed)),
         ]

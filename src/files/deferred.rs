@@ -58,7 +58,8 @@ pub fn run() {
     }
     let len = LEN.with(|l| l.replace(0));
     let overflow = OVERFLOW.with(|o| o.replace(false));
-    let records: Vec<(i32, Done)> = RECORDS.with(|r| r[..len].iter().filter_map(Cell::take).collect());
+    let records: Vec<(i32, Done)> =
+        RECORDS.with(|r| r[..len].iter().filter_map(Cell::take).collect());
     for (fd, done) in records {
         if let Some(gate) = table::enter() {
             if let Some(table::Entry::File(file)) = gate.get(fd) {

@@ -23,7 +23,13 @@ impl Waker for EventfdWaker {
         let _errno = ErrnoGuard::save();
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a live u64 to the library's own eventfd.
-        unsafe { real::write(self.fd.load(Ordering::Relaxed), &one as *const u64 as *const _, 8) };
+        unsafe {
+            real::write(
+                self.fd.load(Ordering::Relaxed),
+                &one as *const u64 as *const _,
+                8,
+            )
+        };
     }
 
     fn lower(&self) {
@@ -31,7 +37,13 @@ impl Waker for EventfdWaker {
         let mut value: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64 from the library's own non-blocking
         // eventfd (EAGAIN when it is already low).
-        unsafe { real::read(self.fd.load(Ordering::Relaxed), &mut value as *mut u64 as *mut _, 8) };
+        unsafe {
+            real::read(
+                self.fd.load(Ordering::Relaxed),
+                &mut value as *mut u64 as *mut _,
+                8,
+            )
+        };
     }
 }
 
@@ -65,7 +77,10 @@ impl Instance {
         if efd < 0 {
             return None;
         }
-        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: WAKE_MARKER };
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: WAKE_MARKER,
+        };
         // SAFETY: registers our eventfd in our kernel epoll fd with a valid event.
         if unsafe { real::epoll_ctl(kfd, libc::EPOLL_CTL_ADD, efd, &mut ev) } < 0 {
             // SAFETY: closing the eventfd we just made.
@@ -73,7 +88,9 @@ impl Instance {
             return None;
         }
         let wake_fd = Arc::new(AtomicI32::new(efd));
-        let waker = Box::new(EventfdWaker { fd: Arc::clone(&wake_fd) });
+        let waker = Box::new(EventfdWaker {
+            fd: Arc::clone(&wake_fd),
+        });
         let inst = Arc::new(Instance {
             ep: EventPoll::new(waker, variant),
             wake_fd,
@@ -100,7 +117,14 @@ impl Instance {
         let _errno = ErrnoGuard::save();
         let mut ev = libc::epoll_event { events, u64: data };
         // SAFETY: valid event, fds checked by the kernel.
-        let ok = unsafe { real::epoll_ctl(self.any_fd.load(Ordering::Relaxed), libc::EPOLL_CTL_ADD, fd, &mut ev) } == 0;
+        let ok = unsafe {
+            real::epoll_ctl(
+                self.any_fd.load(Ordering::Relaxed),
+                libc::EPOLL_CTL_ADD,
+                fd,
+                &mut ev,
+            )
+        } == 0;
         if ok {
             self.kernel_items.fetch_add(1, Ordering::Relaxed);
         }
@@ -133,4 +157,3 @@ impl Instance {
         }
     }
 }
-

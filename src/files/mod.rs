@@ -50,8 +50,12 @@ pub fn prepare(fd: i32, dir: Dir) -> Prep {
     };
     match gate.get(fd) {
         Some(Entry::File(file)) => {
-            let was_full = dir == Dir::Read && file.kind == Kind::PipeRead && file.pipe_full_before_read();
-            Prep::Served { file: Arc::clone(file), was_full }
+            let was_full =
+                dir == Dir::Read && file.kind == Kind::PipeRead && file.pipe_full_before_read();
+            Prep::Served {
+                file: Arc::clone(file),
+                was_full,
+            }
         }
         _ => Prep::NotServed,
     }
@@ -127,17 +131,28 @@ fn prune_nested(file: &Arc<OpenFile>) {
 pub fn forget(table: &mut table::Table, entry: Option<Entry>) {
     match entry {
         Some(Entry::File(file)) => {
-            if file.fd_refs.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            if file
+                .fd_refs
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                == 1
+            {
                 release_file(&file);
             } else {
                 repoint_any_fd(table, &file);
             }
         }
         Some(Entry::Epoll(inst)) => {
-            if inst.fd_refs.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            if inst
+                .fd_refs
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                == 1
+            {
                 table.remove(inst.wake_fd.load(std::sync::atomic::Ordering::Relaxed));
                 inst.released();
-            } else if let Some((fd, _)) = table.entries().find(|(_, e)| matches!(e, Entry::Epoll(i) if Arc::ptr_eq(i, &inst))) {
+            } else if let Some((fd, _)) = table
+                .entries()
+                .find(|(_, e)| matches!(e, Entry::Epoll(i) if Arc::ptr_eq(i, &inst)))
+            {
                 inst.any_fd.store(fd, std::sync::atomic::Ordering::Relaxed);
             }
         }
@@ -147,7 +162,10 @@ pub fn forget(table: &mut table::Table, entry: Option<Entry>) {
 
 /// Keep `any_fd` naming a live number of `file`.
 fn repoint_any_fd(table: &table::Table, file: &Arc<OpenFile>) {
-    if let Some((fd, _)) = table.entries().find(|(_, e)| matches!(e, Entry::File(f) if Arc::ptr_eq(f, file))) {
+    if let Some((fd, _)) = table
+        .entries()
+        .find(|(_, e)| matches!(e, Entry::File(f) if Arc::ptr_eq(f, file)))
+    {
         file.any_fd.store(fd, std::sync::atomic::Ordering::Relaxed);
     }
 }
@@ -155,7 +173,8 @@ fn repoint_any_fd(table: &table::Table, file: &Arc<OpenFile>) {
 /// The last descriptor of `file` is gone: `eventpoll_release_file`, then what the
 /// kernel's release does to the peer.
 fn release_file(file: &Arc<OpenFile>) {
-    let as_epfile: Arc<dyn crate::engine::EpFile> = Arc::clone(file) as Arc<dyn crate::engine::EpFile>;
+    let as_epfile: Arc<dyn crate::engine::EpFile> =
+        Arc::clone(file) as Arc<dyn crate::engine::EpFile>;
     let mut seen: Vec<Arc<crate::engine::EventPoll>> = Vec::new();
     for epi in file.wait_queue().snapshot() {
         if !seen.iter().any(|ep| Arc::ptr_eq(ep, &epi.ep)) {
@@ -180,11 +199,13 @@ pub fn duplicate(table: &mut table::Table, oldfd: i32, newfd: i32) {
     forget(table, stale);
     match table.get(oldfd).cloned() {
         Some(Entry::File(file)) => {
-            file.fd_refs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            file.fd_refs
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             table.install(newfd, Entry::File(file));
         }
         Some(Entry::Epoll(inst)) => {
-            inst.fd_refs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            inst.fd_refs
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             table.install(newfd, Entry::Epoll(inst));
         }
         Some(Entry::Internal) | None => {}

@@ -117,7 +117,11 @@ impl OpenFile {
 
     /// Bytes buffered in the pipe this end belongs to, as far as the library saw.
     pub fn pipe_bytes(&self) -> i64 {
-        self.reader.as_deref().unwrap_or(self).bytes.load(Ordering::SeqCst)
+        self.reader
+            .as_deref()
+            .unwrap_or(self)
+            .bytes
+            .load(Ordering::SeqCst)
     }
 
     /// A write of `n` bytes to this pipe write end went through.
@@ -208,8 +212,16 @@ impl EpFile for OpenFile {
     fn poll(&self) -> u32 {
         if self.kind == Kind::PipeRead {
             // The hot case, kept branch-light: read ends are what event loops watch.
-            let readable = if self.bytes.load(Ordering::SeqCst) > 0 { EPOLLIN | EPOLLRDNORM } else { 0 };
-            let hangup = if self.peer_open.load(Ordering::SeqCst) { 0 } else { EPOLLHUP };
+            let readable = if self.bytes.load(Ordering::SeqCst) > 0 {
+                EPOLLIN | EPOLLRDNORM
+            } else {
+                0
+            };
+            let hangup = if self.peer_open.load(Ordering::SeqCst) {
+                0
+            } else {
+                EPOLLHUP
+            };
             return readable | hangup;
         }
         match self.kind {

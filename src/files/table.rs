@@ -44,7 +44,9 @@ static TABLE: RwLock<Table> = RwLock::new(Table { slots: Vec::new() });
 
 /// True when `fd` has an entry; a cheap pre-check before taking the gate.
 pub fn is_served(fd: i32) -> bool {
-    let Ok(fd) = usize::try_from(fd) else { return false };
+    let Ok(fd) = usize::try_from(fd) else {
+        return false;
+    };
     fd < MAX_FDS && SERVED[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0
 }
 
@@ -85,7 +87,10 @@ impl Table {
 
     /// Every fd with an entry, with its entry.
     pub fn entries(&self) -> impl Iterator<Item = (i32, &Entry)> {
-        self.slots.iter().enumerate().filter_map(|(fd, e)| e.as_ref().map(|e| (fd as i32, e)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(fd, e)| e.as_ref().map(|e| (fd as i32, e)))
     }
 }
 

@@ -44,7 +44,9 @@ fn adopt(kfd: c_int) -> c_int {
     if kfd < 0 || kfd as usize >= MAX_FDS || !active() {
         return kfd;
     }
-    let Some(mut gate) = table::enter_mut() else { return kfd };
+    let Some(mut gate) = table::enter_mut() else {
+        return kfd;
+    };
     if let Some((inst, efd)) = Instance::create(kfd, variant()) {
         crate::files::install(&mut gate, kfd, Entry::Epoll(inst));
         crate::files::install(&mut gate, efd, Entry::Internal);
@@ -65,7 +67,12 @@ fn instance_of(epfd: c_int) -> Option<Arc<Instance>> {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int {
+pub unsafe extern "C" fn epoll_ctl(
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    event: *mut epoll_event,
+) -> c_int {
     if !table::is_served(epfd) {
         // SAFETY: forwarded; the kernel checks everything.
         let r = unsafe { real::epoll_ctl(epfd, op, fd, event) };
@@ -104,7 +111,9 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mu
                 inst.kernel_items.fetch_add(1, Ordering::Relaxed);
             }
             EPOLL_CTL_DEL => {
-                let _ = inst.kernel_items.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                let _ = inst
+                    .kernel_items
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
             }
             _ => {}
         }
@@ -131,7 +140,13 @@ fn track_nested(op: c_int, fd: c_int) {
 /// event pointer (EFAULT), then the EPOLLEXCLUSIVE rules (EINVAL), then the item lookup.
 /// EBADF, EPERM and `fd == epfd` cannot happen: both fds are open, and the target is a
 /// pollable file that is not the instance. The caller holds the gate.
-fn engine_ctl(inst: &Arc<Instance>, op: c_int, fd: c_int, file: &Arc<crate::files::openfile::OpenFile>, event: *mut epoll_event) -> c_int {
+fn engine_ctl(
+    inst: &Arc<Instance>,
+    op: c_int,
+    fd: c_int,
+    file: &Arc<crate::files::openfile::OpenFile>,
+    event: *mut epoll_event,
+) -> c_int {
     let (events, data) = if op != EPOLL_CTL_DEL {
         match user::read_event(event) {
             Some(ev) => ev,
@@ -236,10 +251,16 @@ impl Deadline {
     fn remaining(self) -> Option<timespec> {
         match self {
             Deadline::Never => None,
-            Deadline::Now => Some(timespec { tv_sec: 0, tv_nsec: 0 }),
+            Deadline::Now => Some(timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }),
             Deadline::At(at) => {
                 let left = (at - sys::monotonic_ns()).max(0);
-                Some(timespec { tv_sec: (left / 1_000_000_000) as libc::time_t, tv_nsec: (left % 1_000_000_000) as libc::c_long })
+                Some(timespec {
+                    tv_sec: (left / 1_000_000_000) as libc::time_t,
+                    tv_nsec: (left % 1_000_000_000) as libc::c_long,
+                })
             }
         }
     }
@@ -254,19 +275,36 @@ impl Deadline {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, timeout: c_int) -> c_int {
+pub unsafe extern "C" fn epoll_wait(
+    epfd: c_int,
+    events: *mut epoll_event,
+    maxevents: c_int,
+    timeout: c_int,
+) -> c_int {
     // SAFETY: arguments forwarded as received.
     unsafe { wait(epfd, events, maxevents, Call::Wait(timeout)) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_pwait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, timeout: c_int, sigmask: *const sigset_t) -> c_int {
+pub unsafe extern "C" fn epoll_pwait(
+    epfd: c_int,
+    events: *mut epoll_event,
+    maxevents: c_int,
+    timeout: c_int,
+    sigmask: *const sigset_t,
+) -> c_int {
     // SAFETY: arguments forwarded as received.
     unsafe { wait(epfd, events, maxevents, Call::Pwait(timeout, sigmask)) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_pwait2(epfd: c_int, events: *mut epoll_event, maxevents: c_int, timeout: *const timespec, sigmask: *const sigset_t) -> c_int {
+pub unsafe extern "C" fn epoll_pwait2(
+    epfd: c_int,
+    events: *mut epoll_event,
+    maxevents: c_int,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+) -> c_int {
     // SAFETY: arguments forwarded as received.
     unsafe { wait(epfd, events, maxevents, Call::Pwait2(timeout, sigmask)) }
 }
@@ -332,12 +370,18 @@ unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Ca
             None => {}
         }
         let left = deadline.remaining();
-        let ts_ptr = left.as_ref().map_or(std::ptr::null(), |t| t as *const timespec);
+        let ts_ptr = left
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const timespec);
         // SAFETY: sleeps in the kernel on the instance's own epoll fd with the program's
         // buffer (range-checked) and signal mask.
         let r = unsafe { real::epoll_pwait2(epfd, events, maxevents, ts_ptr, call.sigmask()) };
         let err = sys::errno();
-        let (kernel_n, signalled) = if r > 0 { strip_marker(events, r as usize) } else { (0, false) };
+        let (kernel_n, signalled) = if r > 0 {
+            strip_marker(events, r as usize)
+        } else {
+            (0, false)
+        };
         if let Some(_gate) = table::enter() {
             inst.ep.finish_sleep(signalled);
         }
@@ -362,14 +406,22 @@ fn check_wait_args(events: *mut epoll_event, maxevents: c_int, call: Call) -> Re
     if maxevents <= 0 || maxevents > EP_MAX_EVENTS {
         return Err(libc::EINVAL);
     }
-    if !user::access_ok(events as *const u8, maxevents as usize * std::mem::size_of::<epoll_event>()) {
+    if !user::access_ok(
+        events as *const u8,
+        maxevents as usize * std::mem::size_of::<epoll_event>(),
+    ) {
         return Err(libc::EFAULT);
     }
     Ok(())
 }
 
 /// Collect ready events without blocking from both sources.
-fn collect(inst: &Arc<Instance>, epfd: c_int, events: *mut epoll_event, max: usize) -> Result<usize, c_int> {
+fn collect(
+    inst: &Arc<Instance>,
+    epfd: c_int,
+    events: *mut epoll_event,
+    max: usize,
+) -> Result<usize, c_int> {
     let kernel = inst.has_kernel_items();
     let kernel_first = kernel && inst.turn.fetch_xor(true, Ordering::Relaxed);
     let mut n = 0;
@@ -399,14 +451,27 @@ fn collect(inst: &Arc<Instance>, epfd: c_int, events: *mut epoll_event, max: usi
 }
 
 /// The engine's transfer into `events[from..max]`.
-fn engine_collect(inst: &Arc<Instance>, events: *mut epoll_event, from: usize, max: usize) -> Result<usize, ()> {
-    let Some(_gate) = table::enter() else { return Ok(0) };
+fn engine_collect(
+    inst: &Arc<Instance>,
+    events: *mut epoll_event,
+    from: usize,
+    max: usize,
+) -> Result<usize, ()> {
+    let Some(_gate) = table::enter() else {
+        return Ok(0);
+    };
     let mut sink = UserEvents::new(events.wrapping_add(from), max - from);
     inst.ep.send_events(&mut sink, max - from).map_err(|_| ())
 }
 
 /// A non-blocking look at the kernel-registered fds into `events[from..max]`.
-fn kernel_collect(inst: &Arc<Instance>, epfd: c_int, events: *mut epoll_event, from: usize, max: usize) -> Result<usize, ()> {
+fn kernel_collect(
+    inst: &Arc<Instance>,
+    epfd: c_int,
+    events: *mut epoll_event,
+    from: usize,
+    max: usize,
+) -> Result<usize, ()> {
     let _errno = ErrnoGuard::save();
     let at = events.wrapping_add(from);
     // SAFETY: the buffer range was checked with access_ok; the kernel faults cleanly.

@@ -46,21 +46,34 @@ fn adopt_pipe(rfd: c_int, wfd: c_int) {
     if !active() || !servable(rfd) || !servable(wfd) {
         return;
     }
-    let Some(mut gate) = table::enter_mut() else { return };
+    let Some(mut gate) = table::enter_mut() else {
+        return;
+    };
     let (reader, writer) = OpenFile::new_pipe(rfd, wfd);
     files::install(&mut gate, rfd, Entry::File(reader));
     files::install(&mut gate, wfd, Entry::File(writer));
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+    sv: *mut c_int,
+) -> c_int {
     // SAFETY: forwarded; the kernel checks the pointer.
     let r = unsafe { real::socketpair(domain, ty, protocol, sv) };
     if r == 0 && domain == libc::AF_UNIX && active() {
         // SAFETY: on success the kernel wrote two fds there.
         let (a, b) = unsafe { (*sv, *sv.add(1)) };
         let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-        if servable(a) && servable(b) && matches!(base, libc::SOCK_STREAM | libc::SOCK_DGRAM | libc::SOCK_SEQPACKET) {
+        if servable(a)
+            && servable(b)
+            && matches!(
+                base,
+                libc::SOCK_STREAM | libc::SOCK_DGRAM | libc::SOCK_SEQPACKET
+            )
+        {
             if let Some(mut gate) = table::enter_mut() {
                 let (ea, eb) = OpenFile::new_socketpair(a, b, base == libc::SOCK_STREAM);
                 files::install(&mut gate, a, Entry::File(ea));
@@ -120,7 +133,11 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
         return unsafe { real::close_range(first, last, flags) };
     };
     let in_range = |fd: i32| fd >= 0 && (fd as u32) >= first && (fd as u32) <= last;
-    let mut internal: Vec<u32> = gate.entries().filter(|(fd, e)| in_range(*fd) && matches!(e, Entry::Internal)).map(|(fd, _)| fd as u32).collect();
+    let mut internal: Vec<u32> = gate
+        .entries()
+        .filter(|(fd, e)| in_range(*fd) && matches!(e, Entry::Internal))
+        .map(|(fd, _)| fd as u32)
+        .collect();
     internal.sort_unstable();
     // Close the range in segments around the library's own descriptors.
     let mut result = 0;
@@ -142,7 +159,11 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     if start <= last {
         close_segment(start, last);
     }
-    let closed: Vec<i32> = gate.entries().filter(|(fd, e)| in_range(*fd) && !matches!(e, Entry::Internal)).map(|(fd, _)| fd).collect();
+    let closed: Vec<i32> = gate
+        .entries()
+        .filter(|(fd, e)| in_range(*fd) && !matches!(e, Entry::Internal))
+        .map(|(fd, _)| fd)
+        .collect();
     for fd in closed {
         let entry = gate.remove(fd);
         files::forget(&mut gate, entry);
@@ -200,7 +221,9 @@ pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int
 /// refer to what `oldfd` refers to. A target number that is one of the library's own
 /// descriptors is moved out of the way first.
 fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) -> c_int {
-    let Some(mut gate) = table::enter_mut() else { return call() };
+    let Some(mut gate) = table::enter_mut() else {
+        return call();
+    };
     if matches!(gate.get(oldfd), Some(Entry::Internal)) {
         return fail(libc::EBADF);
     }
@@ -214,11 +237,14 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
     if r >= 0 && r != oldfd {
         match gate.get(oldfd).cloned() {
             // An instance keeps working under any number the table can hold.
-            Some(Entry::Epoll(_)) if (r as usize) < MAX_FDS => files::duplicate(&mut gate, oldfd, r),
+            Some(Entry::Epoll(_)) if (r as usize) < MAX_FDS => {
+                files::duplicate(&mut gate, oldfd, r)
+            }
             Some(Entry::Epoll(inst)) => {
                 // A number past the table: the kernel alone serves the instance.
                 demote::demote_all_files(&mut gate);
-                inst.kernel_only.store(true, std::sync::atomic::Ordering::SeqCst);
+                inst.kernel_only
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
             }
             Some(Entry::File(file)) if !servable(r) => {
                 // Numbers the library does not serve (stdio, past the table) take the
@@ -245,7 +271,8 @@ fn relocate_internal(table: &mut table::Table, fd: c_int) {
     }
     for inst in demote::instances(table) {
         if inst.wake_fd.load(std::sync::atomic::Ordering::Relaxed) == fd {
-            inst.wake_fd.store(moved, std::sync::atomic::Ordering::Relaxed);
+            inst.wake_fd
+                .store(moved, std::sync::atomic::Ordering::Relaxed);
         }
     }
     table.remove(fd);

@@ -80,7 +80,13 @@ extern "C" fn uepoll_init() {
         unsafe { libc::atexit(print_stats) };
     }
     // SAFETY: registers plain extern "C" fns with no arguments.
-    unsafe { libc::pthread_atfork(Some(process::atfork_prepare), Some(process::atfork_parent), Some(process::atfork_child)) };
+    unsafe {
+        libc::pthread_atfork(
+            Some(process::atfork_prepare),
+            Some(process::atfork_parent),
+            Some(process::atfork_child),
+        )
+    };
     ACTIVE.store(true, Ordering::Relaxed);
     sys::set_in_library(false);
 }
@@ -95,7 +101,11 @@ pub(crate) fn write_stderr(bytes: &[u8]) {
 extern "C" fn print_stats() {
     let was = sys::in_library();
     sys::set_in_library(true);
-    let mut out = format!("uepoll stats (pid {}, engine {:?}):\n", std::process::id(), variant());
+    let mut out = format!(
+        "uepoll stats (pid {}, engine {:?}):\n",
+        std::process::id(),
+        variant()
+    );
     for (name, value) in STATS.snapshot() {
         out.push_str(&format!("  {name:<26} {value}\n"));
     }

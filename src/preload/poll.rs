@@ -83,7 +83,12 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, timeout: *const timespec, sigmask: *const sigset_t) -> c_int {
+pub unsafe extern "C" fn ppoll(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+) -> c_int {
     if sys::in_library() || fds.is_null() {
         // SAFETY: forwarded as received.
         return unsafe { real::ppoll(fds, nfds, timeout, sigmask) };
@@ -94,14 +99,27 @@ pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, timeout: *const t
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn select(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *mut timeval) -> c_int {
+pub unsafe extern "C" fn select(
+    nfds: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    timeout: *mut timeval,
+) -> c_int {
     let _observing = Observing::new(set_members(nfds, [r, w, e]));
     // SAFETY: forwarded as received.
     unsafe { real::select(nfds, r, w, e, timeout) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *const timespec, sigmask: *const sigset_t) -> c_int {
+pub unsafe extern "C" fn pselect(
+    nfds: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+) -> c_int {
     let _observing = Observing::new(set_members(nfds, [r, w, e]));
     // SAFETY: forwarded as received.
     unsafe { real::pselect(nfds, r, w, e, timeout, sigmask) }

@@ -90,7 +90,9 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
 /// and any epoll fd not marked close-on-exec (the child could add to it).
 fn let_child_inherit() {
     let _errno = sys::ErrnoGuard::save();
-    let Some(mut gate) = table::enter_mut() else { return };
+    let Some(mut gate) = table::enter_mut() else {
+        return;
+    };
     demote::demote_all_files(&mut gate);
     for inst in demote::instances(&gate) {
         let fd = inst.any_fd.load(Ordering::Relaxed);
@@ -117,7 +119,14 @@ fn demote_quietly(fd: c_int) {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn splice(fd_in: c_int, off_in: *mut libc::loff_t, fd_out: c_int, off_out: *mut libc::loff_t, len: size_t, flags: c_uint) -> ssize_t {
+pub unsafe extern "C" fn splice(
+    fd_in: c_int,
+    off_in: *mut libc::loff_t,
+    fd_out: c_int,
+    off_out: *mut libc::loff_t,
+    len: size_t,
+    flags: c_uint,
+) -> ssize_t {
     demote_quietly(fd_in);
     demote_quietly(fd_out);
     // SAFETY: forwarded as received.
@@ -133,14 +142,24 @@ pub unsafe extern "C" fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn vmsplice(fd: c_int, iov: *const iovec, nr: size_t, flags: c_uint) -> ssize_t {
+pub unsafe extern "C" fn vmsplice(
+    fd: c_int,
+    iov: *const iovec,
+    nr: size_t,
+    flags: c_uint,
+) -> ssize_t {
     demote_quietly(fd);
     // SAFETY: forwarded as received.
     unsafe { real::vmsplice(fd, iov, nr, flags) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut off_t, count: size_t) -> ssize_t {
+pub unsafe extern "C" fn sendfile(
+    out_fd: c_int,
+    in_fd: c_int,
+    offset: *mut off_t,
+    count: size_t,
+) -> ssize_t {
     demote_quietly(out_fd);
     demote_quietly(in_fd);
     // SAFETY: forwarded as received.
@@ -148,7 +167,12 @@ pub unsafe extern "C" fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut off_
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut libc::off64_t, count: size_t) -> ssize_t {
+pub unsafe extern "C" fn sendfile64(
+    out_fd: c_int,
+    in_fd: c_int,
+    offset: *mut libc::off64_t,
+    count: size_t,
+) -> ssize_t {
     demote_quietly(out_fd);
     demote_quietly(in_fd);
     // SAFETY: forwarded as received.
@@ -156,14 +180,26 @@ pub unsafe extern "C" fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut li
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn preadv2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t {
+pub unsafe extern "C" fn preadv2(
+    fd: c_int,
+    iov: *const iovec,
+    iovcnt: c_int,
+    offset: off_t,
+    flags: c_int,
+) -> ssize_t {
     demote_quietly(fd);
     // SAFETY: forwarded as received.
     unsafe { real::preadv2(fd, iov, iovcnt, offset, flags) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t {
+pub unsafe extern "C" fn pwritev2(
+    fd: c_int,
+    iov: *const iovec,
+    iovcnt: c_int,
+    offset: off_t,
+    flags: c_int,
+) -> ssize_t {
     demote_quietly(fd);
     // SAFETY: forwarded as received.
     unsafe { real::pwritev2(fd, iov, iovcnt, offset, flags) }
@@ -172,7 +208,15 @@ pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, iovcnt: c_int, o
 /// `syscall` is variadic; on the 64-bit Linux ABIs the six possible arguments travel in
 /// registers, so declaring them all and forwarding them all is exact.
 #[no_mangle]
-pub unsafe extern "C" fn syscall(num: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
+pub unsafe extern "C" fn syscall(
+    num: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
     if !sys::in_library() {
         if num == libc::SYS_io_uring_setup {
             // io_uring moves data without any call the library can see.
@@ -199,10 +243,12 @@ pub unsafe extern "C" fn syscall(num: c_long, a1: c_long, a2: c_long, a3: c_long
 fn fd_args(num: c_long, [a1, a2, a3]: [c_long; 3]) -> [Option<c_long>; 2] {
     use libc::*;
     match num {
-        SYS_read | SYS_write | SYS_readv | SYS_writev | SYS_pread64 | SYS_pwrite64 | SYS_preadv | SYS_pwritev
-        | SYS_preadv2 | SYS_pwritev2 | SYS_close | SYS_dup | SYS_fcntl | SYS_sendto | SYS_recvfrom | SYS_sendmsg
-        | SYS_recvmsg | SYS_sendmmsg | SYS_recvmmsg | SYS_shutdown | SYS_vmsplice | SYS_epoll_wait
-        | SYS_epoll_pwait | SYS_epoll_pwait2 => [Some(a1), None],
+        SYS_read | SYS_write | SYS_readv | SYS_writev | SYS_pread64 | SYS_pwrite64 | SYS_preadv
+        | SYS_pwritev | SYS_preadv2 | SYS_pwritev2 | SYS_close | SYS_dup | SYS_fcntl
+        | SYS_sendto | SYS_recvfrom | SYS_sendmsg | SYS_recvmsg | SYS_sendmmsg | SYS_recvmmsg
+        | SYS_shutdown | SYS_vmsplice | SYS_epoll_wait | SYS_epoll_pwait | SYS_epoll_pwait2 => {
+            [Some(a1), None]
+        }
         SYS_dup2 | SYS_dup3 | SYS_tee | SYS_sendfile | SYS_copy_file_range => [Some(a1), Some(a2)],
         SYS_splice => [Some(a1), Some(a3)],
         SYS_epoll_ctl => [Some(a1), Some(a3)],
@@ -257,4 +303,3 @@ pub unsafe fn before_fd_passing(msg: *const libc::msghdr) {
         }
     }
 }
-

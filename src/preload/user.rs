@@ -4,18 +4,22 @@
 
 use libc::epoll_event;
 
+use crate::engine::{EventSink, Fault};
+
 /// The top of user space on x86_64 (`TASK_SIZE_MAX`).
 const USER_TOP: usize = 0x7fff_ffff_f000;
 
 /// True when `[ptr, ptr + len)` cannot be user memory the kernel would accept.
 pub fn bad_range(ptr: *const u8, len: usize) -> bool {
     let start = ptr as usize;
-    start < 4096 || start.checked_add(len).map_or(true, |end| end > USER_TOP)
+    start < 4096 || start.checked_add(len).is_none_or(|end| end > USER_TOP)
 }
 
 /// The kernel's `access_ok`: only the range, NULL allowed (faults come at copy time).
 pub fn access_ok(ptr: *const u8, len: usize) -> bool {
-    (ptr as usize).checked_add(len).is_some_and(|end| end <= USER_TOP)
+    (ptr as usize)
+        .checked_add(len)
+        .is_some_and(|end| end <= USER_TOP)
 }
 
 /// Read the program's `struct epoll_event`, or None for EFAULT.
@@ -38,20 +42,25 @@ pub struct UserEvents {
 
 impl UserEvents {
     pub fn new(ptr: *mut epoll_event, len: usize) -> Self {
-        let usable = !bad_range(ptr as *const u8, len.saturating_mul(std::mem::size_of::<epoll_event>()));
+        let usable = !bad_range(
+            ptr as *const u8,
+            len.saturating_mul(std::mem::size_of::<epoll_event>()),
+        );
         UserEvents { ptr, len, usable }
     }
 }
 
-impl crate::engine::EventSink for UserEvents {
+impl EventSink for UserEvents {
     #[inline]
-    fn put(&mut self, index: usize, events: u32, data: u64) -> Result<(), ()> {
+    fn put(&mut self, index: usize, events: u32, data: u64) -> Result<(), Fault> {
         if !self.usable || index >= self.len {
-            return Err(());
+            return Err(Fault);
         }
         // SAFETY: index < len, and the whole range was checked to be user memory
         // outside the first page; the slots are the program's buffer.
-        unsafe { std::ptr::write_unaligned(self.ptr.add(index), epoll_event { events, u64: data }) };
+        unsafe {
+            std::ptr::write_unaligned(self.ptr.add(index), epoll_event { events, u64: data })
+        };
         Ok(())
     }
 }

@@ -42,7 +42,10 @@ pub fn fail(err: i32) -> libc::c_int {
 
 /// The current CLOCK_MONOTONIC time in nanoseconds (vDSO, no syscall, not hooked).
 pub fn monotonic_ns() -> i128 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid, writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
@@ -54,7 +57,11 @@ pub fn poll_now(fd: i32) -> Option<u32> {
     let _errno = ErrnoGuard::save();
     let all = libc::POLLIN | libc::POLLPRI | libc::POLLOUT | libc::POLLRDNORM | libc::POLLRDBAND
         | libc::POLLWRNORM | libc::POLLWRBAND | 0x400 /* POLLMSG */ | libc::POLLRDHUP;
-    let mut pfd = libc::pollfd { fd, events: all, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd,
+        events: all,
+        revents: 0,
+    };
     // SAFETY: pfd is one valid pollfd; the real poll does not call back into us.
     let r = unsafe { real::poll(&mut pfd, 1, 0) };
     if r < 0 || pfd.revents & libc::POLLNVAL != 0 {
@@ -83,7 +90,13 @@ pub fn in_library() -> bool {
 
 /// Mark this thread as inside (or outside) the library.
 pub fn set_in_library(value: bool) {
-    FLAGS.with(|f| f.set(if value { f.get() | IN_LIBRARY } else { f.get() & !IN_LIBRARY }))
+    FLAGS.with(|f| {
+        f.set(if value {
+            f.get() | IN_LIBRARY
+        } else {
+            f.get() & !IN_LIBRARY
+        })
+    })
 }
 
 /// Enter the library: false (and nothing changed) when the thread is already inside.

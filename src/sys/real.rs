@@ -1,7 +1,10 @@
 //! The real libc functions behind the hooks, found with `dlsym(RTLD_NEXT)` on first use
 //! and cached. A function libc does not have fails with ENOSYS.
 
-use libc::{c_char, c_int, c_long, c_uint, c_void, iovec, msghdr, nfds_t, off_t, pollfd, size_t, sigset_t, sockaddr, socklen_t, ssize_t, timespec};
+use libc::{
+    c_char, c_int, c_long, c_uint, c_void, iovec, msghdr, nfds_t, off_t, pollfd, sigset_t, size_t,
+    sockaddr, socklen_t, ssize_t, timespec,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Look up `name` (NUL-terminated) in the libraries after ours.
@@ -104,7 +107,8 @@ pub unsafe fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::F
         return std::ptr::null_mut();
     }
     // SAFETY: libc's popen has this signature.
-    let f: unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE = unsafe { std::mem::transmute(addr) };
+    let f: unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE =
+        unsafe { std::mem::transmute(addr) };
     // SAFETY: forwarded contract.
     unsafe { f(command, mode) }
 }
@@ -121,7 +125,8 @@ pub unsafe fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE {
         return std::ptr::null_mut();
     }
     // SAFETY: libc's fdopen has this signature.
-    let f: unsafe extern "C" fn(c_int, *const c_char) -> *mut libc::FILE = unsafe { std::mem::transmute(addr) };
+    let f: unsafe extern "C" fn(c_int, *const c_char) -> *mut libc::FILE =
+        unsafe { std::mem::transmute(addr) };
     // SAFETY: forwarded contract.
     unsafe { f(fd, mode) }
 }
@@ -132,7 +137,13 @@ pub unsafe fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE {
 ///
 /// # Safety
 /// `events` must be valid for `maxevents` entries or fault cleanly in the kernel.
-pub unsafe fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: *const timespec, sigmask: *const sigset_t) -> c_int {
+pub unsafe fn epoll_pwait2(
+    epfd: c_int,
+    events: *mut libc::epoll_event,
+    maxevents: c_int,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+) -> c_int {
     // SAFETY: raw syscall with the kernel's argument list; the kernel checks pointers.
     unsafe {
         syscall(

@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <spawn.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1566,6 +1567,18 @@ static void g_threads(void)
 
 static const char *g_self; /* this program, for posix_spawn */
 
+static volatile int g_selfpipe = -1;
+static volatile sig_atomic_t g_selfpipe_writes;
+
+static void on_alarm_write(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (write(g_selfpipe, "s", 1) == 1)
+        g_selfpipe_writes++;
+    errno = saved;
+}
+
 /* Child mode for the spawn check: `conformance --child-add EPFD FD DATA`. */
 static int child_add(char **argv)
 {
@@ -1625,6 +1638,57 @@ static void g_regress(void)
     /* Timeout 0: the item must be found without the help of a kernel sleep. */
     expect_wait1("spawn_child_adds_to_inherited_instance: parent sees the child's item", ep,
                  0, 0x5A5A, EPOLLIN);
+    close_pair(p);
+    xclose(ep);
+
+    /* signal_handler_write_while_transferring: a SIGALRM handler writes to a
+     * self-pipe (the self-pipe trick) at a high rate while the interrupted thread is
+     * inside epoll_wait on that pipe. 300 other level-triggered pipes stay ready, so
+     * the thread spends most of its time inside the transfer when a signal lands. No
+     * deadlock, and every byte written is seen. */
+    enum { BUSY = 300 };
+    static int busy[BUSY][2];
+    mkpipe(p);
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    ep = mkepoll();
+    add(ep, p[0], EPOLLIN, 0x51);
+    for (int i = 0; i < BUSY; i++) {
+        mkpipe(busy[i]);
+        put(busy[i][1], 1);
+        add(ep, busy[i][0], EPOLLIN, 1000 + i);
+    }
+    g_selfpipe = p[1];
+    g_selfpipe_writes = 0;
+    struct sigaction sa = { .sa_handler = on_alarm_write };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = { .it_interval = { 0, 200 }, .it_value = { 0, 200 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    long long until = now_ms() + 300, got = 0;
+    static struct epoll_event sev[BUSY + 8];
+    char sbuf[256];
+    while (now_ms() < until) {
+        int n = epoll_wait(ep, sev, BUSY + 8, 0);
+        if (find_data(sev, n, 0x51) >= 0) {
+            ssize_t r;
+            while ((r = read(p[0], sbuf, sizeof sbuf)) > 0)
+                got += r;
+        }
+    }
+    struct itimerval off = { { 0, 0 }, { 0, 0 } };
+    setitimer(ITIMER_REAL, &off, NULL);
+    signal(SIGALRM, SIG_DFL);
+    alarm(60); /* the group watchdog, which setitimer replaced */
+    ssize_t r;
+    while ((r = read(p[0], sbuf, sizeof sbuf)) > 0) /* what the last signals wrote */
+        got += r;
+    int n = epoll_wait(ep, sev, BUSY + 8, 0);
+    check(g_selfpipe_writes > 100 && got == g_selfpipe_writes && find_data(sev, n, 0x51) < 0,
+          "signal_handler_write_while_transferring: every handler write seen, no deadlock",
+          "handler wrote %ld, read %lld", (long)g_selfpipe_writes, got);
+    for (int i = 0; i < BUSY; i++)
+        close_pair(busy[i]);
     close_pair(p);
     xclose(ep);
 

@@ -26,6 +26,9 @@ pub struct Stats {
     pub wakeups: AtomicU64,
     /// Registrations and files handed over to the kernel.
     pub demotions: AtomicU64,
+    /// I/O results accounted late because a signal handler made the call while its
+    /// thread was inside the library.
+    pub deferred: AtomicU64,
 }
 
 pub static STATS: Stats = Stats {
@@ -39,6 +42,7 @@ pub static STATS: Stats = Stats {
     callbacks_skipped_linked: AtomicU64::new(0),
     wakeups: AtomicU64::new(0),
     demotions: AtomicU64::new(0),
+    deferred: AtomicU64::new(0),
 };
 
 impl Stats {
@@ -93,7 +97,7 @@ impl Stats {
     }
 
     /// The counters as `name value` pairs, in a fixed order.
-    pub fn snapshot(&self) -> [(&'static str, u64); 8] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 9] {
         [
             ("engine_events", self.engine_events.load(Relaxed)),
             ("kernel_events", self.kernel_events.load(Relaxed)),
@@ -109,6 +113,7 @@ impl Stats {
             ),
             ("wakeups", self.wakeups.load(Relaxed)),
             ("demotions", self.demotions.load(Relaxed)),
+            ("deferred", self.deferred.load(Relaxed)),
         ]
     }
 }

@@ -60,6 +60,7 @@ pub fn run() {
     let overflow = OVERFLOW.with(|o| o.replace(false));
     let records: Vec<(i32, Done)> =
         RECORDS.with(|r| r[..len].iter().filter_map(Cell::take).collect());
+    crate::engine::stats::STATS.add(&crate::engine::stats::STATS.deferred, records.len() as u64);
     for (fd, done) in records {
         if let Some(gate) = table::enter() {
             if let Some(table::Entry::File(file)) = gate.get(fd) {

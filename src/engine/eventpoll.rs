@@ -257,11 +257,12 @@ impl EventPoll {
         data: u64,
     ) {
         let epi = Arc::new(Epitem::new(Arc::clone(self), file, fd, events, data));
-        items.insert(key, Arc::clone(&epi));
         epi.file.wait_queue().add(Arc::clone(&epi));
         if epi.file.poll() & events != 0 {
             self.queue_if_unlinked(&epi);
         }
+        // The map takes the creation reference: one count change per insert, not three.
+        items.insert(key, epi);
     }
 
     /// `ep_modify`: publish the new interest, then re-poll and queue if ready.

@@ -13,6 +13,7 @@
 
 pub mod deferred;
 pub mod demote;
+pub mod gate;
 pub mod instance;
 pub mod openfile;
 pub mod table;

@@ -3,7 +3,7 @@
 //!
 //! A one-bit-per-fd map (`SERVED`) answers "is this fd ours?" with one relaxed load, so
 //! I/O on the fds the library does not serve costs nothing more. The table itself is
-//! under one read/write lock, which is also the gate: every hook that touches engine
+//! under one reader-biased lock (`gate.rs`), which is also the gate: every hook that touches engine
 //! state holds it for reading (`Gate`), and `fork` holds it for writing across the
 //! fork so that the child never inherits a half-done operation. A thread takes the gate
 //! only while it does not already hold it (`sys::in_library`), so signal handlers never
@@ -11,7 +11,9 @@
 //! accounting in `deferred` for the interrupted code to finish.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
+
+use super::gate::{GateLock, ReadGuard, WriteGuard};
 
 use super::instance::Instance;
 use super::openfile::OpenFile;
@@ -40,7 +42,7 @@ pub struct Table {
     slots: Vec<Option<Entry>>,
 }
 
-static TABLE: RwLock<Table> = RwLock::new(Table { slots: Vec::new() });
+static TABLE: GateLock<Table> = GateLock::new(Table { slots: Vec::new() });
 
 /// True when `fd` has an entry; a cheap pre-check before taking the gate.
 pub fn is_served(fd: i32) -> bool {
@@ -96,7 +98,7 @@ impl Table {
 
 /// Shared access to the table, held while a hook works on engine state.
 pub struct Gate {
-    guard: Option<RwLockReadGuard<'static, Table>>,
+    guard: Option<ReadGuard<Table>>,
 }
 
 impl std::ops::Deref for Gate {
@@ -121,13 +123,13 @@ pub fn enter() -> Option<Gate> {
     if !sys::enter_library() {
         return None;
     }
-    let guard = TABLE.read().unwrap_or_else(|p| p.into_inner());
+    let guard = TABLE.read();
     Some(Gate { guard: Some(guard) })
 }
 
 /// Exclusive access to the table: fd creation, close, dup, demotion.
 pub struct GateMut {
-    guard: Option<RwLockWriteGuard<'static, Table>>,
+    guard: Option<WriteGuard<Table>>,
 }
 
 impl std::ops::Deref for GateMut {
@@ -157,7 +159,7 @@ pub fn enter_mut() -> Option<GateMut> {
     if !sys::enter_library() {
         return None;
     }
-    let guard = TABLE.write().unwrap_or_else(|p| p.into_inner());
+    let guard = TABLE.write();
     Some(GateMut { guard: Some(guard) })
 }
 
@@ -165,24 +167,35 @@ pub fn enter_mut() -> Option<GateMut> {
 /// parent and in the child, so no other thread is inside the engine at the fork.
 pub mod fork_hold {
     use super::*;
+    use crate::files::gate::{self, ForkRegistry};
     use std::cell::RefCell;
 
     thread_local! {
-        static HELD: RefCell<Option<GateMut>> = const { RefCell::new(None) };
+        static HELD: RefCell<Option<(GateMut, ForkRegistry)>> = const { RefCell::new(None) };
     }
 
     /// Take the table exclusively and keep it until `release`; runs `f` on it first.
     pub fn acquire(f: impl FnOnce(&mut Table)) {
         if let Some(mut gate) = enter_mut() {
             f(&mut gate);
+            let registry = gate::fork_prepare();
             // Stay "inside" while held, so hooks called by fork itself pass through.
-            HELD.with(|h| *h.borrow_mut() = Some(gate));
-            sys::set_in_library(true);
+            HELD.with(|h| *h.borrow_mut() = Some((gate, registry)));
         }
     }
 
-    /// Release what `acquire` took.
+    /// Release what `acquire` took, in the parent.
     pub fn release() {
         HELD.with(|h| drop(h.borrow_mut().take()));
+    }
+
+    /// Release what `acquire` took, in the child (the only thread there).
+    pub fn release_in_child() {
+        HELD.with(|h| {
+            if let Some((gate, registry)) = h.borrow_mut().take() {
+                registry.reset_in_child();
+                drop(gate);
+            }
+        });
     }
 }

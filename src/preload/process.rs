@@ -27,7 +27,7 @@ pub extern "C" fn atfork_parent() {
 }
 
 pub extern "C" fn atfork_child() {
-    fork_hold::release();
+    fork_hold::release_in_child();
 }
 
 #[no_mangle]

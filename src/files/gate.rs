@@ -1,0 +1,283 @@
+//! The gate: a reader-biased lock over the fd table.
+//!
+//! Every hook that touches engine state enters the gate for reading; fd creation,
+//! close, dup, demotion and `fork` enter it for writing. Reads outnumber writes by
+//! orders of magnitude, so a read costs no locked instruction: each thread owns a
+//! `ReaderSlot` and marks itself `active` with a plain store. A writer raises
+//! `WRITER`, forces a full memory barrier on every thread of the process with
+//! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, and waits until no slot is active.
+//! That barrier is what makes the readers' store-then-load safe without a fence of
+//! their own (the asymmetric Dekker pattern of user-space RCU): either the writer sees
+//! a reader's `active`, or the reader sees `WRITER` and backs off to wait for the
+//! writer. Where `membarrier` is unavailable, readers fence themselves.
+//!
+//! ## State machine of a reader slot
+//!
+//! ```text
+//!   idle --enter: active=true; fence--> WRITER? --no--> inside --leave: active=false--> idle
+//!                                          |yes
+//!                                          +--> active=false; wait for the writer; retry
+//! ```
+
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::sys;
+
+/// One thread's reader flag, on its own cache line.
+#[repr(align(64))]
+struct ReaderSlot {
+    active: AtomicBool,
+    /// Owned by a live thread (a slot is reused after its thread exits).
+    in_use: AtomicBool,
+}
+
+/// Every slot ever handed out; slots are leaked on purpose (they are reused).
+static REGISTRY: Mutex<Vec<&'static ReaderSlot>> = Mutex::new(Vec::new());
+/// A writer is inside or waiting for readers to leave.
+static WRITER: AtomicBool = AtomicBool::new(false);
+/// Serialises writers; readers that met `WRITER` wait on it.
+static WRITERS: Mutex<()> = Mutex::new(());
+/// `membarrier` is registered: readers need only a compiler fence.
+static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static MY_SLOT: Cell<Option<&'static ReaderSlot>> = const { Cell::new(None) };
+    static RELEASE: SlotRelease = const { SlotRelease };
+}
+
+/// Hands the thread's slot back when the thread exits.
+struct SlotRelease;
+
+impl Drop for SlotRelease {
+    fn drop(&mut self) {
+        let _ = MY_SLOT.try_with(|s| {
+            if let Some(slot) = s.take() {
+                slot.in_use.store(false, Ordering::Release);
+            }
+        });
+    }
+}
+
+/// Register with `membarrier` once, at start-up. Without it, readers fence.
+pub fn init() {
+    const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+    let _errno = sys::ErrnoGuard::save();
+    // SAFETY: membarrier registration takes no pointers.
+    let r = unsafe {
+        sys::real::syscall(
+            libc::SYS_membarrier,
+            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
+    if r == 0 {
+        // SAFETY: as above; a first barrier proves the command works.
+        let ok = unsafe {
+            sys::real::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
+        } == 0;
+        ASYMMETRIC.store(ok, Ordering::SeqCst);
+    }
+}
+
+fn barrier_all_threads() {
+    const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    if ASYMMETRIC.load(Ordering::Relaxed) {
+        let _errno = sys::ErrnoGuard::save();
+        // SAFETY: membarrier takes no pointers.
+        unsafe {
+            sys::real::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
+        };
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+fn my_slot() -> &'static ReaderSlot {
+    if let Some(slot) = MY_SLOT.with(Cell::get) {
+        return slot;
+    }
+    let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    let slot = match registry.iter().find(|s| {
+        s.in_use
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }) {
+        Some(slot) => *slot,
+        None => {
+            let slot: &'static ReaderSlot = Box::leak(Box::new(ReaderSlot {
+                active: AtomicBool::new(false),
+                in_use: AtomicBool::new(true),
+            }));
+            registry.push(slot);
+            slot
+        }
+    };
+    drop(registry);
+    MY_SLOT.with(|s| s.set(Some(slot)));
+    // Touch the release guard so that its destructor is registered for this thread.
+    let _ = RELEASE.try_with(|_| ());
+    slot
+}
+
+/// Held across `fork` (with the write side of the lock), so that the registry is not
+/// left locked by a thread that does not exist in the child.
+pub struct ForkRegistry(MutexGuard<'static, Vec<&'static ReaderSlot>>);
+
+/// Before fork, after taking the write side: hold the registry too.
+pub fn fork_prepare() -> ForkRegistry {
+    ForkRegistry(REGISTRY.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+impl ForkRegistry {
+    /// In the child: only the forking thread exists. A reader that was backing off at
+    /// the instant of the fork may have left its slot marked active; clear every slot
+    /// but ours, and free them for reuse.
+    pub fn reset_in_child(self) {
+        let mine = MY_SLOT.with(Cell::get);
+        for slot in self.0.iter() {
+            if mine.is_some_and(|m| std::ptr::eq(m, *slot)) {
+                continue;
+            }
+            slot.active.store(false, Ordering::Relaxed);
+            slot.in_use.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A lock whose read side costs two plain stores and a load.
+pub struct GateLock<T> {
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: access to `value` is shared only among readers (no writer is inside while a
+// reader slot is active) and exclusive for the one writer holding `WRITERS` after every
+// reader left; see the module comment.
+unsafe impl<T: Send + Sync> Sync for GateLock<T> {}
+
+impl<T> GateLock<T> {
+    pub const fn new(value: T) -> Self {
+        GateLock {
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Enter for reading. The caller has marked the thread inside the library.
+    pub fn read(&'static self) -> ReadGuard<T> {
+        let slot = my_slot();
+        loop {
+            slot.active.store(true, Ordering::Relaxed);
+            if ASYMMETRIC.load(Ordering::Relaxed) {
+                compiler_fence(Ordering::SeqCst);
+            } else {
+                fence(Ordering::SeqCst);
+            }
+            if !WRITER.load(Ordering::Relaxed) {
+                // Pairs with the writer's release of WRITER: see what it wrote.
+                fence(Ordering::Acquire);
+                return ReadGuard { lock: self, slot };
+            }
+            slot.active.store(false, Ordering::Release);
+            // Wait for the writer to finish, then try again.
+            drop(WRITERS.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+
+    /// Enter for writing: wait for every reader to leave. The caller has marked the
+    /// thread inside the library.
+    pub fn write(&'static self) -> WriteGuard<T> {
+        let writers = WRITERS.lock().unwrap_or_else(|p| p.into_inner());
+        WRITER.store(true, Ordering::Relaxed);
+        barrier_all_threads();
+        {
+            let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+            for slot in registry.iter() {
+                let mut spins = 0u32;
+                while slot.active.load(Ordering::Acquire) {
+                    spins += 1;
+                    if spins < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
+        WriteGuard {
+            lock: self,
+            _writers: writers,
+        }
+    }
+}
+
+/// Shared access.
+pub struct ReadGuard<T: 'static> {
+    lock: &'static GateLock<T>,
+    slot: &'static ReaderSlot,
+}
+
+impl<T> std::ops::Deref for ReadGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: our slot is active and WRITER was clear after it became visible, so no
+        // writer touches the value until we leave (module comment).
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for ReadGuard<T> {
+    fn drop(&mut self) {
+        // Release: our reads of the value happen before a writer that sees us gone.
+        self.slot.active.store(false, Ordering::Release);
+    }
+}
+
+/// Exclusive access.
+pub struct WriteGuard<T: 'static> {
+    lock: &'static GateLock<T>,
+    _writers: MutexGuard<'static, ()>,
+}
+
+impl<T> std::ops::Deref for WriteGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: we are the only writer and every reader has left.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> std::ops::DerefMut for WriteGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in deref; the guard is unique.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for WriteGuard<T> {
+    fn drop(&mut self) {
+        // Release: readers that see WRITER clear see everything written.
+        WRITER.store(false, Ordering::Release);
+    }
+}

@@ -35,7 +35,7 @@ pub enum Prep {
     /// Not an fd the engine serves: nothing to do after the call.
     NotServed,
     /// A served file, with what was known before the call.
-    Served { file: Arc<OpenFile>, was_full: bool },
+    Served { file: Arc<OpenFile>, was_full: Option<bool> },
     /// A served fd, but this thread is already inside the library (a signal handler):
     /// the accounting is deferred until the interrupted code leaves.
     Deferred { fd: i32 },
@@ -51,8 +51,11 @@ pub fn prepare(fd: i32, dir: Dir) -> Prep {
     };
     match gate.get(fd) {
         Some(Entry::File(file)) => {
-            let was_full =
-                dir == Dir::Read && file.kind == Kind::PipeRead && file.pipe_full_before_read();
+            let was_full = if dir == Dir::Read && file.kind == Kind::PipeRead {
+                file.pipe_full_before_read()
+            } else {
+                None
+            };
             Prep::Served {
                 file: Arc::clone(file),
                 was_full,
@@ -90,7 +93,7 @@ pub fn complete(prep: Prep, done: Done) {
 }
 
 /// Account `done` on `file`: the file layer's model of the kernel's wake-ups.
-pub(crate) fn account(file: &Arc<OpenFile>, was_full: bool, done: Done) {
+pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done) {
     let n = done.result;
     if n < 0 || done.peek {
         return;

@@ -44,6 +44,10 @@ pub struct OpenFile {
     /// Pipe read end: bytes buffered (writes seen minus reads seen). Transiently off
     /// while a write and a read race, which only delays a wake-up that follows.
     bytes: AtomicI64,
+    /// Pipe read end: the write end has been registered in an instance at least once,
+    /// so reads must find out whether they un-fill the pipe (sticky: clearing it
+    /// would race with registrations).
+    writer_watched: AtomicBool,
     /// Eventfd: the counter, signed so that a read accounted before the write it raced
     /// with cannot wrap around.
     counter: Mutex<i128>,
@@ -68,6 +72,7 @@ impl OpenFile {
             kind,
             peer_open: AtomicBool::new(!matches!(kind, Kind::EventFd { .. })),
             bytes: AtomicI64::new(0),
+            writer_watched: AtomicBool::new(false),
             counter: Mutex::new(counter),
             reader,
             peer: OnceLock::new(),
@@ -133,22 +138,39 @@ impl OpenFile {
         }
     }
 
-    /// Before a read of this pipe read end: was the pipe full? Asked of the kernel, and
-    /// only when somebody watches the write end (nobody else can tell the difference).
-    pub fn pipe_full_before_read(&self) -> bool {
-        if self.pipe_bytes() <= 0 {
-            return false;
-        }
-        match self.peer() {
-            Some(writer) if writer.wq.is_watched() => writer.kernel_poll() & EPOLLOUT == 0,
-            _ => false,
+    /// An instance is about to watch this file. For a pipe write end, reads of the
+    /// pipe start checking whether they un-fill it (see `pipe_full_before_read`).
+    pub fn note_watched(&self) {
+        if let Some(reader) = &self.reader {
+            reader.writer_watched.store(true, Ordering::SeqCst);
         }
     }
 
-    /// A read of `n` bytes from this pipe read end went through.
-    pub fn pipe_read(&self, n: usize, was_full: bool) {
+    /// Before a read of this pipe read end: was the pipe full? Asked of the kernel, and
+    /// only once somebody watches the write end (nobody else can tell the difference).
+    /// `None`: nobody watched it when the read began.
+    pub fn pipe_full_before_read(&self) -> Option<bool> {
+        if !self.writer_watched.load(Ordering::SeqCst) {
+            return None;
+        }
+        if self.pipe_bytes() <= 0 {
+            return Some(false);
+        }
+        Some(match self.peer() {
+            Some(writer) if writer.wq.is_watched() => writer.kernel_poll() & EPOLLOUT == 0,
+            _ => false,
+        })
+    }
+
+    /// A read of `n` bytes from this pipe read end went through. `was_full` is what
+    /// `pipe_full_before_read` said.
+    pub fn pipe_read(&self, n: usize, was_full: Option<bool>) {
         self.bytes.fetch_sub(n as i64, Ordering::SeqCst);
-        if was_full {
+        // Unknown, and the write end became watched meanwhile: its registration polled
+        // the pipe either after this read (and saw the room) or before it, when the
+        // pipe may have been full. Wake it: an edge the kernel would also have given.
+        let wake = was_full.unwrap_or_else(|| self.writer_watched.load(Ordering::SeqCst));
+        if wake {
             if let Some(writer) = self.peer() {
                 writer.wq.wake(KEY_WRITABLE);
             }

@@ -158,6 +158,10 @@ fn engine_ctl(
     if check_exclusive(op, events, false).is_err() {
         return fail(libc::EINVAL);
     }
+    if op == EPOLL_CTL_ADD {
+        // Before the engine's insert polls the file (see `OpenFile::pipe_read`).
+        file.note_watched();
+    }
     match inst.ep.ctl(op, file, fd, (events, data), max_watches()) {
         Ok(()) => 0,
         Err(CtlError::Exists) => fail(libc::EEXIST),

@@ -35,7 +35,10 @@ pub enum Prep {
     /// Not an fd the engine serves: nothing to do after the call.
     NotServed,
     /// A served file, with what was known before the call.
-    Served { file: Arc<OpenFile>, was_full: Option<bool> },
+    Served {
+        file: Arc<OpenFile>,
+        was_full: Option<bool>,
+    },
     /// A served fd, but this thread is already inside the library (a signal handler):
     /// the accounting is deferred until the interrupted code leaves.
     Deferred { fd: i32 },

@@ -154,6 +154,10 @@ pub fn any_nested() -> bool {
     NESTED.load(std::sync::atomic::Ordering::Relaxed) != 0
 }
 
+/// How far from the ready list's tail `unhook` looks for a removed item before it
+/// leaves the entry to be dropped lazily.
+const UNLINK_SCAN: usize = 16;
+
 /// The number of engine watches in this process.
 pub fn engine_watches() -> usize {
     WATCHES.load(std::sync::atomic::Ordering::Relaxed)
@@ -294,6 +298,21 @@ impl EventPoll {
         epi.dead.store(true, Ordering::Relaxed);
         if epi.linked.load(Ordering::Relaxed) {
             let mut rd = self.ready.lock();
+            // A level-triggered item removed right after its delivery sits near the
+            // tail, where the transfer re-queued it: unlink it there when it is close,
+            // so transfers do not carry dead entries; otherwise leave it to them.
+            let len = rd.list.len();
+            let near_tail = rd
+                .list
+                .iter()
+                .rev()
+                .take(UNLINK_SCAN)
+                .position(|e| Arc::ptr_eq(e, epi));
+            if let Some(from_tail) = near_tail {
+                rd.list.remove(len - 1 - from_tail);
+                epi.linked.store(false, Ordering::Relaxed);
+                return;
+            }
             rd.dead += 1;
             if rd.dead > 64 && rd.dead * 2 > rd.list.len() {
                 rd.list.retain(|e| !e.dead.load(Ordering::Relaxed));

@@ -533,8 +533,15 @@ impl EventPoll {
                     }
                 }
             }
-            all_requeued &= back;
-            requeue.push(back);
+            // Decisions are recorded only once one item is not re-queued: in the
+            // level-triggered steady state the list is handed back whole.
+            if !back && all_requeued {
+                all_requeued = false;
+                requeue.resize(processed, true);
+            }
+            if !all_requeued {
+                requeue.push(back);
+            }
             processed += 1;
         }
 
@@ -547,7 +554,9 @@ impl EventPoll {
                 std::mem::swap(&mut rd.list, &mut txlist);
                 requeued = processed as u64;
             } else {
-                for (epi, back) in txlist.drain(..processed).zip(requeue.iter().copied()) {
+                // While every item went back no decision was recorded: all are `true`.
+                let decisions = requeue.iter().copied().chain(std::iter::repeat(true));
+                for (epi, back) in txlist.drain(..processed).zip(decisions) {
                     if back {
                         requeued += 1;
                         rd.list.push_back(epi);

@@ -593,20 +593,27 @@ fn zero_maxevents_transfers_nothing_and_keeps_everything() {
     ep.clear();
 }
 
-#[test]
-fn callback_during_repoll_is_remembered_singlepass() {
-    let (ep, _w) = mock_ep(Variant::SinglePass);
+/// Case 5 made deterministic: an ET item is queued by a wake-up, goes unready before
+/// the transfer polls it, and becomes ready again (with a wake-up) right after the
+/// re-poll read "not ready", while the item still looks linked. Returns the instance
+/// and the file after that first transfer, which found nothing.
+fn wakeup_landing_after_repoll(variant: Variant) -> (Arc<EventPoll>, Arc<HookFile>) {
+    let (ep, _w) = mock_ep(variant);
     let file = HookFile::new(0);
     let f = Arc::clone(&file);
     add(&ep, &f, 3, EPOLLIN | EPOLLET, 1);
-    // Queue it with a wake-up, then let it go unready before the transfer polls.
     file.set(EPOLLIN, KEY_READABLE);
     file.ready.store(0, SeqCst);
-    // The file becomes ready and wakes right after the re-poll read "not ready": the
-    // callback finds the item linked (case 5). SinglePass must remember it.
     let hooked = file.clone();
     file.arm(move || hooked.set(EPOLLIN, KEY_READABLE));
     assert_eq!(wait(&ep, 8), vec![]);
+    (ep, file)
+}
+
+#[test]
+fn callback_during_repoll_is_remembered_singlepass() {
+    // SinglePass must remember the wake-up the callback could not queue.
+    let (ep, _file) = wakeup_landing_after_repoll(Variant::SinglePass);
     assert!(ep.has_ready(), "the missed wake-up re-injected the item");
     assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 1)]);
     ep.clear();
@@ -617,15 +624,7 @@ fn seed_variant_loses_wakeup_landing_after_repoll() {
     // The same sequence on the faithful 2007 seed: the wake-up is dropped, the file is
     // ready, and no transfer will ever report it. This documents the window SinglePass
     // closes; if it starts failing, the Seed variant no longer reproduces the seed.
-    let (ep, _w) = mock_ep(Variant::Seed);
-    let file = HookFile::new(0);
-    let f = Arc::clone(&file);
-    add(&ep, &f, 3, EPOLLIN | EPOLLET, 1);
-    file.set(EPOLLIN, KEY_READABLE);
-    file.ready.store(0, SeqCst);
-    let hooked = file.clone();
-    file.arm(move || hooked.set(EPOLLIN, KEY_READABLE));
-    assert_eq!(wait(&ep, 8), vec![]);
+    let (ep, file) = wakeup_landing_after_repoll(Variant::Seed);
     assert!(!ep.has_ready());
     assert_eq!(wait(&ep, 8), vec![], "the event is lost");
     assert_eq!(file.poll(), EPOLLIN);

@@ -228,11 +228,6 @@ pub fn any_nested() -> bool {
 /// leaves the entry to be dropped lazily.
 const UNLINK_SCAN: usize = 16;
 
-/// The engine watches this process has reserved (at least the number registered).
-pub fn engine_watches() -> usize {
-    WATCHES.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// One epoll instance.
 pub struct EventPoll {
     mtx: RwLock<ItemMap>,
@@ -710,11 +705,6 @@ impl EventPoll {
         self.raised.store(true, Ordering::SeqCst);
         STATS.wakeup();
         self.waker.raise();
-    }
-
-    /// The file layer's `FileKey` for an `Arc<dyn EpFile>`: the allocation's address.
-    pub fn key_of(file: &Arc<dyn EpFile>) -> usize {
-        file_key(file)
     }
 }
 

@@ -13,7 +13,7 @@ CC      ?= gcc
 CFLAGS  ?= -O2 -g -Wall -Wextra -Werror -pthread
 BUILD   := build
 LIB     := target/release/libuepoll.so
-PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/bench-ctl
+PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/fork-stress
 CARGO   ?= cargo
 
 .PHONY: all lib test test-rust test-conformance test-stress test-nosyscall test-external loom demo bench clippy fmt clean
@@ -43,6 +43,8 @@ test-conformance: all
 
 test-stress: all
 	scripts/stress-check.sh $(LIB) $(BUILD)/stress
+	@echo "== fork-stress: fork 300 times while 3 threads churn the engine (uepoll)"
+	timeout 300 env LD_PRELOAD=$$(realpath $(LIB)) $(BUILD)/fork-stress -f 300 -t 3
 
 test-nosyscall: all
 	scripts/nosyscall-check.sh $(LIB) $(BUILD)/bench-wait

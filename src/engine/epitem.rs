@@ -66,6 +66,16 @@ impl Epitem {
         }
     }
 
+    /// Make a removed item nobody else refers to a fresh registration of the same
+    /// (file, fd). Published by the wait-queue lock and `mtx` that insert takes next.
+    pub(crate) fn revive(&self, events: u32, data: u64) {
+        self.events.store(events, Ordering::Relaxed);
+        self.data.store(data, Ordering::Relaxed);
+        self.linked.store(false, Ordering::Relaxed);
+        self.missed.store(false, Ordering::Relaxed);
+        self.dead.store(false, Ordering::Relaxed);
+    }
+
     pub(crate) fn is_exclusive(&self) -> bool {
         self.events.load(Ordering::Relaxed) & EPOLLEXCLUSIVE != 0
     }

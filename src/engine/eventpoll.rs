@@ -132,6 +132,10 @@ impl Hasher for KeyHasher {
 struct ItemMap {
     map: HashMap<ItemKey, Arc<Epitem>, BuildHasherDefault<KeyHasher>>,
     reserved: usize,
+    /// The item most recently removed by `EPOLL_CTL_DEL`, kept so that re-adding the
+    /// same (file, fd) — the DEL-then-ADD re-arm pattern of busy event loops —
+    /// costs neither an allocation nor the reference counting of a new item.
+    recent: Option<Arc<Epitem>>,
 }
 
 impl std::ops::Deref for ItemMap {
@@ -298,6 +302,7 @@ impl EventPoll {
                 Some(epi) => {
                     self.unhook(&epi);
                     items.release_spare();
+                    items.recent = Some(epi);
                     Ok(())
                 }
                 None => Err(CtlError::NotFound),
@@ -325,7 +330,19 @@ impl EventPoll {
         events: u32,
         data: u64,
     ) {
-        let epi = Arc::new(Epitem::new(Arc::clone(self), file, fd, events, data));
+        // Only a cached item nothing else refers to (no stale ready-list entry) can be
+        // revived; the count cannot rise meanwhile: we hold `mtx` for writing and the
+        // item is on no wait queue.
+        let cached = items
+            .recent
+            .take_if(|old| old.fd == fd && file_key(&old.file) == key.0 && Arc::strong_count(old) == 1);
+        let epi = match cached {
+            Some(old) => {
+                old.revive(events, data);
+                old
+            }
+            None => Arc::new(Epitem::new(Arc::clone(self), file, fd, events, data)),
+        };
         epi.file.wait_queue().add(Arc::clone(&epi));
         if epi.file.poll() & events != 0 {
             self.queue_if_unlinked(&epi);
@@ -438,6 +455,7 @@ impl EventPoll {
     /// also breaks the reference cycle between the instance and its items.
     pub fn clear(&self) {
         let mut items = self.mtx.write();
+        items.recent = None;
         let all: Vec<Arc<Epitem>> = items.values().cloned().collect();
         for epi in &all {
             self.remove(&mut items, epi);

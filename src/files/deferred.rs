@@ -49,8 +49,8 @@ pub fn run() {
         return;
     }
     let _errno = sys::ErrnoGuard::save();
-    let mut all: libc::sigset_t = unsafe_zeroed_sigset();
-    let mut old: libc::sigset_t = unsafe_zeroed_sigset();
+    let mut all: libc::sigset_t = sys::empty_sigset();
+    let mut old: libc::sigset_t = sys::empty_sigset();
     // SAFETY: valid sigset pointers; blocks signals so no handler appends meanwhile.
     unsafe {
         libc::sigfillset(&mut all);
@@ -79,9 +79,4 @@ pub fn run() {
     }
     // SAFETY: restores the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-}
-
-fn unsafe_zeroed_sigset() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
-    unsafe { std::mem::zeroed() }
 }

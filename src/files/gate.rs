@@ -20,18 +20,28 @@
 //! ```
 
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{compiler_fence, fence, AtomicBool, Ordering};
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::sys;
 
-/// One thread's reader flag, on its own cache line.
+/// One thread's reader flag and library state, on its own cache line. Only its
+/// thread (and that thread's signal handlers) touch `flags`.
 #[repr(align(64))]
-struct ReaderSlot {
+pub struct ReaderSlot {
     active: AtomicBool,
     /// Owned by a live thread (a slot is reused after its thread exits).
     in_use: AtomicBool,
+    /// `IN_LIBRARY` and `DEFERRED`.
+    flags: AtomicU8,
 }
+
+/// The thread runs library code that takes engine or table locks: a hook entered
+/// meanwhile on this thread (a signal handler, or the library's own code calling a
+/// hooked function) passes straight through to libc.
+const IN_LIBRARY: u8 = 1;
+/// A hook re-entered from a signal handler left accounting for later.
+const DEFERRED: u8 = 2;
 
 /// Every slot ever handed out; slots are leaked on purpose (they are reused).
 static REGISTRY: Mutex<Vec<&'static ReaderSlot>> = Mutex::new(Vec::new());
@@ -116,20 +126,38 @@ fn barrier_all_threads() {
 }
 
 fn my_slot() -> &'static ReaderSlot {
-    if let Some(slot) = MY_SLOT.with(Cell::get) {
-        return slot;
+    match MY_SLOT.with(Cell::get) {
+        Some(slot) => slot,
+        None => register(),
+    }
+}
+
+/// The thread's first use: take a free slot or make one. Signals are blocked
+/// meanwhile, so a handler's hook cannot find the registry locked by its own thread.
+#[cold]
+fn register() -> &'static ReaderSlot {
+    let _errno = sys::ErrnoGuard::save();
+    let mut all: libc::sigset_t = sys::empty_sigset();
+    let mut old: libc::sigset_t = sys::empty_sigset();
+    // SAFETY: valid sigset pointers.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
     }
     let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    let slot = match registry.iter().find(|s| {
-        s.in_use
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-    }) {
-        Some(slot) => *slot,
+    let slot = match registry
+        .iter()
+        .find(|s| s.in_use.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok())
+    {
+        Some(slot) => {
+            slot.flags.store(0, Ordering::Relaxed);
+            *slot
+        }
         None => {
             let slot: &'static ReaderSlot = Box::leak(Box::new(ReaderSlot {
                 active: AtomicBool::new(false),
                 in_use: AtomicBool::new(true),
+                flags: AtomicU8::new(0),
             }));
             registry.push(slot);
             slot
@@ -139,7 +167,56 @@ fn my_slot() -> &'static ReaderSlot {
     MY_SLOT.with(|s| s.set(Some(slot)));
     // Touch the release guard so that its destructor is registered for this thread.
     let _ = RELEASE.try_with(|_| ());
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     slot
+}
+
+/// True when this thread is already inside the library.
+pub fn in_library() -> bool {
+    MY_SLOT.with(Cell::get).is_some_and(|s| s.flags.load(Ordering::Relaxed) & IN_LIBRARY != 0)
+}
+
+/// Mark this thread as inside (or outside) the library.
+pub fn set_in_library(value: bool) {
+    let slot = my_slot();
+    let flags = slot.flags.load(Ordering::Relaxed);
+    slot.flags.store(if value { flags | IN_LIBRARY } else { flags & !IN_LIBRARY }, Ordering::Relaxed);
+}
+
+/// Enter the library: the thread's slot, or `None` when the thread is already inside.
+#[inline]
+pub fn enter_library() -> Option<&'static ReaderSlot> {
+    let slot = my_slot();
+    let flags = slot.flags.load(Ordering::Relaxed);
+    if flags & IN_LIBRARY != 0 {
+        return None;
+    }
+    slot.flags.store(flags | IN_LIBRARY, Ordering::Relaxed);
+    Some(slot)
+}
+
+/// Leave the library; true when deferred accounting waits to be replayed.
+#[inline]
+pub fn leave_library(slot: &ReaderSlot) -> bool {
+    let flags = slot.flags.load(Ordering::Relaxed) & !IN_LIBRARY;
+    slot.flags.store(flags, Ordering::Relaxed);
+    flags & DEFERRED != 0
+}
+
+/// Note that deferred accounting waits (set from a signal handler, whose thread is
+/// inside the library and so has a slot).
+pub fn mark_deferred() {
+    let slot = my_slot();
+    slot.flags.store(slot.flags.load(Ordering::Relaxed) | DEFERRED, Ordering::Relaxed);
+}
+
+/// Take the deferred mark (before replaying).
+pub fn take_deferred() -> bool {
+    let slot = my_slot();
+    let flags = slot.flags.load(Ordering::Relaxed);
+    slot.flags.store(flags & !DEFERRED, Ordering::Relaxed);
+    flags & DEFERRED != 0
 }
 
 /// Held across `fork` (with the write side of the lock), so that the registry is not
@@ -184,9 +261,8 @@ impl<T> GateLock<T> {
         }
     }
 
-    /// Enter for reading. The caller has marked the thread inside the library.
-    pub fn read(&'static self) -> ReadGuard<T> {
-        let slot = my_slot();
+    /// Enter for reading, on the calling thread's `slot` (from `enter_library`).
+    pub fn read(&'static self, slot: &'static ReaderSlot) -> ReadGuard<T> {
         loop {
             slot.active.store(true, Ordering::Relaxed);
             if ASYMMETRIC.load(Ordering::Relaxed) {

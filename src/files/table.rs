@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::gate::{GateLock, ReadGuard, WriteGuard};
+use super::gate::{GateLock, ReadGuard, ReaderSlot, WriteGuard};
 
 use super::instance::Instance;
 use super::openfile::OpenFile;
@@ -99,6 +99,7 @@ impl Table {
 /// Shared access to the table, held while a hook works on engine state.
 pub struct Gate {
     guard: Option<ReadGuard<Table>>,
+    slot: &'static ReaderSlot,
 }
 
 impl std::ops::Deref for Gate {
@@ -111,7 +112,7 @@ impl std::ops::Deref for Gate {
 impl Drop for Gate {
     fn drop(&mut self) {
         self.guard = None;
-        if sys::leave_library() {
+        if sys::leave_library(self.slot) {
             super::deferred::run();
         }
     }
@@ -120,16 +121,15 @@ impl Drop for Gate {
 /// Enter the gate, or `None` when this thread is already inside the library.
 #[inline]
 pub fn enter() -> Option<Gate> {
-    if !sys::enter_library() {
-        return None;
-    }
-    let guard = TABLE.read();
-    Some(Gate { guard: Some(guard) })
+    let slot = sys::enter_library()?;
+    let guard = TABLE.read(slot);
+    Some(Gate { guard: Some(guard), slot })
 }
 
 /// Exclusive access to the table: fd creation, close, dup, demotion.
 pub struct GateMut {
     guard: Option<WriteGuard<Table>>,
+    slot: &'static ReaderSlot,
 }
 
 impl std::ops::Deref for GateMut {
@@ -148,7 +148,7 @@ impl std::ops::DerefMut for GateMut {
 impl Drop for GateMut {
     fn drop(&mut self) {
         self.guard = None;
-        if sys::leave_library() {
+        if sys::leave_library(self.slot) {
             super::deferred::run();
         }
     }
@@ -156,11 +156,9 @@ impl Drop for GateMut {
 
 /// Enter the gate exclusively, or `None` when this thread is already inside.
 pub fn enter_mut() -> Option<GateMut> {
-    if !sys::enter_library() {
-        return None;
-    }
+    let slot = sys::enter_library()?;
     let guard = TABLE.write();
-    Some(GateMut { guard: Some(guard) })
+    Some(GateMut { guard: Some(guard), slot })
 }
 
 /// Across `fork`: the write side is taken in the prepare handler and released in the

@@ -4,7 +4,6 @@
 
 pub mod real;
 
-use std::cell::Cell;
 
 /// The calling thread's errno.
 pub fn errno() -> i32 {
@@ -70,65 +69,10 @@ pub fn poll_now(fd: i32) -> Option<u32> {
     Some(pfd.revents as u16 as u32)
 }
 
-/// This thread runs library code that takes engine or table locks.
-const IN_LIBRARY: u8 = 1;
-/// A hook re-entered from a signal handler left accounting for later.
-const DEFERRED: u8 = 2;
-
-thread_local! {
-    /// The thread's library state, one cell so that each gate pass costs one TLS
-    /// lookup. While `IN_LIBRARY` is set, a hook entered on this thread (a signal
-    /// handler, or our own code calling a hooked function) passes straight through to
-    /// libc.
-    static FLAGS: Cell<u8> = const { Cell::new(0) };
+/// An empty signal set.
+pub fn empty_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
+    unsafe { std::mem::zeroed() }
 }
 
-/// True when this thread is already inside the library.
-pub fn in_library() -> bool {
-    FLAGS.with(|f| f.get() & IN_LIBRARY != 0)
-}
-
-/// Mark this thread as inside (or outside) the library.
-pub fn set_in_library(value: bool) {
-    FLAGS.with(|f| {
-        f.set(if value {
-            f.get() | IN_LIBRARY
-        } else {
-            f.get() & !IN_LIBRARY
-        })
-    })
-}
-
-/// Enter the library: false (and nothing changed) when the thread is already inside.
-#[inline]
-pub fn enter_library() -> bool {
-    FLAGS.with(|f| {
-        let flags = f.get();
-        f.set(flags | IN_LIBRARY);
-        flags & IN_LIBRARY == 0
-    })
-}
-
-/// Leave the library; true when deferred accounting waits to be replayed.
-#[inline]
-pub fn leave_library() -> bool {
-    FLAGS.with(|f| {
-        let flags = f.get() & !IN_LIBRARY;
-        f.set(flags);
-        flags & DEFERRED != 0
-    })
-}
-
-/// Note that deferred accounting waits (set from a signal handler).
-pub fn mark_deferred() {
-    FLAGS.with(|f| f.set(f.get() | DEFERRED))
-}
-
-/// Take the deferred mark (before replaying).
-pub fn take_deferred() -> bool {
-    FLAGS.with(|f| {
-        let flags = f.get();
-        f.set(flags & !DEFERRED);
-        flags & DEFERRED != 0
-    })
-}
+pub use crate::files::gate::{enter_library, in_library, leave_library, mark_deferred, set_in_library, take_deferred};

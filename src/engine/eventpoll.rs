@@ -333,9 +333,9 @@ impl EventPoll {
         // Only a cached item nothing else refers to (no stale ready-list entry) can be
         // revived; the count cannot rise meanwhile: we hold `mtx` for writing and the
         // item is on no wait queue.
-        let cached = items
-            .recent
-            .take_if(|old| old.fd == fd && file_key(&old.file) == key.0 && Arc::strong_count(old) == 1);
+        let cached = items.recent.take_if(|old| {
+            old.fd == fd && file_key(&old.file) == key.0 && Arc::strong_count(old) == 1
+        });
         let epi = match cached {
             Some(old) => {
                 old.revive(events, data);

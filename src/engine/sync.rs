@@ -50,7 +50,17 @@ impl<T> Mutex<T> {
         Mutex(imp::Mutex::new(value))
     }
 
+    #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(not(loom))]
+        if let Ok(guard) = self.0.try_lock() {
+            return guard;
+        }
+        self.lock_contended()
+    }
+
+    #[cold]
+    fn lock_contended(&self) -> MutexGuard<'_, T> {
         #[cfg(not(loom))]
         if let Some(guard) = spin_then(|| self.0.try_lock().ok()) {
             return guard;
@@ -68,7 +78,17 @@ impl<T> RwLock<T> {
         RwLock(imp::RwLock::new(value))
     }
 
+    #[inline]
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+        #[cfg(not(loom))]
+        if let Ok(guard) = self.0.try_read() {
+            return guard;
+        }
+        self.read_contended()
+    }
+
+    #[cold]
+    fn read_contended(&self) -> RwLockReadGuard<'_, T> {
         #[cfg(not(loom))]
         if let Some(guard) = spin_then(|| self.0.try_read().ok()) {
             return guard;
@@ -76,7 +96,17 @@ impl<T> RwLock<T> {
         self.0.read().unwrap_or_else(|poison| poison.into_inner())
     }
 
+    #[inline]
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+        #[cfg(not(loom))]
+        if let Ok(guard) = self.0.try_write() {
+            return guard;
+        }
+        self.write_contended()
+    }
+
+    #[cold]
+    fn write_contended(&self) -> RwLockWriteGuard<'_, T> {
         #[cfg(not(loom))]
         if let Some(guard) = spin_then(|| self.0.try_write().ok()) {
             return guard;

@@ -145,10 +145,11 @@ fn register() -> &'static ReaderSlot {
         libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
     }
     let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    let slot = match registry
-        .iter()
-        .find(|s| s.in_use.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok())
-    {
+    let slot = match registry.iter().find(|s| {
+        s.in_use
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }) {
         Some(slot) => {
             slot.flags.store(0, Ordering::Relaxed);
             *slot
@@ -174,14 +175,23 @@ fn register() -> &'static ReaderSlot {
 
 /// True when this thread is already inside the library.
 pub fn in_library() -> bool {
-    MY_SLOT.with(Cell::get).is_some_and(|s| s.flags.load(Ordering::Relaxed) & IN_LIBRARY != 0)
+    MY_SLOT
+        .with(Cell::get)
+        .is_some_and(|s| s.flags.load(Ordering::Relaxed) & IN_LIBRARY != 0)
 }
 
 /// Mark this thread as inside (or outside) the library.
 pub fn set_in_library(value: bool) {
     let slot = my_slot();
     let flags = slot.flags.load(Ordering::Relaxed);
-    slot.flags.store(if value { flags | IN_LIBRARY } else { flags & !IN_LIBRARY }, Ordering::Relaxed);
+    slot.flags.store(
+        if value {
+            flags | IN_LIBRARY
+        } else {
+            flags & !IN_LIBRARY
+        },
+        Ordering::Relaxed,
+    );
 }
 
 /// Enter the library: the thread's slot, or `None` when the thread is already inside.
@@ -208,7 +218,10 @@ pub fn leave_library(slot: &ReaderSlot) -> bool {
 /// inside the library and so has a slot).
 pub fn mark_deferred() {
     let slot = my_slot();
-    slot.flags.store(slot.flags.load(Ordering::Relaxed) | DEFERRED, Ordering::Relaxed);
+    slot.flags.store(
+        slot.flags.load(Ordering::Relaxed) | DEFERRED,
+        Ordering::Relaxed,
+    );
 }
 
 /// Take the deferred mark (before replaying).

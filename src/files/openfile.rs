@@ -225,27 +225,9 @@ impl OpenFile {
         }
     }
 
-    pub fn wait_queue(&self) -> &WaitQueue {
-        &self.wq
-    }
-}
-
-impl EpFile for OpenFile {
-    fn poll(&self) -> u32 {
-        if self.kind == Kind::PipeRead {
-            // The hot case, kept branch-light: read ends are what event loops watch.
-            let readable = if self.bytes.load(Ordering::SeqCst) > 0 {
-                EPOLLIN | EPOLLRDNORM
-            } else {
-                0
-            };
-            let hangup = if self.peer_open.load(Ordering::SeqCst) {
-                0
-            } else {
-                EPOLLHUP
-            };
-            return readable | hangup;
-        }
+    /// `poll` for everything but a pipe read end.
+    #[cold]
+    fn poll_other(&self) -> u32 {
         match self.kind {
             Kind::PipeRead => 0, // answered above, before the match
             Kind::PipeWrite => {
@@ -274,6 +256,31 @@ impl EpFile for OpenFile {
             }
             Kind::Socket { .. } => self.kernel_poll(),
         }
+    }
+
+    pub fn wait_queue(&self) -> &WaitQueue {
+        &self.wq
+    }
+}
+
+impl EpFile for OpenFile {
+    #[inline]
+    fn poll(&self) -> u32 {
+        if matches!(self.kind, Kind::PipeRead) {
+            // The hot case, kept branch-light: read ends are what event loops watch.
+            let readable = if self.bytes.load(Ordering::SeqCst) > 0 {
+                EPOLLIN | EPOLLRDNORM
+            } else {
+                0
+            };
+            let hangup = if self.peer_open.load(Ordering::SeqCst) {
+                0
+            } else {
+                EPOLLHUP
+            };
+            return readable | hangup;
+        }
+        self.poll_other()
     }
 
     fn wait_queue(&self) -> &WaitQueue {

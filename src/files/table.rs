@@ -123,7 +123,10 @@ impl Drop for Gate {
 pub fn enter() -> Option<Gate> {
     let slot = sys::enter_library()?;
     let guard = TABLE.read(slot);
-    Some(Gate { guard: Some(guard), slot })
+    Some(Gate {
+        guard: Some(guard),
+        slot,
+    })
 }
 
 /// Exclusive access to the table: fd creation, close, dup, demotion.
@@ -158,7 +161,10 @@ impl Drop for GateMut {
 pub fn enter_mut() -> Option<GateMut> {
     let slot = sys::enter_library()?;
     let guard = TABLE.write();
-    Some(GateMut { guard: Some(guard), slot })
+    Some(GateMut {
+        guard: Some(guard),
+        slot,
+    })
 }
 
 /// Across `fork`: the write side is taken in the prepare handler and released in the

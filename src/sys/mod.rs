@@ -4,7 +4,6 @@
 
 pub mod real;
 
-
 /// The calling thread's errno.
 pub fn errno() -> i32 {
     // SAFETY: __errno_location always returns this thread's valid errno slot.
@@ -75,4 +74,6 @@ pub fn empty_sigset() -> libc::sigset_t {
     unsafe { std::mem::zeroed() }
 }
 
-pub use crate::files::gate::{enter_library, in_library, leave_library, mark_deferred, set_in_library, take_deferred};
+pub use crate::files::gate::{
+    enter_library, in_library, leave_library, mark_deferred, set_in_library, take_deferred,
+};

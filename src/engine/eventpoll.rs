@@ -126,11 +126,92 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// The instance's items (the kernel's RB tree), and how many of the process's
-/// `max_user_watches` the instance has reserved.
+/// The instance's items, keyed by (open file, fd number): the kernel's RB tree.
+///
+/// Nearly always one item per fd number, so the first item of each number sits in a
+/// vector indexed by it (found with one load, no hashing). A second item under the
+/// same number (the first one's fd was closed while a dup kept its file open, and
+/// the number was reused) and numbers past the direct range go to a hash map.
+#[derive(Default)]
+struct ItemIndex {
+    direct: Vec<Option<Arc<Epitem>>>,
+    other: HashMap<ItemKey, Arc<Epitem>, BuildHasherDefault<KeyHasher>>,
+    len: usize,
+}
+
+/// fd numbers below this are indexed directly (8 bytes per number up to the highest
+/// one registered).
+const DIRECT_FDS: usize = 1 << 16;
+
+impl ItemIndex {
+    fn slot(fd: i32) -> Option<usize> {
+        usize::try_from(fd).ok().filter(|&i| i < DIRECT_FDS)
+    }
+
+    fn get(&self, key: &ItemKey) -> Option<&Arc<Epitem>> {
+        if let Some(Some(epi)) = Self::slot(key.1).and_then(|i| self.direct.get(i)) {
+            if file_key(&epi.file) == key.0 {
+                return Some(epi);
+            }
+        }
+        if self.other.is_empty() {
+            None
+        } else {
+            self.other.get(key)
+        }
+    }
+
+    fn contains_key(&self, key: &ItemKey) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn insert(&mut self, key: ItemKey, epi: Arc<Epitem>) {
+        self.len += 1;
+        if let Some(i) = Self::slot(key.1) {
+            if self.direct.len() <= i {
+                self.direct.resize(i + 1, None);
+            }
+            if self.direct[i].is_none() {
+                self.direct[i] = Some(epi);
+                return;
+            }
+        }
+        self.other.insert(key, epi);
+    }
+
+    fn remove(&mut self, key: &ItemKey) -> Option<Arc<Epitem>> {
+        if let Some(slot) = Self::slot(key.1).and_then(|i| self.direct.get_mut(i)) {
+            if slot
+                .as_ref()
+                .is_some_and(|epi| file_key(&epi.file) == key.0)
+            {
+                self.len -= 1;
+                return slot.take();
+            }
+        }
+        let epi = self.other.remove(key)?;
+        self.len -= 1;
+        Some(epi)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Arc<Epitem>> {
+        self.direct.iter().flatten().chain(self.other.values())
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The instance's items, and how many of the process's `max_user_watches` the
+/// instance has reserved.
 #[derive(Default)]
 struct ItemMap {
-    map: HashMap<ItemKey, Arc<Epitem>, BuildHasherDefault<KeyHasher>>,
+    map: ItemIndex,
     reserved: usize,
     /// The item most recently removed by `EPOLL_CTL_DEL`, kept so that re-adding the
     /// same (file, fd) — the DEL-then-ADD re-arm pattern of busy event loops —
@@ -139,7 +220,7 @@ struct ItemMap {
 }
 
 impl std::ops::Deref for ItemMap {
-    type Target = HashMap<ItemKey, Arc<Epitem>, BuildHasherDefault<KeyHasher>>;
+    type Target = ItemIndex;
     fn deref(&self) -> &Self::Target {
         &self.map
     }

@@ -284,6 +284,36 @@ fn dup_numbers_of_one_file_are_separate_items() {
     ep.clear();
 }
 
+#[test]
+fn two_files_under_one_fd_number_are_separate_items() {
+    // The kernel's key is (file, fd): after close(3) while a dup kept the first file
+    // open, a new file can be added under 3 too. Both items live side by side.
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let first = mock_file(EPOLLIN);
+    let second = mock_file(EPOLLIN);
+    add(&ep, &first, 3, EPOLLIN, 1);
+    add(&ep, &second, 3, EPOLLIN, 2);
+    assert_eq!(ep.len(), 2);
+    assert_eq!(datas(&wait(&ep, 8)), vec![1, 2]);
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_ADD, &second, 3, (EPOLLIN, 9), NO_LIMIT),
+        Err(CtlError::Exists)
+    );
+    del(&ep, &first, 3);
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_MOD, &second, 3, (EPOLLIN, 22), NO_LIMIT),
+        Ok(())
+    );
+    assert_eq!(datas(&wait(&ep, 8)), vec![22]);
+    assert_eq!(
+        ep.ctl(EPOLL_CTL_DEL, &first, 3, (0, 0), NO_LIMIT),
+        Err(CtlError::NotFound)
+    );
+    del(&ep, &second, 3);
+    assert!(ep.is_empty());
+    ep.clear();
+}
+
 // ---------------------------------------------------------------------------------------
 // epoll_ctl
 // ---------------------------------------------------------------------------------------

@@ -311,7 +311,7 @@ pub fn any_nested() -> bool {
 
 /// How far from the ready list's tail `unhook` looks for a removed item before it
 /// leaves the entry to be dropped lazily.
-const UNLINK_SCAN: usize = 16;
+const UNLINK_SCAN: usize = 64;
 
 /// One epoll instance.
 pub struct EventPoll {

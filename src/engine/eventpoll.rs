@@ -48,7 +48,7 @@ use super::epitem::Epitem;
 use super::events::*;
 use super::file::EpFile;
 use super::stats::STATS;
-use super::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, RwLock};
+use super::sync::{fence, AtomicBool, AtomicUsize, Mutex, Ordering, RwLock};
 
 /// Which transfer algorithm an instance runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -657,11 +657,11 @@ impl EventPoll {
                     } else if epi.dead.load(Ordering::Relaxed) {
                         epi.linked.store(false, Ordering::Relaxed);
                         rd.dead = rd.dead.saturating_sub(1);
-                    } else if epi.missed.load(Ordering::Relaxed) {
+                    } else if unlink(&epi) {
+                        // Unlinked for good: nothing arrived while it was in flight.
+                    } else {
                         requeued += 1;
                         rd.list.push_back(epi);
-                    } else {
-                        epi.linked.store(false, Ordering::Relaxed);
                     }
                 }
                 // Leftovers (the buffer filled up) go back to the head, in order.
@@ -711,7 +711,9 @@ impl EventPoll {
     pub fn settle(&self) {
         if self.raised.load(Ordering::SeqCst) && !self.has_ready() {
             self.waker.lower();
-            self.raised.store(false, Ordering::SeqCst);
+            // A swap, not a store: as a read-modify-write it is ordered with the
+            // callbacks' swaps on `raised` (and loom models it exactly).
+            self.raised.swap(false, Ordering::SeqCst);
             if self.has_ready() {
                 self.signal();
             }
@@ -741,7 +743,7 @@ impl EventPoll {
         self.observers.fetch_sub(1, Ordering::SeqCst);
         if signalled && self.raised.load(Ordering::SeqCst) {
             self.waker.lower();
-            self.raised.store(false, Ordering::SeqCst);
+            self.raised.swap(false, Ordering::SeqCst);
         }
     }
 
@@ -787,12 +789,11 @@ impl EventPoll {
         {
             let mut rd = self.ready.lock();
             rd.list.retain(|epi| {
-                let keep = !epi.dead.load(Ordering::Relaxed)
-                    && epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0;
-                if !keep {
+                if epi.dead.load(Ordering::Relaxed) {
                     epi.linked.store(false, Ordering::Relaxed);
+                    return false;
                 }
-                keep
+                epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(epi)
             });
             rd.dead = 0;
         }
@@ -811,33 +812,64 @@ fn file_key(file: &Arc<dyn EpFile>) -> usize {
     Arc::as_ptr(file) as *const () as usize
 }
 
+/// Take a live item off the lists, under the ready lock. Returns false, with the item
+/// still linked, when a wake-up was remembered for it (`missed`) and it must stay.
+/// `linked` is cleared before `missed` is read: the mirror of the callback's lock-free
+/// path, which stores `missed` before it reads `linked` again.
+fn unlink(epi: &Epitem) -> bool {
+    epi.linked.store(false, Ordering::Relaxed);
+    fence(Ordering::SeqCst);
+    if epi.missed.load(Ordering::Acquire) {
+        epi.linked.store(true, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
 /// `ep_poll_callback`: a watched file woke up with `key`. Queues the item unless it is
 /// already linked, and wakes a sleeper. Returns true when, for `EPOLLEXCLUSIVE`, the
 /// wake-up counts as delivered (the kernel's `ewake`).
 pub(crate) fn ep_poll_callback(epi: &Arc<Epitem>, key: u32) -> bool {
     let ep = &epi.ep;
     let events = epi.events.load(Ordering::SeqCst);
-    let queued;
-    {
+    if events & !EP_PRIVATE_BITS == 0 {
+        return false; // a disarmed ONESHOT item
+    }
+    if key != KEY_ALL && key & events == 0 {
+        return false; // not what the item waits for
+    }
+    // An item already on a list only needs the wake-up remembered, which SinglePass
+    // does without the lock: store `missed`, then look at `linked` again. Whoever
+    // unlinks the item stores `linked` first and reads `missed` after (`unlink`), so
+    // one of the two sees the other; if the item was unlinked meanwhile, the locked
+    // path below queues it. The Seed variant keeps the seed's locked callback.
+    let remembered = ep.variant == Variant::SinglePass && epi.linked.load(Ordering::Relaxed) && {
+        epi.missed.store(true, Ordering::Release);
+        // Store-then-load against `unlink`'s: a full fence on each side (Dekker). Fences
+        // rather than SeqCst accesses, which loom models only as AcqRel.
+        fence(Ordering::SeqCst);
+        epi.linked.load(Ordering::Relaxed)
+    };
+    let queued = if remembered {
+        STATS.skipped_linked();
+        false
+    } else {
         let mut rd = ep.ready.lock();
-        if epi.dead.load(Ordering::Relaxed) || events & !EP_PRIVATE_BITS == 0 {
-            return false; // removed, or a disarmed ONESHOT item
-        }
-        if key != KEY_ALL && key & events == 0 {
-            return false; // not what the item waits for
+        if epi.dead.load(Ordering::Relaxed) {
+            return false; // removed
         }
         if epi.linked.load(Ordering::Relaxed) {
             if ep.variant == Variant::SinglePass {
-                epi.missed.store(true, Ordering::Release);
+                epi.missed.store(true, Ordering::SeqCst);
             }
             STATS.skipped_linked();
-            queued = false;
+            false
         } else {
             epi.linked.store(true, Ordering::Relaxed);
             rd.list.push_back(Arc::clone(epi));
-            queued = true;
+            true
         }
-    }
+    };
     let waiting = ep.observers.load(Ordering::SeqCst) > 0;
     if ep.kernel_watchers.load(Ordering::SeqCst) > 0 {
         ep.poke();

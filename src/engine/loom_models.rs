@@ -264,18 +264,13 @@ fn sleeper_is_woken_when_item_queued() {
 /// fixed in b4f0075 (`settle` cleared `raised` before `lower()`, so `lower()` could
 /// swallow the callback's raise while the re-check took the flag for still pending).
 ///
-/// Against the fixed code it still fails, on an execution that no real machine can
-/// produce: the callback's `raised.swap(true)` reads `true` before the settling thread's
-/// `raised.store(false)`, and then the settling thread's own `raised.swap(true)` in the
-/// re-check reads the callback's `true` instead of its own later `false`. Loom keeps the
-/// modification order of an atomic as a partial order, so it lets the second swap read
-/// a store that a total order (which every CPU gives one location) places before the
-/// first thread's store. The deterministic unit test
-/// `settle_racing_a_callback_does_not_swallow_its_raise` guards the fix instead.
+/// It once failed against the fixed code too, on an execution no real machine can
+/// produce: loom models a plain SeqCst store only as a release store, so it let the
+/// settling thread's later swap read past its own `raised.store(false)`. `settle` and
+/// `finish_sleep` now clear the flag with a swap, a read-modify-write that loom orders
+/// exactly with the callbacks' swaps, and the model passes. The deterministic unit test
+/// `settle_racing_a_callback_does_not_swallow_its_raise` guards the same fix.
 #[test]
-#[ignore = "loom false positive (partial modification order lets an RMW skip the thread's \
-            own later store); the fix of b4f0075 is guarded by the unit test \
-            settle_racing_a_callback_does_not_swallow_its_raise"]
 fn settle_racing_a_callback_keeps_sleeper_signalled() {
     check("settle vs callback", None, || {
         let (ep, w) = mock_ep(Variant::SinglePass);

@@ -294,9 +294,9 @@ impl<T> GateLock<T> {
         }
     }
 
-    /// Enter for writing: wait for every reader to leave. The caller has marked the
-    /// thread inside the library.
-    pub fn write(&'static self) -> WriteGuard<T> {
+    /// Enter for writing, on the calling thread's `slot` (from `enter_library`): wait
+    /// for every reader to leave.
+    pub fn write(&'static self, slot: &'static ReaderSlot) -> WriteGuard<T> {
         let writers = WRITERS.lock().unwrap_or_else(|p| p.into_inner());
         WRITER.store(true, Ordering::Relaxed);
         barrier_all_threads();
@@ -316,7 +316,8 @@ impl<T> GateLock<T> {
         }
         WriteGuard {
             lock: self,
-            _writers: writers,
+            slot,
+            writers: Some(writers),
         }
     }
 }
@@ -340,13 +341,20 @@ impl<T> Drop for ReadGuard<T> {
     fn drop(&mut self) {
         // Release: our reads of the value happen before a writer that sees us gone.
         self.slot.active.store(false, Ordering::Release);
+        // Then leave the library, and replay what signal handlers left meanwhile.
+        if leave_library(self.slot) {
+            super::deferred::run();
+        }
     }
 }
 
 /// Exclusive access.
 pub struct WriteGuard<T: 'static> {
     lock: &'static GateLock<T>,
-    _writers: MutexGuard<'static, ()>,
+    slot: &'static ReaderSlot,
+    /// Released in `drop` before the thread leaves the library, so that replaying
+    /// deferred accounting can take the write side again.
+    writers: Option<MutexGuard<'static, ()>>,
 }
 
 impl<T> std::ops::Deref for WriteGuard<T> {
@@ -368,5 +376,9 @@ impl<T> Drop for WriteGuard<T> {
     fn drop(&mut self) {
         // Release: readers that see WRITER clear see everything written.
         WRITER.store(false, Ordering::Release);
+        drop(self.writers.take());
+        if leave_library(self.slot) {
+            super::deferred::run();
+        }
     }
 }

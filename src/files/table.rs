@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::gate::{GateLock, ReadGuard, ReaderSlot, WriteGuard};
+use super::gate::{GateLock, ReadGuard, WriteGuard};
 
 use super::instance::Instance;
 use super::openfile::OpenFile;
@@ -96,25 +96,16 @@ impl Table {
     }
 }
 
-/// Shared access to the table, held while a hook works on engine state.
+/// Shared access to the table, held while a hook works on engine state. Dropping it
+/// leaves the library (and replays deferred accounting): see `gate::ReadGuard`.
 pub struct Gate {
-    guard: Option<ReadGuard<Table>>,
-    slot: &'static ReaderSlot,
+    guard: ReadGuard<Table>,
 }
 
 impl std::ops::Deref for Gate {
     type Target = Table;
     fn deref(&self) -> &Table {
-        self.guard.as_ref().expect("gate held")
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        self.guard = None;
-        if sys::leave_library(self.slot) {
-            super::deferred::run();
-        }
+        &self.guard
     }
 }
 
@@ -122,48 +113,34 @@ impl Drop for Gate {
 #[inline]
 pub fn enter() -> Option<Gate> {
     let slot = sys::enter_library()?;
-    let guard = TABLE.read(slot);
     Some(Gate {
-        guard: Some(guard),
-        slot,
+        guard: TABLE.read(slot),
     })
 }
 
 /// Exclusive access to the table: fd creation, close, dup, demotion.
 pub struct GateMut {
-    guard: Option<WriteGuard<Table>>,
-    slot: &'static ReaderSlot,
+    guard: WriteGuard<Table>,
 }
 
 impl std::ops::Deref for GateMut {
     type Target = Table;
     fn deref(&self) -> &Table {
-        self.guard.as_ref().expect("gate held")
+        &self.guard
     }
 }
 
 impl std::ops::DerefMut for GateMut {
     fn deref_mut(&mut self) -> &mut Table {
-        self.guard.as_mut().expect("gate held")
-    }
-}
-
-impl Drop for GateMut {
-    fn drop(&mut self) {
-        self.guard = None;
-        if sys::leave_library(self.slot) {
-            super::deferred::run();
-        }
+        &mut self.guard
     }
 }
 
 /// Enter the gate exclusively, or `None` when this thread is already inside.
 pub fn enter_mut() -> Option<GateMut> {
     let slot = sys::enter_library()?;
-    let guard = TABLE.write();
     Some(GateMut {
-        guard: Some(guard),
-        slot,
+        guard: TABLE.write(slot),
     })
 }
 
@@ -188,9 +165,15 @@ pub mod fork_hold {
         }
     }
 
-    /// Release what `acquire` took, in the parent.
+    /// Release what `acquire` took, in the parent: the registry first, because leaving
+    /// the gate may replay deferred accounting, which can take the gate again.
     pub fn release() {
-        HELD.with(|h| drop(h.borrow_mut().take()));
+        HELD.with(|h| {
+            if let Some((gate, registry)) = h.borrow_mut().take() {
+                drop(registry);
+                drop(gate);
+            }
+        });
     }
 
     /// Release what `acquire` took, in the child (the only thread there).

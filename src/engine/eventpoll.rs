@@ -213,9 +213,10 @@ impl ItemIndex {
 struct ItemMap {
     map: ItemIndex,
     reserved: usize,
-    /// The item most recently removed by `EPOLL_CTL_DEL`, kept so that re-adding the
-    /// same (file, fd) — the DEL-then-ADD re-arm pattern of busy event loops —
-    /// costs neither an allocation nor the reference counting of a new item.
+    /// The item most recently removed by `EPOLL_CTL_DEL`, dead but still on its
+    /// file's wait queue, kept so that re-adding the same (file, fd) — the
+    /// DEL-then-ADD re-arm pattern of busy event loops — costs neither an allocation,
+    /// nor the reference counting of a new item, nor the wait queue's lock.
     recent: Option<Arc<Epitem>>,
 }
 
@@ -381,9 +382,11 @@ impl EventPoll {
             }
             EPOLL_CTL_DEL => match items.remove(&key) {
                 Some(epi) => {
-                    self.unhook(&epi);
+                    self.retire(&epi);
                     items.release_spare();
-                    items.recent = Some(epi);
+                    if let Some(older) = items.recent.replace(epi) {
+                        older.file.wait_queue().remove(&older);
+                    }
                     Ok(())
                 }
                 None => Err(CtlError::NotFound),
@@ -411,20 +414,30 @@ impl EventPoll {
         events: u32,
         data: u64,
     ) {
-        // Only a cached item nothing else refers to (no stale ready-list entry) can be
-        // revived; the count cannot rise meanwhile: we hold `mtx` for writing and the
-        // item is on no wait queue.
+        // The item removed by the last DEL is still on its file's wait queue, dead. It
+        // is revived when it has the same key and nothing but `recent` and the wait
+        // queue refers to it (no stale ready-list entry). The count cannot rise
+        // meanwhile: we hold `mtx` for writing, and callbacks do not take references
+        // to dead items.
         let cached = items.recent.take_if(|old| {
-            old.fd == fd && file_key(&old.file) == key.0 && Arc::strong_count(old) == 1
+            old.fd == fd && file_key(&old.file) == key.0 && Arc::strong_count(old) == 2
         });
         let epi = match cached {
             Some(old) => {
+                // Under the ready lock, where callbacks read `dead`: one that ran before
+                // saw the item dead and did nothing, and the re-poll below sees what it
+                // announced; one that runs after sees a live item.
+                let _rd = self.ready.lock();
                 old.revive(events, data);
+                drop(_rd);
                 old
             }
-            None => Arc::new(Epitem::new(Arc::clone(self), file, fd, events, data)),
+            None => {
+                let epi = Arc::new(Epitem::new(Arc::clone(self), file, fd, events, data));
+                epi.file.wait_queue().add(Arc::clone(&epi));
+                epi
+            }
         };
-        epi.file.wait_queue().add(Arc::clone(&epi));
         if epi.file.poll() & events != 0 {
             self.queue_if_unlinked(&epi);
         }
@@ -443,24 +456,30 @@ impl EventPoll {
         }
     }
 
-    /// `ep_remove`: forget the item and unhook it from the file.
+    /// `ep_remove` for file release, demotion and `ep_free`: forget the item, whether
+    /// live or the dead one kept in `recent`, and unhook it from the file.
     fn remove(&self, items: &mut ItemMap, epi: &Arc<Epitem>) {
-        items.remove(&(file_key(&epi.file), epi.fd));
-        self.unhook(epi);
+        let key = (file_key(&epi.file), epi.fd);
+        if items.get(&key).is_some_and(|live| Arc::ptr_eq(live, epi)) {
+            items.remove(&key);
+            self.retire(epi);
+        }
+        if items.recent.as_ref().is_some_and(|r| Arc::ptr_eq(r, epi)) {
+            items.recent = None;
+        }
+        epi.file.wait_queue().remove(epi);
         items.release_spare();
     }
 
-    /// Unhook a removed item from its file; a ready-list entry is dropped lazily.
+    /// Mark a removed item dead. It stays on its file's wait queue (the caller takes it
+    /// off, or keeps it for revival in `recent`); callbacks skip it from now on, because
+    /// they read `dead` under the ready lock too. A ready-list entry is dropped lazily.
     ///
-    /// After `WaitQueue::remove` returns, no callback runs for the item any more (they
-    /// run under the wait-queue lock), and no transfer runs (we hold `mtx` for
-    /// writing), so `linked` is stable and the ready lock is needed only when the item
-    /// sits on the ready list.
-    fn unhook(&self, epi: &Arc<Epitem>) {
-        epi.file.wait_queue().remove(epi);
+    /// No transfer runs (we hold `mtx` for writing), so `linked` is stable here.
+    fn retire(&self, epi: &Arc<Epitem>) {
+        let mut rd = self.ready.lock();
         epi.dead.store(true, Ordering::Relaxed);
         if epi.linked.load(Ordering::Relaxed) {
-            let mut rd = self.ready.lock();
             // A level-triggered item removed right after its delivery sits near the
             // tail, where the transfer re-queued it: unlink it there when it is close,
             // so transfers do not carry dead entries; otherwise leave it to them.
@@ -511,10 +530,14 @@ impl EventPoll {
             .into_iter()
             .filter(|e| std::ptr::eq(Arc::as_ptr(&e.ep), self))
             .collect();
+        let live = mine
+            .iter()
+            .filter(|e| !e.dead.load(Ordering::Relaxed))
+            .count();
         for epi in &mine {
             self.remove(&mut items, epi);
         }
-        mine.len()
+        live
     }
 
     /// Remove every item of `file` and return their registrations `(fd, events, data)`,
@@ -524,8 +547,10 @@ impl EventPoll {
         let mut out = Vec::new();
         for epi in file.wait_queue().snapshot() {
             if std::ptr::eq(Arc::as_ptr(&epi.ep), self) {
-                let (events, data) = epi.registration();
-                out.push((epi.fd, events, data));
+                if !epi.dead.load(Ordering::Relaxed) {
+                    let (events, data) = epi.registration();
+                    out.push((epi.fd, events, data));
+                }
                 self.remove(&mut items, &epi);
             }
         }
@@ -536,7 +561,9 @@ impl EventPoll {
     /// also breaks the reference cycle between the instance and its items.
     pub fn clear(&self) {
         let mut items = self.mtx.write();
-        items.recent = None;
+        if let Some(old) = items.recent.take() {
+            old.file.wait_queue().remove(&old);
+        }
         let all: Vec<Arc<Epitem>> = items.values().cloned().collect();
         for epi in &all {
             self.remove(&mut items, epi);
@@ -831,6 +858,9 @@ fn unlink(epi: &Epitem) -> bool {
 /// wake-up counts as delivered (the kernel's `ewake`).
 pub(crate) fn ep_poll_callback(epi: &Arc<Epitem>, key: u32) -> bool {
     let ep = &epi.ep;
+    if epi.dead.load(Ordering::Relaxed) {
+        return false; // removed (checked again under the lock below)
+    }
     let events = epi.events.load(Ordering::SeqCst);
     if events & !EP_PRIVATE_BITS == 0 {
         return false; // a disarmed ONESHOT item

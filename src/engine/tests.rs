@@ -314,6 +314,72 @@ fn two_files_under_one_fd_number_are_separate_items() {
     ep.clear();
 }
 
+#[test]
+fn del_then_add_of_the_same_key_revives_the_item_with_the_new_registration() {
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let file = mock_file(0);
+    add(&ep, &file, 3, EPOLLIN | EPOLLET, 1);
+    del(&ep, &file, 3);
+    // Dead, but still on the file's wait queue: wake-ups do nothing.
+    file.set(EPOLLIN, KEY_READABLE);
+    assert!(!ep.has_ready());
+    assert_eq!(wait(&ep, 8), vec![]);
+    // Re-added: the insert's poll sees the readiness that arrived meanwhile.
+    add(&ep, &file, 3, EPOLLIN, 2);
+    assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 2)]);
+    assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 2)], "now level-triggered");
+    del(&ep, &file, 3);
+    assert_eq!(wait(&ep, 8), vec![]);
+    ep.clear();
+}
+
+#[test]
+fn an_item_still_on_the_ready_list_is_not_revived() {
+    // DEL of a queued item far from the list's tail leaves a dead entry; the next ADD
+    // of the same key must make a new item, and the dead entry must never report.
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let file = mock_file(0);
+    add(&ep, &file, 3, EPOLLIN, 7);
+    file.set(EPOLLIN, KEY_READABLE); // queued at the head
+    let others: Vec<_> = (0..80).map(|_| mock_file(EPOLLIN)).collect();
+    for (i, f) in others.iter().enumerate() {
+        add(&ep, f, 10 + i as i32, EPOLLIN, 100 + i as u64);
+    }
+    del(&ep, &file, 3);
+    add(&ep, &file, 3, EPOLLIN, 8);
+    let got = datas(&wait(&ep, 128));
+    assert_eq!(
+        got.iter().filter(|&&d| d == 7).count(),
+        0,
+        "the removed registration reported"
+    );
+    assert_eq!(got.iter().filter(|&&d| d == 8).count(), 1);
+    ep.clear();
+}
+
+#[test]
+fn release_and_demotion_forget_the_item_kept_after_del() {
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let file = mock_file(EPOLLIN);
+    let as_file = as_dyn(&file);
+    add(&ep, &file, 3, EPOLLIN, 1);
+    del(&ep, &file, 3);
+    assert_eq!(
+        ep.take_items_of(&as_file),
+        vec![],
+        "a dead item is not handed to the kernel"
+    );
+    assert!(
+        !file.wait_queue().is_watched(),
+        "and it left the wait queue"
+    );
+    add(&ep, &file, 4, EPOLLIN, 2);
+    del(&ep, &file, 4);
+    assert_eq!(ep.release_file(&as_file), 0, "no live item");
+    assert!(!file.wait_queue().is_watched());
+    ep.clear();
+}
+
 // ---------------------------------------------------------------------------------------
 // epoll_ctl
 // ---------------------------------------------------------------------------------------

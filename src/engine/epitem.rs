@@ -12,10 +12,16 @@
 //!          otherwise back to LINKED at the ready list's tail (LT still ready, or missed)
 //! ```
 //!
-//! `linked` and `dead` change only under the instance's ready-list lock. `missed` is set under
-//! that lock by the poll callback and cleared with a swap by the transfer just before it
-//! re-polls the file, which is what closes the seed's case-5 window: a wake-up that lands
+//! `linked` and `dead` change only under the instance's ready-list lock, with one
+//! exception: unlinking (`eventpoll.rs:unlink`) and the poll callback's lock-free path
+//! pair a store and a load of `linked` and `missed` around a full fence each, so that a
+//! wake-up racing with an unlink is seen by one side or the other. The callback sets
+//! `missed` on a linked item; the transfer clears it with a swap just before it
+//! re-polls the file. That closes the seed's case-5 window: a wake-up that lands
 //! between the re-poll and the re-link is remembered instead of dropped.
+//!
+//! A removed item is `dead`: callbacks skip it. The item removed by the last DEL stays
+//! on its file's wait queue, dead, and is revived in place by an ADD of the same key.
 
 use std::sync::Arc;
 

@@ -310,7 +310,7 @@ pub fn any_nested() -> bool {
     NESTED.load(std::sync::atomic::Ordering::Relaxed) != 0
 }
 
-/// How far from the ready list's tail `unhook` looks for a removed item before it
+/// How far from the ready list's tail `retire` looks for a removed item before it
 /// leaves the entry to be dropped lazily.
 const UNLINK_SCAN: usize = 64;
 

@@ -49,13 +49,8 @@ pub fn run() {
         return;
     }
     let _errno = sys::ErrnoGuard::save();
-    let mut all: libc::sigset_t = sys::empty_sigset();
-    let mut old: libc::sigset_t = sys::empty_sigset();
-    // SAFETY: valid sigset pointers; blocks signals so no handler appends meanwhile.
-    unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-    }
+    // No handler appends while the records are taken and replayed.
+    let _blocked = sys::SignalsBlocked::block_all();
     let len = LEN.with(|l| l.replace(0));
     let overflow = OVERFLOW.with(|o| o.replace(false));
     let records: Vec<(i32, Done)> =
@@ -77,6 +72,4 @@ pub fn run() {
     if overflow {
         super::demote::demote_everything();
     }
-    // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
 }

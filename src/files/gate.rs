@@ -137,13 +137,7 @@ fn my_slot() -> &'static ReaderSlot {
 #[cold]
 fn register() -> &'static ReaderSlot {
     let _errno = sys::ErrnoGuard::save();
-    let mut all: libc::sigset_t = sys::empty_sigset();
-    let mut old: libc::sigset_t = sys::empty_sigset();
-    // SAFETY: valid sigset pointers.
-    unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-    }
+    let _blocked = sys::SignalsBlocked::block_all();
     let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
     let slot = match registry.iter().find(|s| {
         s.in_use
@@ -168,8 +162,6 @@ fn register() -> &'static ReaderSlot {
     MY_SLOT.with(|s| s.set(Some(slot)));
     // Touch the release guard so that its destructor is registered for this thread.
     let _ = RELEASE.try_with(|_| ());
-    // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     slot
 }
 

@@ -68,10 +68,31 @@ pub fn poll_now(fd: i32) -> Option<u32> {
     Some(pfd.revents as u16 as u32)
 }
 
-/// An empty signal set.
-pub fn empty_sigset() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
-    unsafe { std::mem::zeroed() }
+/// Every signal blocked on this thread until dropped, when the previous mask comes
+/// back. For the few library sections a signal handler's hook must not interrupt.
+pub struct SignalsBlocked(libc::sigset_t);
+
+impl SignalsBlocked {
+    /// Block every signal now.
+    pub fn block_all() -> Self {
+        // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
+        let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid sigset pointers; pthread_sigmask is not hooked.
+        unsafe {
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        }
+        SignalsBlocked(old)
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `block_all`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
 }
 
 pub use crate::files::gate::{

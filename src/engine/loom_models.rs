@@ -17,7 +17,7 @@ use std::time::Instant;
 use loom::thread;
 
 use super::events::*;
-use super::mock::{as_dyn, mock_ep, mock_file};
+use super::mock::{as_dyn, mock_ep, mock_file, MockFile};
 use super::{EpFile, EventPoll, Variant};
 
 const NO_LIMIT: usize = usize::MAX;
@@ -72,39 +72,49 @@ fn count(events: &[u64], data: u64) -> usize {
     events.iter().filter(|&&d| d == data).count()
 }
 
+/// Two edge-triggered ready items; one thread transfers while this one removes item 1
+/// with `remove`. Once `remove` returned, item 1 is never reported again; the
+/// concurrent transfer reports it at most once; item 2 is reported exactly once.
+fn removal_during_transfer(what: &str, remove: impl Fn(&Arc<EventPoll>, &Arc<MockFile>)) {
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let a = mock_file(EPOLLIN);
+    let b = mock_file(EPOLLIN);
+    add(&ep, &a, 1, EPOLLIN | EPOLLET, 1);
+    add(&ep, &b, 2, EPOLLIN | EPOLLET, 2);
+    let t = {
+        let ep = Arc::clone(&ep);
+        thread::spawn(move || wait(&ep, 8))
+    };
+    remove(&ep, &a);
+    let after = wait(&ep, 8);
+    let during = t.join().unwrap();
+    let last = drain(&ep, 8);
+    assert_eq!(
+        count(&after, 1) + count(&last, 1),
+        0,
+        "{what}: item reported after its removal returned"
+    );
+    assert!(
+        count(&during, 1) <= 1,
+        "{what}: concurrent transfer reported the item twice"
+    );
+    let b_total = count(&during, 2) + count(&after, 2) + count(&last, 2);
+    assert_eq!(
+        b_total, 1,
+        "{what}: the surviving item is reported exactly once"
+    );
+    assert_eq!(ep.len(), 1);
+    ep.clear();
+}
+
 /// Case 2: `EPOLL_CTL_DEL` while a transfer runs. DEL takes the instance lock for
 /// writing, so it waits for the transfer; once it returned, the item is gone for good.
 #[test]
 fn case2_del_during_transfer_never_reports_deleted_item() {
     check("case2", None, || {
-        let (ep, _w) = mock_ep(Variant::SinglePass);
-        let a = mock_file(EPOLLIN);
-        let fa = Arc::clone(&a);
-        let b = mock_file(EPOLLIN);
-        let fb = Arc::clone(&b);
-        add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
-        add(&ep, &fb, 2, EPOLLIN | EPOLLET, 2);
-        let t = {
-            let ep = Arc::clone(&ep);
-            thread::spawn(move || wait(&ep, 8))
-        };
-        ep.ctl(EPOLL_CTL_DEL, &fa, 1, (0, 0), NO_LIMIT)
-            .expect("DEL");
-        let after_del = wait(&ep, 8);
-        let during = t.join().unwrap();
-        let last = drain(&ep, 8);
-        assert_eq!(
-            count(&after_del, 1) + count(&last, 1),
-            0,
-            "deleted item reported after DEL returned"
-        );
-        assert!(
-            count(&during, 1) <= 1,
-            "concurrent transfer reported the item twice"
-        );
-        let b_total = count(&during, 2) + count(&after_del, 2) + count(&last, 2);
-        assert_eq!(b_total, 1, "the surviving item is reported exactly once");
-        ep.clear();
+        removal_during_transfer("DEL", |ep, a| {
+            ep.ctl(EPOLL_CTL_DEL, a, 1, (0, 0), NO_LIMIT).expect("DEL");
+        });
     });
 }
 
@@ -112,31 +122,10 @@ fn case2_del_during_transfer_never_reports_deleted_item() {
 #[test]
 fn case3_file_release_during_transfer() {
     check("case3", None, || {
-        let (ep, _w) = mock_ep(Variant::SinglePass);
-        let a = mock_file(EPOLLIN);
-        let fa = Arc::clone(&a);
-        let b = mock_file(EPOLLIN);
-        let fb = Arc::clone(&b);
-        add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
-        add(&ep, &fb, 2, EPOLLIN | EPOLLET, 2);
-        let t = {
-            let ep = Arc::clone(&ep);
-            thread::spawn(move || wait(&ep, 8))
-        };
-        assert_eq!(ep.release_file(&as_dyn(&fa)), 1);
-        assert!(!a.wait_queue().is_watched(), "released file still watched");
-        let after = wait(&ep, 8);
-        let during = t.join().unwrap();
-        let last = drain(&ep, 8);
-        assert_eq!(
-            count(&after, 1) + count(&last, 1),
-            0,
-            "released file reported after release"
-        );
-        assert!(count(&during, 1) <= 1);
-        assert_eq!(count(&during, 2) + count(&after, 2) + count(&last, 2), 1);
-        assert_eq!(ep.len(), 1);
-        ep.clear();
+        removal_during_transfer("release", |ep, a| {
+            assert_eq!(ep.release_file(&as_dyn(a)), 1);
+            assert!(!a.wait_queue().is_watched(), "released file still watched");
+        });
     });
 }
 

@@ -46,6 +46,11 @@ pub struct Epitem {
     pub(crate) missed: AtomicBool,
     /// On the ready list or on a transfer's private list (`ep_is_linked`).
     pub(crate) linked: AtomicBool,
+    /// On a `MultiPass` transfer list (the pre-2007 kernel's `txlink`). That algorithm
+    /// unlinks collected items from the ready list, so an item can be on the ready
+    /// list and on a transfer list at once; this flag keeps a second transfer from
+    /// collecting it twice. Changed only under the ready-list lock.
+    pub(crate) in_tx: AtomicBool,
     /// The instance this item belongs to.
     pub(crate) ep: Arc<EventPoll>,
     /// The fd number it was added under: half of the item's key.
@@ -67,6 +72,7 @@ impl Epitem {
             events: AtomicU32::new(events),
             data: AtomicU64::new(data),
             linked: AtomicBool::new(false),
+            in_tx: AtomicBool::new(false),
             missed: AtomicBool::new(false),
             dead: AtomicBool::new(false),
         }

@@ -57,6 +57,10 @@ pub enum Variant {
     SinglePass,
     /// The 2007 patch exactly as posted: a wake-up between re-poll and re-link is lost.
     Seed,
+    /// The algorithm the 2007 patch replaced, in three passes: collect up to
+    /// `maxevents` items off the ready list under the lock, send them without it,
+    /// re-inject under the lock again (`send_events_multipass`).
+    MultiPass,
 }
 
 /// How an instance makes its sleepers runnable: the preload library writes an eventfd
@@ -294,6 +298,8 @@ struct ReadyList {
     spares: Vec<VecDeque<Arc<Epitem>>>,
     /// A transfer's per-item decisions (re-queue or not), kept for reuse.
     decisions: Vec<bool>,
+    /// `MultiPass`: what each collected item reported, kept for reuse.
+    delivered: Vec<u32>,
 }
 
 /// The engine watches reserved by all instances of this process, checked against
@@ -600,6 +606,9 @@ impl EventPoll {
     /// back (the level-triggered steady state), the private list becomes the ready list
     /// whole, with no per-item work.
     pub fn send_events(&self, sink: &mut dyn EventSink, maxevents: usize) -> Result<usize, Fault> {
+        if self.variant == Variant::MultiPass {
+            return self.send_events_multipass(sink, maxevents);
+        }
         let _items = self.mtx.read();
         let (mut txlist, mut requeue, may_hold_dead) = {
             let mut rd = self.ready.lock();
@@ -706,6 +715,131 @@ impl EventPoll {
         STATS.transfer_end(res as u64);
         if remain {
             // Events remain: wake the next waiter (the seed's re-injection wake-up).
+            self.signal();
+        } else {
+            self.settle();
+        }
+        if fault && res == 0 {
+            Err(Fault)
+        } else {
+            Ok(res)
+        }
+    }
+
+    /// The pre-2007 transfer (`ep_events_transfer`), kept to measure what the single
+    /// pass saves. Three passes, each a walk of its own:
+    ///
+    /// 1. collect (`ep_collect_ready_items`), under the ready lock: take up to
+    ///    `maxevents` items off the ready list onto a private transfer list. Each is
+    ///    unlinked from the ready list and marked `in_tx`, so a wake-up during the
+    ///    transfer queues it on the ready list again (nothing is lost, and nothing
+    ///    needs `missed`), and a concurrent transfer does not collect it twice.
+    /// 2. send (`ep_send_events`), with `mtx` held for reading only: re-poll each
+    ///    item and copy what is ready.
+    /// 3. re-inject (`ep_reinject_items`), under the ready lock: an item that is
+    ///    level-triggered, was ready and is not already back on the ready list (a
+    ///    wake-up may have queued it) goes to the tail.
+    pub fn send_events_multipass(
+        &self,
+        sink: &mut dyn EventSink,
+        maxevents: usize,
+    ) -> Result<usize, Fault> {
+        let _items = self.mtx.read();
+        // Pass 1: collect. The private list and the per-item record are reused buffers,
+        // as in the single pass, so the comparison is of the algorithms, not of malloc.
+        let (mut txlist, mut delivered) = {
+            let mut rd = self.ready.lock();
+            let mut txlist = rd.spares.pop().unwrap_or_default();
+            let delivered = std::mem::take(&mut rd.delivered);
+            let mut kept = VecDeque::new();
+            while txlist.len() < maxevents {
+                let Some(epi) = rd.list.pop_front() else {
+                    break;
+                };
+                if epi.dead.load(Ordering::Relaxed) {
+                    epi.linked.store(false, Ordering::Relaxed);
+                    rd.dead = rd.dead.saturating_sub(1);
+                } else if epi.in_tx.load(Ordering::Relaxed) {
+                    kept.push_back(epi); // on another transfer's list: leave it queued
+                } else {
+                    epi.linked.store(false, Ordering::Relaxed);
+                    epi.in_tx.store(true, Ordering::Relaxed);
+                    txlist.push_back(epi);
+                }
+            }
+            while let Some(epi) = kept.pop_back() {
+                rd.list.push_front(epi);
+            }
+            if txlist.is_empty() {
+                rd.spares.push(txlist);
+                rd.delivered = delivered;
+                drop(rd);
+                self.settle();
+                return Ok(0);
+            }
+            (txlist, delivered)
+        };
+        STATS.transfer_begin();
+
+        // Pass 2: send. `delivered[i]` is what item i reported (0: nothing); after a
+        // fault, items from `looked` on were not looked at.
+        let mut res = 0usize;
+        let mut looked = txlist.len();
+        delivered.clear();
+        delivered.resize(txlist.len(), 0);
+        for (i, epi) in txlist.iter().enumerate() {
+            let events = epi.events.load(Ordering::SeqCst);
+            let revents = epi.file.poll() & events;
+            if revents == 0 {
+                continue;
+            }
+            if sink
+                .put(
+                    res,
+                    revents & !EP_PRIVATE_BITS,
+                    epi.data.load(Ordering::Relaxed),
+                )
+                .is_err()
+            {
+                looked = i;
+                break;
+            }
+            res += 1;
+            delivered[i] = revents;
+            if events & EPOLLONESHOT != 0 {
+                epi.events
+                    .store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
+            }
+        }
+        let fault = looked < txlist.len();
+
+        // Pass 3: re-inject. Items not looked at (after a fault) go back as they were.
+        let remain = {
+            let mut rd = self.ready.lock();
+            let mut requeued = 0u64;
+            for (i, (epi, &revents)) in txlist.drain(..).zip(delivered.iter()).enumerate() {
+                epi.in_tx.store(false, Ordering::Relaxed);
+                let events = epi.events.load(Ordering::Relaxed);
+                let back = if i < looked {
+                    events & EPOLLET == 0 && revents & events != 0
+                } else {
+                    true
+                };
+                if back && !epi.linked.load(Ordering::Relaxed) {
+                    epi.linked.store(true, Ordering::Relaxed);
+                    rd.list.push_back(epi);
+                    requeued += 1;
+                }
+            }
+            if rd.spares.len() < 4 {
+                rd.spares.push(txlist);
+            }
+            rd.delivered = delivered;
+            STATS.add_requeues(requeued);
+            rd.list.len() > rd.dead
+        };
+        STATS.transfer_end(res as u64);
+        if remain {
             self.signal();
         } else {
             self.settle();

@@ -35,6 +35,7 @@ pub(crate) fn active() -> bool {
 pub(crate) fn variant() -> Variant {
     match VARIANT.load(Ordering::Relaxed) {
         1 => Variant::Seed,
+        2 => Variant::MultiPass,
         _ => Variant::SinglePass,
     }
 }
@@ -63,8 +64,9 @@ extern "C" fn uepoll_init() {
     match env("UEPOLL_ENGINE").as_deref() {
         None | Some("") | Some("singlepass") => {}
         Some("seed") => VARIANT.store(1, Ordering::Relaxed),
+        Some("multipass") => VARIANT.store(2, Ordering::Relaxed),
         Some(other) => {
-            let msg = format!("uepoll: unknown UEPOLL_ENGINE={other:?} (expected singlepass or seed); using singlepass\n");
+            let msg = format!("uepoll: unknown UEPOLL_ENGINE={other:?} (expected singlepass, multipass or seed); using singlepass\n");
             write_stderr(msg.as_bytes());
         }
     }

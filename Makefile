@@ -26,6 +26,9 @@ lib:
 $(BUILD)/%: c-tests/%.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
+# conformance.c includes its bad-input groups from a second file.
+$(BUILD)/conformance: c-tests/conformance-hostile.inc.c
+
 $(BUILD):
 	mkdir -p $(BUILD)
 

@@ -34,7 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <setjmp.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1711,6 +1714,8 @@ static void g_regress(void)
     xclose(ep);
 }
 
+#include "conformance-hostile.inc.c"
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -1720,7 +1725,8 @@ static const struct {
     { "oneshot", g_oneshot },   { "identity", g_identity }, { "fork", g_fork },
     { "nest", g_nest },         { "order", g_order },     { "timeout", g_timeout },
     { "pollsel", g_pollsel },   { "tcp", g_tcp },         { "threads", g_threads },
-    { "regress", g_regress },
+    { "regress", g_regress },   { "badptr", g_badptr },   { "sigsegv", g_sigsegv },
+    { "limits", g_limits },     { "watches", g_watches },
 };
 
 /* Number of open descriptors: a leak detector between groups (debug aid,
@@ -1742,6 +1748,8 @@ int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "--child-add") == 0)
         return child_add(argv);
+    if (argc == 3 && strcmp(argv[1], "--enospc") == 0)
+        return child_enospc(atol(argv[2]));
     g_self = argv[0];
     const char *filter = argc > 1 ? argv[1] : NULL;
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -311,6 +311,12 @@ static WATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize:
 /// is absent the read path skips pruning altogether).
 static NESTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// Engine watches reserved by all instances of the process: at least the items they
+/// hold, and close to it near `max_user_watches`, where reservations go one at a time.
+pub fn reserved_watches() -> usize {
+    WATCHES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// True when some instance is watched through the kernel.
 pub fn any_nested() -> bool {
     NESTED.load(std::sync::atomic::Ordering::Relaxed) != 0

@@ -19,6 +19,8 @@ pub(crate) mod mock;
 #[cfg(all(test, not(loom)))]
 mod tests;
 
-pub use eventpoll::{check_exclusive, CtlError, EventPoll, EventSink, Fault, Variant, Waker};
+pub use eventpoll::{
+    check_exclusive, reserved_watches, CtlError, EventPoll, EventSink, Fault, Variant, Waker,
+};
 pub use file::EpFile;
 pub use waitqueue::WaitQueue;

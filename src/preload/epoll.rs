@@ -13,7 +13,7 @@ use std::sync::Arc;
 use libc::{c_int, epoll_event, sigset_t, timespec};
 
 use super::user::{self, UserEvents};
-use super::{active, max_watches, variant};
+use super::{active, count_kernel_watch, max_watches, variant};
 use crate::engine::events::{EPOLL_CTL_ADD, EPOLL_CTL_DEL};
 use crate::engine::stats::STATS;
 use crate::engine::{check_exclusive, CtlError};
@@ -108,9 +108,20 @@ pub unsafe extern "C" fn epoll_ctl(
     if r == 0 {
         match op {
             EPOLL_CTL_ADD => {
+                if !count_kernel_watch(true) {
+                    // Past the user's limit once the engine's watches are counted: the
+                    // kernel's ENOSPC, after its other checks passed (as in ep_insert).
+                    count_kernel_watch(false);
+                    let _errno = ErrnoGuard::save();
+                    // SAFETY: removes the registration just made.
+                    unsafe { real::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+                    drop(_errno);
+                    return fail(libc::ENOSPC);
+                }
                 inst.kernel_items.fetch_add(1, Ordering::Relaxed);
             }
             EPOLL_CTL_DEL => {
+                count_kernel_watch(false);
                 let _ = inst
                     .kernel_items
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
@@ -236,11 +247,9 @@ impl Deadline {
         if ts.is_null() {
             return Ok(Deadline::Never);
         }
-        if user::bad_range(ts as *const u8, std::mem::size_of::<timespec>()) {
+        let Some(ts) = user::read_plain(ts) else {
             return Err(libc::EFAULT);
-        }
-        // SAFETY: checked above to be a user-space range outside the first page.
-        let ts = unsafe { std::ptr::read_unaligned(ts) };
+        };
         if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
             return Err(libc::EINVAL);
         }
@@ -401,11 +410,17 @@ unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Ca
     }
 }
 
-/// The kernel's argument checks, in its order: the timeout (pwait2), maxevents, then
-/// the buffer's range.
+/// The kernel's argument checks, in its order: the timeout (pwait2), the signal mask
+/// (pwait, pwait2: copied before anything else is looked at), maxevents, then the
+/// buffer's range.
 fn check_wait_args(events: *mut epoll_event, maxevents: c_int, call: Call) -> Result<(), c_int> {
     if let Call::Pwait2(ts, _) = call {
         Deadline::from_timespec(ts)?;
+    }
+    let mask = call.sigmask();
+    // The kernel copies `sigsetsize` bytes, which glibc passes as 8 (_NSIG / 8).
+    if !mask.is_null() && user::read_plain(mask as *const u64).is_none() {
+        return Err(libc::EFAULT);
     }
     if maxevents <= 0 || maxevents > EP_MAX_EVENTS {
         return Err(libc::EINVAL);

@@ -15,6 +15,7 @@ mod fds;
 mod io;
 mod poll;
 mod process;
+mod signals;
 mod user;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -40,8 +41,29 @@ pub(crate) fn variant() -> Variant {
     }
 }
 
+/// Watches registered in the kernel by the program through our instances (the
+/// library's own wake-up registrations are not counted).
+static KERNEL_WATCHES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many engine watches the process may hold: the user's `max_user_watches`, less
+/// what other processes of the user held at start, less the program's kernel watches.
 pub(crate) fn max_watches() -> usize {
-    MAX_WATCHES.load(Ordering::Relaxed)
+    MAX_WATCHES
+        .load(Ordering::Relaxed)
+        .saturating_sub(KERNEL_WATCHES.load(Ordering::Relaxed))
+}
+
+/// The program registered (`+1`) or removed (`-1`) a watch in a kernel epoll fd of ours.
+/// Returns false when an added watch puts the process past its share of the limit.
+pub(crate) fn count_kernel_watch(added: bool) -> bool {
+    if added {
+        let k = KERNEL_WATCHES.fetch_add(1, Ordering::Relaxed) + 1;
+        crate::engine::reserved_watches().saturating_add(k) <= MAX_WATCHES.load(Ordering::Relaxed)
+    } else {
+        let _ =
+            KERNEL_WATCHES.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        true
+    }
 }
 
 /// Stop serving new fds (after something the library cannot follow, like io_uring).
@@ -74,7 +96,14 @@ extern "C" fn uepoll_init() {
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
     {
-        MAX_WATCHES.store(limit, Ordering::Relaxed);
+        // The kernel's limit is per user. When it is small enough to be reached, the
+        // watches other processes of the user hold count against it too.
+        let others = if limit < SCAN_BELOW {
+            watches_of_other_processes()
+        } else {
+            0
+        };
+        MAX_WATCHES.store(limit.saturating_sub(others), Ordering::Relaxed);
     }
     if env("UEPOLL_STATS").as_deref() == Some("1") {
         STATS.enable();
@@ -89,8 +118,45 @@ extern "C" fn uepoll_init() {
             Some(process::atfork_child),
         )
     };
+    // Faults in the library's accesses to program memory become EFAULT.
+    sys::fault::install();
     ACTIVE.store(true, Ordering::Relaxed);
     sys::set_in_library(false);
+}
+
+/// Below this `max_user_watches`, the constructor counts the user's other watches.
+const SCAN_BELOW: usize = 1 << 16;
+
+/// Watches held by the other processes of this user: the `tfd:` lines of every epoll
+/// fd in `/proc/*/fdinfo` (the kernel's own account of each registration).
+fn watches_of_other_processes() -> usize {
+    // SAFETY: getuid and getpid cannot fail.
+    let (uid, me) = unsafe { (libc::getuid(), libc::getpid()) };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut total = 0;
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        use std::os::unix::fs::MetadataExt;
+        if p.metadata().ok().map(|m| m.uid()) != Some(uid) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fdinfo")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(info) = std::fs::read_to_string(fd.path()) {
+                total += info.lines().filter(|l| l.starts_with("tfd:")).count();
+            }
+        }
+    }
+    total
 }
 
 /// Write to stderr with the real `write`, never through the hooks.

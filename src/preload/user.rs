@@ -1,19 +1,15 @@
-//! Access to the program's memory. The kernel answers EFAULT for pointers it cannot
-//! use; the library checks what it can without a system call (NULL, the first page,
-//! and addresses beyond user space) before touching the memory.
+//! Access to the program's memory, with the kernel's answers: the range check of
+//! `access_ok` first (addresses beyond user space are EFAULT without a touch), then
+//! accesses that fault cleanly (`sys::uaccess`), so an unmapped or read-only buffer is
+//! EFAULT exactly where the kernel's copy would fail, never a crash.
 
 use libc::epoll_event;
 
 use crate::engine::{EventSink, Fault};
+use crate::sys::uaccess;
 
 /// The top of user space on x86_64 (`TASK_SIZE_MAX`).
 const USER_TOP: usize = 0x7fff_ffff_f000;
-
-/// True when `[ptr, ptr + len)` cannot be user memory the kernel would accept.
-pub fn bad_range(ptr: *const u8, len: usize) -> bool {
-    let start = ptr as usize;
-    start < 4096 || start.checked_add(len).is_none_or(|end| end > USER_TOP)
-}
 
 /// The kernel's `access_ok`: only the range, NULL allowed (faults come at copy time).
 pub fn access_ok(ptr: *const u8, len: usize) -> bool {
@@ -22,15 +18,36 @@ pub fn access_ok(ptr: *const u8, len: usize) -> bool {
         .is_some_and(|end| end <= USER_TOP)
 }
 
-/// Read the program's `struct epoll_event`, or None for EFAULT.
+/// Read the program's `struct epoll_event` (packed: events at 0, data at 4), or None
+/// for EFAULT.
 pub fn read_event(ptr: *const epoll_event) -> Option<(u32, u64)> {
-    if bad_range(ptr as *const u8, std::mem::size_of::<epoll_event>()) {
+    if !access_ok(ptr as *const u8, std::mem::size_of::<epoll_event>()) {
         return None;
     }
-    // SAFETY: the range is in user space and not in the first page; the program passed
-    // it as its event structure (packed on x86_64, hence read_unaligned).
-    let ev = unsafe { std::ptr::read_unaligned(ptr) };
-    Some((ev.events, ev.u64))
+    let p = ptr as *const u8;
+    // SAFETY: fault-tolerant reads of the program's pointer, inside user space.
+    unsafe {
+        let events = uaccess::get_u32(p as *const u32)?;
+        let data = uaccess::get_u64(p.wrapping_add(4) as *const u64)?;
+        Some((events, data))
+    }
+}
+
+/// Read a `T` of plain data (a timespec, a sigset) from the program, or None for EFAULT.
+pub fn read_plain<T: Copy>(ptr: *const T) -> Option<T> {
+    let len = std::mem::size_of::<T>();
+    if !access_ok(ptr as *const u8, len) {
+        return None;
+    }
+    let mut value = std::mem::MaybeUninit::<T>::zeroed();
+    // SAFETY: `value` is `len` bytes of our own, zero-initialised.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(value.as_mut_ptr() as *mut u8, len) };
+    // SAFETY: a fault-tolerant read of the program's pointer.
+    if !unsafe { uaccess::copy_from_user(bytes, ptr as *const u8) } {
+        return None;
+    }
+    // SAFETY: every byte was written, and T is plain data (only used with C structs).
+    Some(unsafe { value.assume_init() })
 }
 
 /// The program's event buffer as the engine's sink: `len` entries at `ptr`.
@@ -42,7 +59,7 @@ pub struct UserEvents {
 
 impl UserEvents {
     pub fn new(ptr: *mut epoll_event, len: usize) -> Self {
-        let usable = !bad_range(
+        let usable = access_ok(
             ptr as *const u8,
             len.saturating_mul(std::mem::size_of::<epoll_event>()),
         );
@@ -56,11 +73,19 @@ impl EventSink for UserEvents {
         if !self.usable || index >= self.len {
             return Err(Fault);
         }
-        // SAFETY: index < len, and the whole range was checked to be user memory
-        // outside the first page; the slots are the program's buffer.
-        unsafe {
-            std::ptr::write_unaligned(self.ptr.add(index), epoll_event { events, u64: data })
+        // The kernel's `epoll_put_uevent`: events, then data; a fault in either is
+        // EFAULT for this event.
+        let p = self.ptr.wrapping_add(index) as *mut u8;
+        // SAFETY: index < len, inside the range `access_ok` passed; fault-tolerant
+        // stores into the program's buffer.
+        let ok = unsafe {
+            uaccess::put_u32(p as *mut u32, events)
+                && uaccess::put_u64(p.wrapping_add(4) as *mut u64, data)
         };
-        Ok(())
+        if ok {
+            Ok(())
+        } else {
+            Err(Fault)
+        }
     }
 }

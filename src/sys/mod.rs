@@ -2,7 +2,9 @@
 //! (`real`), errno handling, and a few raw helpers. Everything here is `unsafe` at the
 //! boundary and documented with a `// SAFETY:` line at each use.
 
+pub mod fault;
 pub mod real;
+pub mod uaccess;
 
 /// The calling thread's errno.
 pub fn errno() -> i32 {

@@ -47,6 +47,10 @@ macro_rules! real_fns {
 
 real_fns! {
     fn epoll_create(size: c_int) -> c_int;
+    fn sigaction(sig: c_int, act: *const libc::sigaction, oldact: *mut libc::sigaction) -> c_int;
+    fn signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
+    fn bsd_signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
+    fn sysv_signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
     fn epoll_create1(flags: c_int) -> c_int;
     fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> c_int;
     fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: c_int) -> c_int;

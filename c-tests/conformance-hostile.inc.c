@@ -519,3 +519,35 @@ static void g_watches(void)
           "ENOSPC after exactly max_user_watches registrations; MOD, DEL, state intact",
           "child check %d failed", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
+
+/* ---- Epoll fds the library did not create ---------------------------------- */
+
+static void g_foreign(void)
+{
+    /* Made with a raw system call: the library never saw it being created. */
+    int raw = (int)syscall(SYS_epoll_create1, EPOLL_CLOEXEC);
+    int p[2], ep = mkepoll();
+    mkpipe(p);
+    expect_ok("an epoll fd made by a raw syscall", raw);
+    expect_ok("takes a pipe made through libc", add(raw, p[0], EPOLLIN, 0x81));
+    expect_ok("and the same pipe stays addable to a library instance",
+              add(ep, p[0], EPOLLIN | EPOLLET, 0x82));
+    put(p[1], 1);
+    expect_wait1("the raw instance reports the write", raw, LONG_MS, 0x81, EPOLLIN);
+    expect_wait1("the library instance reports it too", ep, 0, 0x82, EPOLLIN);
+    expect_ok("the raw instance can be added to a library instance",
+              add(ep, raw, EPOLLIN, 0x83));
+    expect_wait1("and reports readable there", ep, 0, 0x83, EPOLLIN);
+    expect_err("adding the library instance back to the raw one is a loop",
+               add(raw, ep, EPOLLIN, 0x84), ELOOP);
+    drain(p[0]);
+    expect_wait0("drained: the raw instance is quiet", raw);
+    expect_err("ADD of the same pipe twice to the raw instance gives EEXIST",
+               add(raw, p[0], EPOLLIN, 0), EEXIST);
+    /* Closing the pipe's only fd removes it from both instances. */
+    close_pair(p);
+    expect_wait0("after close the raw instance reports nothing", raw);
+    expect_err("DEL after close gives EBADF", epoll_ctl(raw, EPOLL_CTL_DEL, 3000, NULL), EBADF);
+    xclose(raw);
+    xclose(ep);
+}

@@ -40,6 +40,7 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/types.h>
@@ -1726,7 +1727,7 @@ static const struct {
     { "nest", g_nest },         { "order", g_order },     { "timeout", g_timeout },
     { "pollsel", g_pollsel },   { "tcp", g_tcp },         { "threads", g_threads },
     { "regress", g_regress },   { "badptr", g_badptr },   { "sigsegv", g_sigsegv },
-    { "limits", g_limits },     { "watches", g_watches },
+    { "limits", g_limits },     { "watches", g_watches }, { "foreign", g_foreign },
 };
 
 /* Number of open descriptors: a leak detector between groups (debug aid,

@@ -5,18 +5,28 @@
 #                 under uepoll, a stress run under uepoll, the no-syscall check,
 #                 CPython's own epoll/selectors/asyncio suites on both
 #   make demo     the bundled C programs on the kernel and under uepoll, side by side
+#   make test-cli      the uepoll command: run, ab, trace, errors
 #   make test-external  CPython's epoll/selectors/asyncio suites, kernel and uepoll
+#   make test-diff      the differential test: kernel epoll vs uepoll, step by step
+#   make fuzz           the differential test as a soak (FUZZ_MINUTES, default 10)
+#   make test-real      redis, nginx, memcached, an asyncio echo server: kernel vs uepoll
+#   make test-torture   threads, signals, fork/exec/spawn torture: kernel, then uepoll
+#   make soak           token-conservation soak under uepoll (SOAK_MINUTES, default 10)
 #   make loom     the loom models of the engine's protocol
-#   make bench    the full A/B benchmark (longer runs)
+#   make bench    the full A/B benchmark (scripts/bench.sh, about 7 minutes): every
+#                 workload, five interleaved runs per side; rewrites docs/benchmarks.md
+#                 and its two SVG charts
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g -Wall -Wextra -Werror -pthread
 BUILD   := build
 LIB     := target/release/libuepoll.so
-PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/fork-stress
+PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/fork-stress \
+           $(BUILD)/bench-latency $(BUILD)/bench-eventfd $(BUILD)/bench-idle $(BUILD)/bench-unserved \
+           $(BUILD)/bench-mem $(BUILD)/difftest $(BUILD)/torture
 CARGO   ?= cargo
 
-.PHONY: all lib test test-rust test-conformance test-stress test-nosyscall test-external loom demo bench clippy fmt clean
+.PHONY: all lib test test-rust test-cli test-conformance test-diff fuzz test-stress test-torture soak test-nosyscall test-external test-real test-real-quick loom demo bench test-bench-smoke clippy fmt clean
 
 all: lib $(PROGS)
 
@@ -32,11 +42,14 @@ $(BUILD)/conformance: c-tests/conformance-hostile.inc.c
 $(BUILD):
 	mkdir -p $(BUILD)
 
-test: all test-rust loom test-conformance test-stress test-nosyscall test-external
+test: all test-rust test-cli loom test-conformance test-diff test-stress test-torture test-nosyscall test-external test-real-quick
 	@echo "make test: all suites passed"
 
 test-rust:
-	$(CARGO) test --lib
+	$(CARGO) test --lib --bins
+
+test-cli: all
+	scripts/cli-check.sh target/release/uepoll $(BUILD)
 
 loom:
 	RUSTFLAGS="--cfg loom" $(CARGO) test --release --lib --target-dir target/loom loom_models -- --test-threads=1
@@ -44,10 +57,27 @@ loom:
 test-conformance: all
 	scripts/conformance.sh $(LIB) $(BUILD)/conformance
 
+test-diff: all
+	scripts/difftest.sh $(LIB) $(BUILD)/difftest
+
+# A long differential soak under uepoll, seeded from the clock (FUZZ_MINUTES, default 10).
+FUZZ_MINUTES ?= 10
+fuzz: all
+	LD_PRELOAD=$$(realpath $(LIB)) $(BUILD)/difftest -s $$(date +%s%N) -n 500 -t $$(( $(FUZZ_MINUTES) * 60 ))
+
 test-stress: all
 	scripts/stress-check.sh $(LIB) $(BUILD)/stress
 	@echo "== fork-stress: fork 300 times while 3 threads churn the engine (uepoll)"
 	timeout 300 env LD_PRELOAD=$$(realpath $(LIB)) $(BUILD)/fork-stress -f 300 -t 3
+
+# Concurrency torture (c-tests/torture.c) on the kernel, then under uepoll: about 60 s.
+test-torture: all
+	scripts/torture.sh $(LIB) $(BUILD)/torture
+
+# Token-conservation soak under uepoll: 16 threads, LT then ET, SOAK_MINUTES each.
+SOAK_MINUTES ?= 10
+soak: all
+	SOAK_MINUTES=$(SOAK_MINUTES) scripts/soak.sh $(LIB) $(BUILD)/stress
 
 test-nosyscall: all
 	scripts/nosyscall-check.sh $(LIB) $(BUILD)/bench-wait
@@ -55,11 +85,24 @@ test-nosyscall: all
 test-external: all
 	scripts/external-check.sh $(LIB)
 
+# Real programs from Debian packages (see docs/real-programs.md): the full run with
+# three interleaved runs per side, and a one-run version for make test.
+test-real: lib
+	scripts/real-check.sh $(LIB)
+
+test-real-quick: lib
+	scripts/real-check.sh --quick $(LIB)
+
 demo: all
 	scripts/ab.sh --quick
 
 bench: all
-	scripts/ab.sh
+	scripts/bench.sh
+
+# The benchmark pipeline end to end with tiny durations (under a minute); writes
+# build/bench-quick/, never docs/.
+test-bench-smoke: all
+	scripts/bench.sh --quick
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -7,11 +7,19 @@
  * reports microseconds per call.
  *
  * Flags: -n pipes (200)  -q quiet  -r runs (16)  -m min ms per run (250)
+ *        -w keep|close|auto  what to do with the write ends (auto):
+ *           keep   every pipe keeps both ends open (2n descriptors);
+ *           close  each write end is closed once its byte is written (n
+ *                  descriptors; the read ends then report IN|HUP, still
+ *                  level-triggered ready, same per-item work);
+ *           auto   keep, unless RLIMIT_NOFILE (raised as far as allowed, the
+ *                  hard limit too when privileged) cannot hold 2n + 8.
  *
  * Output (stdout):
  *   run K: X us/call         (per run, unless -q)
  *   AVG: x                   mean over the middle six sorted runs (all if < 8), us
  *   SIG: y                   standard deviation over the same runs, us
+ *   WRITE_ENDS: open|closed  which -w mode was used
  *   NS_PER_CALL: z           median of all runs, ns (integer)
  *
  * Written from the description in docs (no upstream code used).  Only plain
@@ -20,6 +28,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,57 +65,80 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Make sure at least `need` descriptors can be open; returns 0 on success. */
-static int raise_nofile(long need, long *hard_out)
+/*
+ * Raise RLIMIT_NOFILE towards `need`: the soft limit up to the hard one, and
+ * the hard limit too when that is allowed (CAP_SYS_RESOURCE).  Returns the
+ * soft limit in force afterwards (LONG_MAX for unlimited), -1 on error.
+ */
+static long raise_nofile(long need)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return -1;
-	*hard_out = rl.rlim_max == RLIM_INFINITY ? -1 : (long)rl.rlim_max;
-	if (rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur >= need)
-		return 0;
 	if (rl.rlim_cur == RLIM_INFINITY)
-		return 0;
+		return LONG_MAX;
+	if ((long)rl.rlim_cur >= need)
+		return (long)rl.rlim_cur;
 	if (rl.rlim_max != RLIM_INFINITY && (long)rl.rlim_max < need) {
-		/* raising the hard limit works only when privileged */
 		struct rlimit big = { (rlim_t)need, (rlim_t)need };
 		if (setrlimit(RLIMIT_NOFILE, &big) == 0)
-			return 0;
-		return -1;
+			return need;
 	}
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (rlim_t)need : rl.rlim_max;
-	return setrlimit(RLIMIT_NOFILE, &rl);
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	return (long)rl.rlim_cur;
 }
 
 static void usage(const char *p)
 {
-	fprintf(stderr, "usage: %s [-n pipes] [-q] [-r runs] [-m min_ms]\n", p);
+	fprintf(stderr, "usage: %s [-n pipes] [-q] [-r runs] [-m min_ms] [-w keep|close|auto]\n", p);
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	int n = 200, quiet = 0, runs = 16;
+	int wmode = 2; /* 0 keep, 1 close, 2 auto */
 	double min_ms = 250;
 	int opt;
-	while ((opt = getopt(argc, argv, "n:qr:m:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:qr:m:w:h")) != -1) {
 		switch (opt) {
 		case 'n': n = atoi(optarg); break;
 		case 'q': quiet = 1; break;
 		case 'r': runs = atoi(optarg); break;
 		case 'm': min_ms = atof(optarg); break;
+		case 'w':
+			if (strcmp(optarg, "keep") == 0)
+				wmode = 0;
+			else if (strcmp(optarg, "close") == 0)
+				wmode = 1;
+			else if (strcmp(optarg, "auto") == 0)
+				wmode = 2;
+			else
+				usage(argv[0]);
+			break;
 		default: usage(argv[0]);
 		}
 	}
 	if (optind != argc || n < 1 || runs < 1 || min_ms <= 0)
 		usage(argv[0]);
 
-	long need = 2L * n + 8, hard = 0;
-	if (raise_nofile(need, &hard) != 0) {
+	/* 2n pipe ends plus stdio, the epoll fd and a preload library's own fds. */
+	long need = 2L * n + 8, lim = raise_nofile(need);
+	int close_w = wmode == 1;
+	if (wmode == 2 && lim >= 0 && lim < need)
+		close_w = 1;
+	if (close_w)
+		need = (long)n + 8 + 1; /* one write end is open at a time */
+	if (lim < need) {
+		struct rlimit rl;
+		getrlimit(RLIMIT_NOFILE, &rl);
 		fprintf(stderr,
-			"bench-wait: need %ld file descriptors for n=%d but RLIMIT_NOFILE "
-			"hard limit is %ld (raise it, e.g. ulimit -Hn %ld, as a privileged user)\n",
-			need, n, hard, need);
+			"bench-wait: need %ld file descriptors for n=%d%s but RLIMIT_NOFILE "
+			"is %ld (hard %ld; raising the hard limit needs CAP_SYS_RESOURCE)\n",
+			need, n, close_w ? " with -w close" : "", lim,
+			rl.rlim_max == RLIM_INFINITY ? -1L : (long)rl.rlim_max);
 		return 2;
 	}
 
@@ -139,6 +171,10 @@ int main(int argc, char **argv)
 		if (write(fds[2 * i + 1], "x", 1) != 1) {
 			fprintf(stderr, "bench-wait: write pipe %d: %s\n", i, strerror(errno));
 			return 1;
+		}
+		if (close_w) {
+			close(fds[2 * i + 1]);
+			fds[2 * i + 1] = -1;
 		}
 	}
 
@@ -213,10 +249,12 @@ int main(int argc, char **argv)
 	double med = (runs % 2) ? res[runs / 2] : (res[runs / 2 - 1] + res[runs / 2]) / 2;
 	printf("AVG: %.3f\n", avg);
 	printf("SIG: %.3f\n", sig);
+	printf("WRITE_ENDS: %s\n", close_w ? "closed" : "open");
 	printf("NS_PER_CALL: %.0f\n", med * 1000.0);
 
 	for (int i = 0; i < 2 * n; i++)
-		close(fds[i]);
+		if (fds[i] >= 0)
+			close(fds[i]);
 	close(epfd);
 	free(fds);
 	free(evs);

@@ -332,6 +332,10 @@ pub struct EventPoll {
     ready: Mutex<ReadyList>,
     /// Waiters about to sleep or asleep, plus pollers of the instance itself.
     observers: AtomicUsize,
+    /// Waiters about to sleep or asleep only (`prepare_sleep` to `finish_sleep`): the
+    /// kernel's `ep->wq`. Only they make an `EPOLLEXCLUSIVE` wake-up count as delivered;
+    /// pollers and outer instances are on `ep->poll_wait`, which does not.
+    sleepers: AtomicUsize,
     /// Outer instances watching this one through the kernel: each of them must see a
     /// wake-up for every callback, as `ep_poll_safewake` gives the kernel's.
     kernel_watchers: AtomicUsize,
@@ -348,6 +352,7 @@ impl EventPoll {
             mtx: RwLock::new(ItemMap::default()),
             ready: Mutex::new(ReadyList::default()),
             observers: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
             kernel_watchers: AtomicUsize::new(0),
             raised: AtomicBool::new(false),
             waker,
@@ -442,6 +447,7 @@ impl EventPoll {
                 let _rd = self.ready.lock();
                 old.revive(events, data);
                 drop(_rd);
+                old.file.wait_queue().renew(&old);
                 old
             }
             None => {
@@ -681,7 +687,8 @@ impl EventPoll {
             processed += 1;
         }
 
-        let remain = {
+        let spliced = txlist.len();
+        let (remain, left, requeued) = {
             let mut rd = self.ready.lock();
             let mut requeued = 0u64;
             if all_requeued && rd.list.is_empty() {
@@ -716,9 +723,14 @@ impl EventPoll {
             }
             rd.decisions = requeue;
             STATS.add_requeues(requeued);
-            rd.list.len() > rd.dead
+            let left = rd.list.len().saturating_sub(rd.dead);
+            (left > 0, left, requeued)
         };
         STATS.transfer_end(res as u64);
+        if super::trace::on() {
+            let t = (spliced, processed, res, requeued, maxevents, left);
+            super::trace::transfer(self, t);
+        }
         if remain {
             // Events remain: wake the next waiter (the seed's re-injection wake-up).
             self.signal();
@@ -820,7 +832,8 @@ impl EventPoll {
         let fault = looked < txlist.len();
 
         // Pass 3: re-inject. Items not looked at (after a fault) go back as they were.
-        let remain = {
+        let spliced = txlist.len();
+        let (remain, left, requeued) = {
             let mut rd = self.ready.lock();
             let mut requeued = 0u64;
             for (i, (epi, &revents)) in txlist.drain(..).zip(delivered.iter()).enumerate() {
@@ -842,9 +855,14 @@ impl EventPoll {
             }
             rd.delivered = delivered;
             STATS.add_requeues(requeued);
-            rd.list.len() > rd.dead
+            let left = rd.list.len().saturating_sub(rd.dead);
+            (left > 0, left, requeued)
         };
         STATS.transfer_end(res as u64);
+        if super::trace::on() {
+            let t = (spliced, looked, res, requeued, maxevents, left);
+            super::trace::transfer(self, t);
+        }
         if remain {
             self.signal();
         } else {
@@ -859,10 +877,18 @@ impl EventPoll {
 
     /// Raise the waker once if somebody observes the instance.
     pub(crate) fn signal(&self) {
-        if self.observers.load(Ordering::SeqCst) > 0 && !self.raised.swap(true, Ordering::SeqCst) {
-            STATS.wakeup();
+        if self.must_raise() {
             self.waker.raise();
         }
+    }
+
+    /// The decision half of `signal`: true when the caller must raise the waker.
+    fn must_raise(&self) -> bool {
+        if self.observers.load(Ordering::SeqCst) > 0 && !self.raised.swap(true, Ordering::SeqCst) {
+            STATS.wakeup();
+            return true;
+        }
+        false
     }
 
     /// Lower a raised waker when nothing is ready, so a kernel sleeper (or an outer
@@ -887,6 +913,16 @@ impl EventPoll {
         }
     }
 
+    /// The waker's signal may be out of step with `raised` (its registration changed):
+    /// consume whatever is pending, clear `raised`, and raise again if items are ready.
+    pub fn resync_waker(&self) {
+        self.waker.lower();
+        self.raised.swap(false, Ordering::SeqCst);
+        if self.has_ready() {
+            self.signal();
+        }
+    }
+
     /// A waiter found nothing and wants to sleep. Returns false when it must transfer
     /// again instead (something became ready meanwhile). On true, the caller sleeps and
     /// then calls `finish_sleep`.
@@ -894,8 +930,10 @@ impl EventPoll {
         // SeqCst with the ready lock: a callback that queues after this increment sees
         // it and raises; one that queued before is seen by `has_ready`.
         self.observers.fetch_add(1, Ordering::SeqCst);
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
         self.settle();
         if self.has_ready() {
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
             self.observers.fetch_sub(1, Ordering::SeqCst);
             return false;
         }
@@ -907,8 +945,12 @@ impl EventPoll {
     /// As in `settle`, the signal is consumed before `raised` is cleared. The waiter
     /// transfers next, so an item whose raise was skipped meanwhile is not stranded.
     pub fn finish_sleep(&self, signalled: bool) {
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
         self.observers.fetch_sub(1, Ordering::SeqCst);
-        if signalled && self.raised.load(Ordering::SeqCst) {
+        // Lowered whenever the sleeper saw the signal, even with `raised` already
+        // clear: a raise made after its decision (`Raises`) can land after a settle
+        // cleared `raised`, and must not stay up unowned.
+        if signalled {
             self.waker.lower();
             self.raised.swap(false, Ordering::SeqCst);
         }
@@ -968,10 +1010,10 @@ impl EventPoll {
     }
 
     /// Raise unconditionally: every callback is a new edge for kernel-side watchers.
-    fn poke(&self) {
+    fn poke(self: &Arc<Self>, raises: &mut Raises) {
         self.raised.store(true, Ordering::SeqCst);
         STATS.wakeup();
-        self.waker.raise();
+        raises.push(self);
     }
 }
 
@@ -995,8 +1037,55 @@ fn unlink(epi: &Epitem) -> bool {
 
 /// `ep_poll_callback`: a watched file woke up with `key`. Queues the item unless it is
 /// already linked, and wakes a sleeper. Returns true when, for `EPOLLEXCLUSIVE`, the
-/// wake-up counts as delivered (the kernel's `ewake`).
-pub(crate) fn ep_poll_callback(epi: &Arc<Epitem>, key: u32) -> bool {
+/// wake-up counts as delivered (the kernel's `ewake`). Recorded when tracing is on.
+#[inline(always)]
+pub(crate) fn ep_poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
+    if super::trace::on() {
+        return super::trace::traced_callback(epi, key, || poll_callback(epi, key, raises));
+    }
+    poll_callback(epi, key, raises)
+}
+
+/// Waker raises decided by poll callbacks under a file's wait-queue lock and made once
+/// the lock is dropped (when this is dropped). In the preload library a raise is a
+/// `write(2)` to the instance's eventfd; made under the lock, it kept every other
+/// thread doing I/O on the same file waiting behind a system call (one eventfd
+/// producer and one consumer ran at 0.2-0.4x the kernel). The caller of the wake-up
+/// still holds the file layer's gate, so no instance can be released, and its eventfd
+/// closed, before the raise is made.
+pub(crate) struct Raises {
+    pending: [Option<Arc<EventPoll>>; 4],
+}
+
+impl Raises {
+    pub(crate) fn new() -> Self {
+        Raises {
+            pending: [None, None, None, None],
+        }
+    }
+
+    fn push(&mut self, ep: &Arc<EventPoll>) {
+        for slot in &mut self.pending {
+            if slot.is_none() {
+                *slot = Some(Arc::clone(ep));
+                return;
+            }
+        }
+        ep.waker.raise(); // more instances than slots: raise at once
+    }
+}
+
+impl Drop for Raises {
+    fn drop(&mut self) {
+        for slot in &mut self.pending {
+            if let Some(ep) = slot.take() {
+                ep.waker.raise();
+            }
+        }
+    }
+}
+
+fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
     let ep = &epi.ep;
     if epi.dead.load(Ordering::Relaxed) {
         return false; // removed (checked again under the lock below)
@@ -1040,11 +1129,11 @@ pub(crate) fn ep_poll_callback(epi: &Arc<Epitem>, key: u32) -> bool {
             true
         }
     };
-    let waiting = ep.observers.load(Ordering::SeqCst) > 0;
+    let waiting = ep.sleepers.load(Ordering::SeqCst) > 0;
     if ep.kernel_watchers.load(Ordering::SeqCst) > 0 {
-        ep.poke();
-    } else if queued {
-        ep.signal();
+        ep.poke(raises);
+    } else if queued && ep.must_raise() {
+        raises.push(ep);
     }
     if events & EPOLLEXCLUSIVE == 0 {
         return true;

@@ -10,6 +10,8 @@ pub mod events;
 pub mod file;
 pub mod stats;
 pub(crate) mod sync;
+pub mod trace;
+pub mod trace_format;
 pub mod waitqueue;
 
 #[cfg(all(test, loom))]

@@ -2,19 +2,68 @@
 //! file's readiness may have changed (the kernel's `wait_queue_head_t` with
 //! `ep_poll_callback` entries).
 //!
-//! As in the kernel, non-exclusive watchers are all woken, then exclusive watchers in
-//! order until one of them reports that it woke a waiter (`EPOLLEXCLUSIVE`).
+//! As in the kernel, non-exclusive watchers are all woken, newest registration first
+//! (`add_wait_queue` inserts at the head), then exclusive watchers oldest first
+//! (`add_wait_queue_exclusive` appends) until one of them reports that it woke a waiter
+//! (`EPOLLEXCLUSIVE`). The order decides the ready-list order when one wake-up queues
+//! several items of an instance (the same file under two fd numbers).
 
 use std::sync::Arc;
 
 use super::epitem::Epitem;
-use super::eventpoll::ep_poll_callback;
+use super::eventpoll::{ep_poll_callback, Raises};
 use super::sync::{AtomicUsize, Mutex, Ordering};
+
+/// A watcher list that holds the common single watcher without a heap allocation
+/// (memory per registered fd is one of the benchmark's targets).
+#[derive(Default)]
+enum Watchers {
+    #[default]
+    Empty,
+    One(Arc<Epitem>),
+    /// Once a file had two watchers it keeps its vector, even when they leave.
+    Many(Vec<Arc<Epitem>>),
+}
+
+impl Watchers {
+    fn as_slice(&self) -> &[Arc<Epitem>] {
+        match self {
+            Watchers::Empty => &[],
+            Watchers::One(e) => std::slice::from_ref(e),
+            Watchers::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, epi: Arc<Epitem>) {
+        *self = match std::mem::take(self) {
+            Watchers::Empty => Watchers::One(epi),
+            Watchers::One(first) => Watchers::Many(vec![first, epi]),
+            Watchers::Many(mut v) => {
+                v.push(epi);
+                Watchers::Many(v)
+            }
+        };
+    }
+
+    /// Take out `epi`, if present.
+    fn remove(&mut self, epi: &Arc<Epitem>) -> Option<Arc<Epitem>> {
+        let pos = self.as_slice().iter().position(|e| Arc::ptr_eq(e, epi))?;
+        match std::mem::take(self) {
+            Watchers::Empty => None,
+            Watchers::One(e) => Some(e),
+            Watchers::Many(mut v) => {
+                let e = v.remove(pos);
+                *self = Watchers::Many(v);
+                Some(e)
+            }
+        }
+    }
+}
 
 /// The watchers of one file.
 #[derive(Default)]
 pub struct WaitQueue {
-    entries: Mutex<Vec<Arc<Epitem>>>,
+    entries: Mutex<Watchers>,
     /// Number of entries, readable without the lock so that a wake-up of an unwatched
     /// file costs one load. Written under `entries`' lock.
     count: AtomicUsize,
@@ -39,12 +88,16 @@ impl WaitQueue {
         if self.count.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let entries = self.entries.lock();
-        for epi in entries.iter().filter(|e| !e.is_exclusive()) {
-            ep_poll_callback(epi, key);
+        // Declared before the guard, so dropped after it: the raises are made once
+        // the lock is released.
+        let mut raises = Raises::new();
+        let guard = self.entries.lock();
+        let entries = guard.as_slice();
+        for epi in entries.iter().rev().filter(|e| !e.is_exclusive()) {
+            ep_poll_callback(epi, key, &mut raises);
         }
         for epi in entries.iter().filter(|e| e.is_exclusive()) {
-            if ep_poll_callback(epi, key) {
+            if ep_poll_callback(epi, key, &mut raises) {
                 break;
             }
         }
@@ -53,20 +106,31 @@ impl WaitQueue {
     pub(crate) fn add(&self, epi: Arc<Epitem>) {
         let mut entries = self.entries.lock();
         entries.push(epi);
-        self.count.store(entries.len(), Ordering::SeqCst);
+        self.count.store(entries.as_slice().len(), Ordering::SeqCst);
+    }
+
+    /// A revived item counts as registered anew, as the kernel's re-insert would be: it
+    /// becomes the newest entry. A lone watcher has no order to keep (no lock taken).
+    pub(crate) fn renew(&self, epi: &Arc<Epitem>) {
+        if self.count.load(Ordering::SeqCst) < 2 {
+            return;
+        }
+        let mut entries = self.entries.lock();
+        if let Some(e) = entries.remove(epi) {
+            entries.push(e);
+        }
     }
 
     pub(crate) fn remove(&self, epi: &Arc<Epitem>) {
         let mut entries = self.entries.lock();
-        if let Some(pos) = entries.iter().position(|e| Arc::ptr_eq(e, epi)) {
-            entries.remove(pos);
-        }
+        entries.remove(epi);
         // A wake-up that still sees the old count only finds the entry gone.
-        self.count.store(entries.len(), Ordering::Release);
+        self.count
+            .store(entries.as_slice().len(), Ordering::Release);
     }
 
     /// The current watchers, for file release and demotion.
     pub(crate) fn snapshot(&self) -> Vec<Arc<Epitem>> {
-        self.entries.lock().clone()
+        self.entries.lock().as_slice().to_vec()
     }
 }

@@ -14,8 +14,18 @@ use crate::sys::{real, ErrnoGuard};
 pub const WAKE_MARKER: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// Raises and lowers an instance's wake-up eventfd.
+///
+/// The eventfd starts registered edge-triggered: each raise (a write) is one edge that
+/// wakes one kernel sleeper, and the sleeper's wait consumes it, so lowering needs no
+/// read. A stale edge (raised, then the items were taken by a transfer) costs at most
+/// one spurious return from the kernel sleep, which the wait loop absorbs. Watchers
+/// that look at the epoll fd's level (an outer epoll, poll()) need the signal to fall
+/// when nothing is ready: the first of them switches the instance to a
+/// level-triggered registration for good (`Instance::level_wakeups`), and from then on
+/// `lower` reads the eventfd back to zero.
 struct EventfdWaker {
     fd: Arc<AtomicI32>,
+    level: Arc<AtomicBool>,
 }
 
 impl Waker for EventfdWaker {
@@ -33,6 +43,9 @@ impl Waker for EventfdWaker {
     }
 
     fn lower(&self) {
+        if !self.level.load(Ordering::SeqCst) {
+            return; // edge-triggered: the kernel sleeper consumed the edge
+        }
         let _errno = ErrnoGuard::save();
         let mut value: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64 from the library's own non-blocking
@@ -65,6 +78,8 @@ pub struct Instance {
     pub turn: AtomicBool,
     /// Outer instances (or pollers) that watch this one through the kernel.
     pub nested_watchers: AtomicUsize,
+    /// The wake-up eventfd is registered level-triggered (see `EventfdWaker`).
+    wake_level: Arc<AtomicBool>,
 }
 
 impl Instance {
@@ -78,7 +93,7 @@ impl Instance {
             return None;
         }
         let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
             u64: WAKE_MARKER,
         };
         // SAFETY: registers our eventfd in our kernel epoll fd with a valid event.
@@ -88,8 +103,10 @@ impl Instance {
             return None;
         }
         let wake_fd = Arc::new(AtomicI32::new(efd));
+        let wake_level = Arc::new(AtomicBool::new(false));
         let waker = Box::new(EventfdWaker {
             fd: Arc::clone(&wake_fd),
+            level: Arc::clone(&wake_level),
         });
         let inst = Arc::new(Instance {
             ep: EventPoll::new(waker, variant),
@@ -100,6 +117,7 @@ impl Instance {
             kernel_only: AtomicBool::new(false),
             turn: AtomicBool::new(false),
             nested_watchers: AtomicUsize::new(0),
+            wake_level,
         });
         Some((inst, efd))
     }
@@ -141,8 +159,34 @@ impl Instance {
         self.ep.settle();
     }
 
+    /// Something is about to look at the kernel epoll fd's level (an outer epoll, or
+    /// poll()): make the wake-up signal level-triggered, for good. The registration
+    /// changes first, then the eventfd's accumulated count is read back to zero and
+    /// the signal re-raised if items are ready (`EventPoll::resync_waker`).
+    pub fn level_wakeups(&self) {
+        if self.wake_level.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _errno = ErrnoGuard::save();
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: WAKE_MARKER,
+        };
+        // SAFETY: changes our own eventfd's registration in our kernel epoll fd.
+        unsafe {
+            real::epoll_ctl(
+                self.any_fd.load(Ordering::Relaxed),
+                libc::EPOLL_CTL_MOD,
+                self.wake_fd.load(Ordering::Relaxed),
+                &mut ev,
+            )
+        };
+        self.ep.resync_waker();
+    }
+
     /// Add a watcher through the kernel (an outer epoll, or a poller).
     pub fn watch_from_kernel(&self) {
+        self.level_wakeups();
         self.nested_watchers.fetch_add(1, Ordering::SeqCst);
         self.ep.add_kernel_watcher();
     }

@@ -74,6 +74,8 @@ pub struct Done {
     pub dir: Dir,
     /// The call's return value (bytes, or -1).
     pub result: isize,
+    /// errno when `result` is -1.
+    pub error: i32,
     /// For eventfds: the 8-byte value written or read, when the hook could see it.
     pub value: Option<u64>,
     /// The call only peeked (MSG_PEEK): nothing was consumed.
@@ -98,6 +100,22 @@ pub fn complete(prep: Prep, done: Done) {
 /// Account `done` on `file`: the file layer's model of the kernel's wake-ups.
 pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done) {
     let n = done.result;
+    if n < 0 && file.kind == Kind::PipeWrite && done.dir == Dir::Write {
+        // pipe_write wakes the readers on its way out even when it wrote nothing
+        // (EAGAIN on a full pipe): an edge for edge-triggered readers, as in the kernel.
+        file.pipe_written(0);
+    }
+    if n < 0 && done.dir == Dir::Write && matches!(file.kind, Kind::Socket { dgram: true, .. }) {
+        // unix_dgram_sendmsg charges the skb to the sender before it finds the peer
+        // gone, shut down or not connected; freeing it (sock_wfree) wakes the
+        // sender for write space.
+        if matches!(
+            done.error,
+            libc::ECONNREFUSED | libc::EPIPE | libc::ENOTCONN
+        ) {
+            file.socket_send_failed();
+        }
+    }
     if n < 0 || done.peek {
         return;
     }
@@ -110,8 +128,8 @@ pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done) 
             // The value is out of sight (readv, writev…): stop trusting the counter.
             (_, None) => demote::demote_fd_later(file),
         },
-        (Kind::Socket { stream }, Dir::Read) if n > 0 || !stream => file.socket_received(),
-        (Kind::Socket { stream }, Dir::Write) if n > 0 || !stream => file.socket_sent(),
+        (Kind::Socket { stream, .. }, Dir::Read) if n > 0 || !stream => file.socket_received(),
+        (Kind::Socket { stream, .. }, Dir::Write) if n > 0 || !stream => file.socket_sent(),
         _ => {}
     }
     if done.dir == Dir::Read && crate::engine::eventpoll::any_nested() {

@@ -22,13 +22,14 @@ use crate::engine::events::*;
 use crate::engine::{EpFile, WaitQueue};
 use crate::sys;
 
-/// What kind of file an entry is.
+/// What kind of file an entry is. A socket's `dgram` marks SOCK_DGRAM, whose shutdown
+/// leaves the peer's state alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     PipeRead,
     PipeWrite,
     EventFd { semaphore: bool },
-    Socket { stream: bool },
+    Socket { stream: bool, dgram: bool },
 }
 
 /// One open file description served by the engine.
@@ -96,8 +97,8 @@ impl OpenFile {
     }
 
     /// The two ends of a new socketpair.
-    pub fn new_socketpair(a: i32, b: i32, stream: bool) -> (Arc<Self>, Arc<Self>) {
-        let kind = Kind::Socket { stream };
+    pub fn new_socketpair(a: i32, b: i32, stream: bool, dgram: bool) -> (Arc<Self>, Arc<Self>) {
+        let kind = Kind::Socket { stream, dgram };
         let (ea, eb) = (Self::new(kind, a, 0, None), Self::new(kind, b, 0, None));
         Self::link(&ea, &eb);
         (ea, eb)
@@ -172,7 +173,12 @@ impl OpenFile {
         let wake = was_full.unwrap_or_else(|| self.writer_watched.load(Ordering::SeqCst));
         if wake {
             if let Some(writer) = self.peer() {
-                writer.wq.wake(KEY_WRITABLE);
+                // pipe_read wakes the writers only when it frees a slot of a full pipe
+                // (`wake_writer`): a read of part of a page leaves the pipe full and
+                // wakes nobody. Full before and writable now means a slot was freed.
+                if was_full.is_none() || writer.kernel_poll() & EPOLLOUT != 0 {
+                    writer.wq.wake(KEY_WRITABLE);
+                }
             }
         }
     }
@@ -207,9 +213,19 @@ impl OpenFile {
         }
     }
 
-    /// `shutdown` on this socket end: both ends change state (`sk_state_change`).
+    /// A datagram send failed after its skb was charged to this end (the peer is gone
+    /// or shut down): freeing the skb runs `unix_write_space` on this end.
+    pub fn socket_send_failed(&self) {
+        self.wq.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+    }
+
+    /// `shutdown` on this socket end: both ends change state (`sk_state_change`), except
+    /// that `unix_shutdown` leaves a SOCK_DGRAM peer alone.
     pub fn socket_shutdown(&self) {
         self.wq.wake(KEY_ALL);
+        if matches!(self.kind, Kind::Socket { dgram: true, .. }) {
+            return;
+        }
         if let Some(peer) = self.peer() {
             peer.wq.wake(KEY_ALL);
         }
@@ -220,8 +236,17 @@ impl OpenFile {
     pub fn released(&self) {
         if let Some(peer) = self.peer() {
             peer.peer_open.store(false, Ordering::SeqCst);
-            // pipe_release and unix_release_sock wake everyone, without a key.
-            peer.wq.wake(KEY_ALL);
+            // pipe_release and unix_release_sock wake everyone, without a key; but
+            // unix_release_sock changes (and wakes) the peer only for SOCK_STREAM and
+            // SOCK_SEQPACKET: a datagram peer hears only of its own skbs being freed
+            // (the datagrams it sent that were still queued here), as write space.
+            // Whether any were queued is not known here, so the peer always gets
+            // the write-space wake-up: at worst an extra edge, never a lost one.
+            if matches!(self.kind, Kind::Socket { dgram: true, .. }) {
+                peer.wq.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+            } else {
+                peer.wq.wake(KEY_ALL);
+            }
         }
     }
 

@@ -16,6 +16,7 @@ use super::user::{self, UserEvents};
 use super::{active, count_kernel_watch, max_watches, variant};
 use crate::engine::events::{EPOLL_CTL_ADD, EPOLL_CTL_DEL};
 use crate::engine::stats::STATS;
+use crate::engine::trace;
 use crate::engine::{check_exclusive, CtlError};
 use crate::files::instance::{Instance, WAKE_MARKER};
 use crate::files::table::{self, Entry, MAX_FDS};
@@ -73,6 +74,15 @@ pub unsafe extern "C" fn epoll_ctl(
     fd: c_int,
     event: *mut epoll_event,
 ) -> c_int {
+    // SAFETY: the program's arguments, passed on.
+    let r = unsafe { ctl(epfd, op, fd, event) };
+    if trace::on() {
+        super::trace::ctl(epfd, op, fd, event, r);
+    }
+    r
+}
+
+unsafe fn ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int {
     if !table::is_served(epfd) {
         // SAFETY: forwarded; the kernel checks everything.
         let r = unsafe { real::epoll_ctl(epfd, op, fd, event) };
@@ -213,7 +223,10 @@ impl Call {
         if r <= 0 {
             return r;
         }
-        strip_marker(events, r as usize).0 as c_int
+        // A kernel-only instance (after fork, say) still counts what it delivers.
+        let n = strip_marker(events, r as usize).0;
+        STATS.add(&STATS.kernel_events, n as u64);
+        n as c_int
     }
 
     fn sigmask(self) -> *const sigset_t {
@@ -322,7 +335,31 @@ pub unsafe extern "C" fn epoll_pwait2(
     unsafe { wait(epfd, events, maxevents, Call::Pwait2(timeout, sigmask)) }
 }
 
+/// Every wait, recorded on entry and on return when tracing is on.
 unsafe fn wait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, call: Call) -> c_int {
+    if !trace::on() {
+        // SAFETY: arguments forwarded as received.
+        return unsafe { wait_untraced(epfd, events, maxevents, call) };
+    }
+    let (kind, timeout) = match call {
+        Call::Wait(ms) => (trace::CALL_WAIT, super::trace::ms_ns(ms)),
+        Call::Pwait(ms, _) => (trace::CALL_PWAIT, super::trace::ms_ns(ms)),
+        Call::Pwait2(ts, _) => (trace::CALL_PWAIT2, super::trace::timespec_ns(ts)),
+    };
+    let since = super::trace::wait_enter(epfd, maxevents, kind, timeout);
+    // SAFETY: arguments forwarded as received.
+    let r = unsafe { wait_untraced(epfd, events, maxevents, call) };
+    super::trace::wait_return(epfd, maxevents, kind, r, since);
+    r
+}
+
+#[inline(always)]
+unsafe fn wait_untraced(
+    epfd: c_int,
+    events: *mut epoll_event,
+    maxevents: c_int,
+    call: Call,
+) -> c_int {
     if !table::is_served(epfd) {
         // SAFETY: not ours: the kernel answers.
         return unsafe { call.forward(epfd, events, maxevents) };

@@ -75,7 +75,12 @@ pub unsafe extern "C" fn socketpair(
             )
         {
             if let Some(mut gate) = table::enter_mut() {
-                let (ea, eb) = OpenFile::new_socketpair(a, b, base == libc::SOCK_STREAM);
+                let (ea, eb) = OpenFile::new_socketpair(
+                    a,
+                    b,
+                    base == libc::SOCK_STREAM,
+                    base == libc::SOCK_DGRAM,
+                );
                 files::install(&mut gate, a, Entry::File(ea));
                 files::install(&mut gate, b, Entry::File(eb));
             }

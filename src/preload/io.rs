@@ -37,6 +37,7 @@ fn io(
         Done {
             dir,
             result,
+            error: if result < 0 { err } else { 0 },
             value,
             peek,
         },

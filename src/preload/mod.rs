@@ -16,6 +16,7 @@ mod io;
 mod poll;
 mod process;
 mod signals;
+mod trace;
 mod user;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -110,6 +111,8 @@ extern "C" fn uepoll_init() {
         // SAFETY: registers a plain extern "C" fn with no arguments.
         unsafe { libc::atexit(print_stats) };
     }
+    // UEPOLL_TRACE. Before the fork handlers below, so its prepare handler runs after.
+    trace::init(VARIANT.load(Ordering::Relaxed));
     // SAFETY: registers plain extern "C" fns with no arguments.
     unsafe {
         libc::pthread_atfork(

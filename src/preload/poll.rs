@@ -30,6 +30,8 @@ impl Observing {
         let _errno = sys::ErrnoGuard::save();
         if let Some(_gate) = table::enter() {
             for inst in &found {
+                // poll() reads the epoll fd's level: the signal must be able to fall.
+                inst.level_wakeups();
                 inst.ep.add_observer();
             }
         } else {

@@ -8,7 +8,7 @@
 //! | `posix_spawn`, `system`, `popen` | demote every file (the child may inherit them); an instance without close-on-exec becomes the kernel's alone |
 //! | fd passing (`SCM_RIGHTS`) | demote the files passed; an instance passed becomes the kernel's alone |
 //! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
-//! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` stops serving |
+//! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` and `io_setup` (Linux AIO) stop serving |
 
 use std::sync::atomic::Ordering;
 
@@ -218,8 +218,10 @@ pub unsafe extern "C" fn syscall(
     a6: c_long,
 ) -> c_long {
     if !sys::in_library() {
-        if num == libc::SYS_io_uring_setup {
-            // io_uring moves data without any call the library can see.
+        if num == libc::SYS_io_uring_setup || num == libc::SYS_io_setup {
+            // io_uring moves data without any call the library can see. Linux AIO
+            // (io_setup, then io_submit) signals completions by the kernel writing an
+            // eventfd named in the iocb (IOCB_FLAG_RESFD, as nginx's "aio on" does).
             let _errno = sys::ErrnoGuard::save();
             super::deactivate();
             demote::demote_everything();

@@ -161,3 +161,20 @@ pub unsafe fn epoll_pwait2(
         ) as c_int
     }
 }
+
+/// The real `_exit` (it does not return, so it is not in the macro's family).
+///
+/// # Safety
+/// As libc's `_exit`.
+pub unsafe fn _exit(status: c_int) -> ! {
+    static CACHE: AtomicUsize = AtomicUsize::new(0);
+    let addr = resolve(&CACHE, b"_exit\0");
+    if addr != 0 {
+        // SAFETY: libc's _exit has this signature.
+        let f: unsafe extern "C" fn(c_int) -> ! = unsafe { std::mem::transmute(addr) };
+        // SAFETY: forwarded contract.
+        unsafe { f(status) }
+    }
+    // Every libc has _exit; `libc::_exit` would bind to the library's own hook.
+    std::process::abort()
+}

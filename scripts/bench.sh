@@ -1,0 +1,571 @@
+#!/usr/bin/env bash
+# bench.sh - the full A/B benchmark: every workload on the kernel's epoll and
+# under uepoll (LD_PRELOAD), interleaved A B A B, several runs per side,
+# medians and uepoll/kernel ratios; then it regenerates the report: the
+# generated blocks of docs/benchmarks.md (between <!-- bench:NAME --> and
+# <!-- /bench:NAME --> markers; the prose around them is kept) and two
+# charts, bench-sweep.svg and bench-threads.svg, next to it.
+#
+# Usage: scripts/bench.sh [--quick] [--out DIR] [--only GROUPS]
+#   --quick        smoke run: one run per side, very short durations. Writes
+#                  to build/bench-quick/ unless --out is given (so a smoke run
+#                  never overwrites the figures in docs/).
+#   --out DIR      write benchmarks.md and the SVGs to DIR (default docs/, or
+#                  build/bench-quick/ with --quick). The prose always comes
+#                  from docs/benchmarks.md.
+#   --only GROUPS  comma-separated subset of: sweep churn ctl latency eventfd
+#                  idle unserved mem (the other tables then say "not run").
+#   env BENCH_RUNS=R       runs per side (default 5, 1 with --quick)
+#   env BENCH_TIMEOUT=S    kill a run that takes longer (default 120; 0: never)
+#   env UEPOLL_LIB=path    library to preload (default target/release/libuepoll.so)
+#   env BUILD_DIR=dir      where the C programs are (default build)
+#
+# Every run's figures go to RAW/results.tsv (RAW = build/bench, or
+# build/bench-quick with --quick, or the --out directory if it is not docs/),
+# the output of a failed run to RAW/fail-*.log.
+# Sides: kernel (no preload), uepoll (preload, default engine), and for the
+# variants table also multipass and seed (UEPOLL_ENGINE=...). A variant the
+# library does not know falls back to singlepass with a warning; that is
+# noted in the report, not treated as an error.
+#
+# Exit status: 0 ok, 1 a run failed (the report is still written, with the
+# failed cells marked), 2 setup problem.
+# Uses bash, awk (POSIX; mawk is fine), sort, coreutils timeout, and python3
+# (standard library) for the SVG charts.
+
+set -u
+
+die_setup() { echo "bench.sh: $*" >&2; exit 2; }
+
+quick=0 out="" only=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) quick=1 ;;
+	--out) [ $# -ge 2 ] || die_setup "--out needs a directory"; out=$2; shift ;;
+	--out=*) out=${1#--out=} ;;
+	--only) [ $# -ge 2 ] || die_setup "--only needs a list"; only=$2; shift ;;
+	--only=*) only=${1#--only=} ;;
+	-h|--help) awk 'NR >= 2 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
+	*) die_setup "unknown argument '$1' (see scripts/bench.sh --help)" ;;
+	esac
+	shift
+done
+
+case "$out" in ""|/*) ;; *) out="$PWD/$out" ;; esac # relative to the caller
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd) || die_setup "cannot find repo root"
+cd "$root" || die_setup "cannot cd to $root"
+
+lib=${UEPOLL_LIB:-target/release/libuepoll.so}
+case "$lib" in /*) ;; *) lib="$root/$lib" ;; esac
+[ -f "$lib" ] || die_setup "uepoll library not found: $lib (run make, or set UEPOLL_LIB)"
+bindir=${BUILD_DIR:-build}
+case "$bindir" in /*) ;; *) bindir="$root/$bindir" ;; esac
+for b in bench-wait stress bench-ctl bench-latency bench-eventfd bench-idle bench-unserved bench-mem; do
+	[ -x "$bindir/$b" ] || die_setup "missing binary $bindir/$b (run make)"
+done
+command -v python3 >/dev/null 2>&1 || die_setup "python3 is needed for the SVG charts"
+template="$root/docs/benchmarks.md"
+[ -f "$template" ] || die_setup "missing $template (the report's prose and markers)"
+grep -q '^<!-- bench:[a-z-]* -->$' "$template" || die_setup "$template has no <!-- bench:NAME --> markers"
+
+out_arg=$out
+if [ $quick -eq 1 ]; then
+	R=1
+	raw="$root/build/bench-quick"
+	[ -n "$out" ] || out="$root/build/bench-quick"
+else
+	R=5
+	raw="$root/build/bench"
+	[ -n "$out" ] || out="$root/docs"
+fi
+# With an explicit --out (other than docs/), the raw figures go next to the report.
+if [ -n "$out_arg" ]; then
+	case "$(cd "$out_arg" 2>/dev/null && pwd)" in
+	"$root/docs") ;;
+	*) raw="$out" ;;
+	esac
+fi
+if [ -n "${BENCH_RUNS:-}" ]; then
+	[[ "$BENCH_RUNS" =~ ^[1-9][0-9]*$ ]] || die_setup "BENCH_RUNS must be a positive whole number"
+	R=$BENCH_RUNS
+fi
+tmo=${BENCH_TIMEOUT:-120}
+[[ "$tmo" =~ ^[0-9]+$ ]] || die_setup "BENCH_TIMEOUT must be a whole number of seconds"
+if [ "$tmo" != 0 ] && ! command -v timeout >/dev/null 2>&1; then
+	echo "bench.sh: note: 'timeout' not found, runs are not time-limited" >&2
+	tmo=0
+fi
+mkdir -p "$raw" "$out" || die_setup "cannot create $raw or $out"
+rm -f "$raw"/results.tsv "$raw"/fail-*.log
+results="$raw/results.tsv"
+: >"$results"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/uepoll-bench.XXXXXX") || die_setup "mktemp failed"
+trap 'rm -rf "$tmp"' EXIT
+
+want() { # GROUP -> 0 if selected
+	[ -z "$only" ] && return 0
+	case ",$only," in *",$1,"*) return 0 ;; esac
+	return 1
+}
+
+# ---------------------------------------------------------------- workloads
+# Durations: full runs are short but repeated R times per side; --quick is a
+# smoke test of the pipeline, its figures mean little.
+if [ $quick -eq 1 ]; then
+	bw="-q -r 1 -m 20"; churn_d=0.2; ctl="-q -r 1 -m 10"; lat="-q -i 1000 -r 1 -w 100"
+	efd_d=0.2; idle="-q -r 1 -m 10"; uns="-q -r 1 -m 10"; mem="-n 2000"
+else
+	bw="-q -r 5 -m 100"; churn_d=2; ctl="-q -r 5 -m 40"; lat="-q -i 20000 -r 1 -w 1000"
+	efd_d=1; idle="-q -r 5 -m 40"; uns="-q -r 5 -m 60"; mem="-n 8000"
+fi
+
+ids=()
+declare -A cmd_of sides_of
+wl() { # ID SIDES CMD...
+	local id=$1 s=$2
+	shift 2
+	ids+=("$id")
+	sides_of[$id]=$s
+	cmd_of[$id]="$*"
+}
+KU="kernel uepoll"
+KV="kernel uepoll multipass seed"
+if want sweep; then
+	for n in 1 10 100 200 1000 10000; do
+		wl "sweep-$n" "$KV" "$bindir/bench-wait -n $n $bw"
+	done
+fi
+if want churn; then
+	for t in 1 2 4 8 16; do
+		s=$KU
+		[ $t = 2 ] && s=$KV
+		wl "churn-lt-$t" "$s" "$bindir/stress -n 100 -t $t -a 100 -d $churn_d"
+		wl "churn-et-$t" "$s" "$bindir/stress -n 100 -t $t -a 100 -d $churn_d -e"
+	done
+fi
+if want ctl; then
+	for b in 0 1000 10000; do
+		wl "ctl-$b" "$KU" "$bindir/bench-ctl -n $b -k 256 $ctl"
+	done
+fi
+if want latency; then
+	wl "latency" "$KU" "$bindir/bench-latency $lat"
+	wl "latency-pinned" "$KU" "$bindir/bench-latency $lat -P 0"
+fi
+if want eventfd; then
+	wl "efd-1x1" "$KU" "$bindir/bench-eventfd -p 1 -c 1 -f 8 -w 64 -d $efd_d"
+	wl "efd-2x2" "$KU" "$bindir/bench-eventfd -p 2 -c 2 -f 8 -w 64 -d $efd_d"
+	wl "efd-2x2-et" "$KU" "$bindir/bench-eventfd -p 2 -c 2 -f 8 -w 64 -d $efd_d -e"
+fi
+if want idle; then
+	for i in 0 1000 10000 100000; do
+		wl "idle-$i" "$KU" "$bindir/bench-idle -i $i $idle"
+	done
+fi
+if want unserved; then
+	for w in file tcp echo; do
+		wl "unserved-$w" "$KU" "$bindir/bench-unserved -w $w -s 64 $uns"
+	done
+fi
+if want mem; then
+	wl "mem" "$KU" "$bindir/bench-mem $mem"
+fi
+[ ${#ids[@]} -gt 0 ] || die_setup "--only '$only' selects no workload"
+
+# ---------------------------------------------------------------- running
+cpu=$(awk -F: '/^(model name|Hardware|cpu model|Model)[[:space:]]*:/ {
+		sub(/^[ \t]+/, "", $2); print $2; exit }' /proc/cpuinfo 2>/dev/null)
+[ -n "$cpu" ] || cpu=unknown
+cores=$(nproc 2>/dev/null || echo '?')
+kver=$(uname -r)
+glibc=$(ldd --version 2>/dev/null | awk 'NR == 1 { print $NF }')
+rustv=$(rustc --version 2>/dev/null | awk '{ print $2 }')
+date_utc=$(date -u '+%Y-%m-%d %H:%M UTC')
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+	commit="$commit (with uncommitted changes)"
+fi
+nofile_hard=$(ulimit -Hn)
+echo "bench.sh: cpu=\"$cpu\" cores=$cores kernel=$kver date=\"$date_utc\"" >&2
+echo "bench.sh: library $lib, $R run(s) per side$([ $quick -eq 1 ] && echo ', quick'), ${#ids[@]} workloads" >&2
+
+failures=0
+run_one() { # ID SIDE RUN
+	local id=$1 side=$2 run=$3
+	local -a cmd pre=() envs
+	read -r -a cmd <<<"${cmd_of[$id]}"
+	case "$side" in
+	kernel) envs=(env -u LD_PRELOAD -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE) ;;
+	uepoll) envs=(env -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE "LD_PRELOAD=$lib") ;;
+	*) envs=(env -u UEPOLL_STATS -u UEPOLL_DISABLE "UEPOLL_ENGINE=$side" "LD_PRELOAD=$lib") ;;
+	esac
+	[ "$tmo" != 0 ] && pre=(timeout -k 5 "$tmo")
+	local o="$tmp/out" e="$tmp/err" rc t0=$SECONDS
+	${pre[@]+"${pre[@]}"} "${envs[@]}" "${cmd[@]}" >"$o" 2>"$e" </dev/null
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		local why="exit status $rc"
+		[ ${#pre[@]} -gt 0 ] && [ $rc -eq 124 ] && why="timed out after ${tmo}s"
+		local log="$raw/fail-$id-$side-$run.log"
+		{
+			echo "FAILED ($side, $why): ${envs[*]} ${cmd[*]}"
+			echo "----- stdout -----"; cat "$o"
+			echo "----- stderr -----"; cat "$e"
+		} >"$log"
+		printf '%s\t%s\t%s\tFAILED\t%s\n' "$id" "$side" "$run" "$why" >>"$results"
+		echo "bench.sh: FAILED: $id on $side (run $run, $why); output in $log" >&2
+		failures=$((failures + 1))
+		return
+	fi
+	awk -v id="$id" -v side="$side" -v run="$run" '
+		/^[A-Za-z_][A-Za-z0-9_]*: [^ ]+$/ { k = $1; sub(/:$/, "", k)
+			printf "%s\t%s\t%s\t%s\t%s\n", id, side, run, k, $2 }' "$o" >>"$results"
+	if grep -q 'unknown UEPOLL_ENGINE' "$e"; then
+		printf '%s\t%s\t%s\tENGINE_FALLBACK\t1\n' "$id" "$side" "$run" >>"$results"
+	fi
+	printf '  %-14s %-9s %3ds\n' "$id" "$side" $((SECONDS - t0)) >&2
+}
+
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+start=$SECONDS
+for ((r = 1; r <= R; r++)); do
+	echo "bench.sh: round $r/$R ($((SECONDS - start))s so far)" >&2
+	for id in "${ids[@]}"; do
+		for side in ${sides_of[$id]}; do
+			run_one "$id" "$side" "$r"
+		done
+	done
+done
+elapsed=$((SECONDS - start))
+load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+echo "bench.sh: runs done in ${elapsed}s" >&2
+
+# ---------------------------------------------------------------- report
+gen="$tmp/gen"
+mkdir -p "$gen"
+mode_desc="$R run(s) per side, medians"
+[ $quick -eq 1 ] && mode_desc="QUICK SMOKE RUN (very short durations, $R run per side): these figures are not measurements"
+
+awk -F'\t' -v gen="$gen" -v R="$R" -v quick="$quick" \
+	-v cpu="$cpu" -v cores="$cores" -v kver="$kver" -v glibc="$glibc" -v rustv="$rustv" \
+	-v date_utc="$date_utc" -v commit="$commit" -v elapsed="$elapsed" -v mode_desc="$mode_desc" \
+	-v nofile_hard="$nofile_hard" -v only="$only" -v load_start="$load_start" -v load_end="$load_end" '
+function has(c, s, k) { return ((c SUBSEP s SUBSEP k) in V) }
+function sorted(c, s, k, a,    n, i, j, t) {
+	n = split(V[c SUBSEP s SUBSEP k], a, " ")
+	for (i = 2; i <= n; i++) {
+		t = a[i] + 0; j = i - 1
+		while (j >= 1 && a[j] + 0 > t) { a[j + 1] = a[j]; j-- }
+		a[j + 1] = t
+	}
+	return n
+}
+function med(c, s, k,    a, n) {
+	if (!has(c, s, k)) return ""
+	n = sorted(c, s, k, a)
+	if (n % 2) return a[(n + 1) / 2] + 0
+	return (a[n / 2] + a[n / 2 + 1]) / 2
+}
+# spread of the runs, (max - min) / median, in percent ("" with one run)
+function spread(c, s, k,    a, n, m) {
+	if (!has(c, s, k)) return ""
+	n = sorted(c, s, k, a)
+	if (n < 2) return ""
+	m = med(c, s, k)
+	if (m == 0) return ""
+	return (a[n] - a[1]) / m * 100
+}
+function spr2(c, k, s1, s2,    x, y) {
+	x = spread(c, s1, k); y = spread(c, s2, k)
+	if (x == "" && y == "") return "—"
+	if (y != "" && (x == "" || y > x)) x = y
+	return sprintf("%.0f%%", x)
+}
+function str(c, s, k) { return ((c SUBSEP s SUBSEP k) in S) ? S[c SUBSEP s SUBSEP k] : "" }
+function failed(c, s) { return ((c SUBSEP s) in F) }
+function cell(c, s, k,    v) {
+	if (failed(c, s)) return "FAILED"
+	v = med(c, s, k)
+	if (v == "") return "not run"
+	return num(v)
+}
+function num(v) {
+	if (v == "") return "—"
+	if (v == int(v)) return sprintf("%d", v)
+	if (v >= 100 || v <= -100) return sprintf("%.0f", v)
+	if (v >= 10 || v <= -10) return sprintf("%.1f", v)
+	return sprintf("%.2f", v)
+}
+function ratio(u, k) { return (u == "" || k == "" || k == 0) ? "" : u / k }
+function rfmt(r) { return r == "" ? "—" : sprintf("%.3f", r) }
+function faster(r) { # r = uepoll/kernel of a time
+	if (r == "" || r == 0) return "—"
+	if (r <= 1) return sprintf("%.1fx faster", 1 / r)
+	return sprintf("%.2fx slower", r)
+}
+function times(r) { return r == "" ? "—" : sprintf("%.2fx", r) }
+function status(ok, v) { if (v == "") return "not measured"; return ok ? "**met**" : "**missed**" }
+function out(name, line) { print line > (gen "/" name ".md") }
+
+{
+	c = $1; s = $2; k = $4; v = $5
+	if (k == "FAILED") { if (!((c SUBSEP s) in F)) nfail++; F[c SUBSEP s] = v; FL = FL (FL == "" ? "" : ", ") c " on " s " (run " $3 ", " v ")"; next }
+	if (v ~ /^-?[0-9]+(\.[0-9]+)?$/) {
+		key = c SUBSEP s SUBSEP k
+		V[key] = (key in V) ? V[key] " " v : v
+	} else if (!((c SUBSEP s SUBSEP k) in S)) {
+		S[c SUBSEP s SUBSEP k] = v
+	}
+	if (k == "ENGINE_FALLBACK") FB[s] = 1
+	seen[c] = 1
+}
+END {
+	# ---- machine
+	out("machine", sprintf("Machine: %s, %s CPUs, Linux %s, glibc %s, Rust %s. Date: %s. Commit: %s.", cpu, cores, kver, glibc, rustv, date_utc, commit))
+	out("machine", "")
+	out("machine", sprintf("`scripts/bench.sh`: %s; kernel and uepoll alternate run by run. The runs took %d s (%.1f min). Load average (1, 5, 15 min) before: %s; after: %s (the benchmark itself counts too). RLIMIT_NOFILE hard limit: %s.", mode_desc, elapsed, elapsed / 60, load_start, load_end, nofile_hard))
+	if (only != "") { out("machine", ""); out("machine", "Only these groups were run: " only ".") }
+	if (FL != "") { out("machine", ""); out("machine", "**Failed runs** (their cells say FAILED; the output is in the fail-*.log files next to results.tsv): " FL ".") }
+
+	# ---- sweep
+	out("sweep", "| n ready pipes | kernel ns/call | uepoll ns/call | uepoll/kernel | | kernel ns/item | uepoll ns/item | spread |")
+	out("sweep", "|---:|---:|---:|---:|---|---:|---:|---:|")
+	split("1 10 100 200 1000 10000", NS, " ")
+	print "n\tkernel\tuepoll (singlepass)\tmultipass\tseed" > (gen "/sweep.tsv")
+	closed = ""
+	for (i = 1; i <= 6; i++) {
+		n = NS[i]; c = "sweep-" n
+		k = med(c, "kernel", "NS_PER_CALL"); u = med(c, "uepoll", "NS_PER_CALL"); r = ratio(u, k)
+		if (str(c, "kernel", "WRITE_ENDS") == "closed" || str(c, "uepoll", "WRITE_ENDS") == "closed") closed = closed (closed == "" ? "" : ", ") n
+		out("sweep", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", n, cell(c, "kernel", "NS_PER_CALL"), cell(c, "uepoll", "NS_PER_CALL"), rfmt(r), faster(r), (k == "" ? "—" : num(k / n)), (u == "" ? "—" : num(u / n)), spr2(c, "NS_PER_CALL", "kernel", "uepoll")))
+		printf "%s\t%s\t%s\t%s\t%s\n", n, k, u, med(c, "multipass", "NS_PER_CALL"), med(c, "seed", "NS_PER_CALL") > (gen "/sweep.tsv")
+		if (n == 200) t_sw200 = r
+		if (n == 10000) t_sw10k = r
+	}
+	if (closed != "") {
+		out("sweep", "")
+		out("sweep", "n = " closed ": the write ends were closed once each pipe had its byte (`bench-wait -w auto`), because RLIMIT_NOFILE could not hold 2n descriptors (its hard limit can only be raised with CAP_SYS_RESOURCE). The read ends then report IN|HUP and stay level-triggered ready; the per-item work is the same on both sides.")
+	}
+
+	# ---- churn
+	out("churn", "| threads | LT kernel | LT uepoll | LT uepoll/kernel | ET kernel | ET uepoll | ET uepoll/kernel | spread |")
+	out("churn", "|---:|---:|---:|---:|---:|---:|---:|---:|")
+	print "threads\tkernel LT\tkernel ET\tuepoll LT\tuepoll ET" > (gen "/threads.tsv")
+	split("1 2 4 8 16", TS, " ")
+	for (i = 1; i <= 5; i++) {
+		t = TS[i]; cl = "churn-lt-" t; ce = "churn-et-" t
+		kl = med(cl, "kernel", "events_per_sec"); ul = med(cl, "uepoll", "events_per_sec")
+		ke = med(ce, "kernel", "events_per_sec"); ue = med(ce, "uepoll", "events_per_sec")
+		sp1 = spr2(cl, "events_per_sec", "kernel", "uepoll"); sp2 = spr2(ce, "events_per_sec", "kernel", "uepoll")
+		out("churn", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s / %s |", t, cell(cl, "kernel", "events_per_sec"), cell(cl, "uepoll", "events_per_sec"), times(ratio(ul, kl)), cell(ce, "kernel", "events_per_sec"), cell(ce, "uepoll", "events_per_sec"), times(ratio(ue, ke)), sp1, sp2))
+		printf "%s\t%s\t%s\t%s\t%s\n", t, kl, ke, ul, ue > (gen "/threads.tsv")
+		if (t == 2) { t_c2l = ratio(ul, kl); t_c2e = ratio(ue, ke) }
+		if (t == 16) { t_c16l = ratio(ul, kl); t_c16e = ratio(ue, ke) }
+	}
+
+	# ---- ctl
+	out("ctl", "| registered before | operation | kernel ns | uepoll ns | uepoll/kernel | | spread |")
+	out("ctl", "|---:|---|---:|---:|---:|---|---:|")
+	split("0 1000 10000", BS, " ")
+	split("NS_PER_TRIPLE NS_ADD NS_MOD NS_DEL", OPS, " ")
+	OPN["NS_PER_TRIPLE"] = "ADD+MOD+DEL, one fd (triple)"; OPN["NS_ADD"] = "ADD (256 fds in turn)"
+	OPN["NS_MOD"] = "MOD (256 fds in turn)"; OPN["NS_DEL"] = "DEL (256 fds in turn)"
+	for (i = 1; i <= 3; i++) {
+		c = "ctl-" BS[i]
+		for (j = 1; j <= 4; j++) {
+			o = OPS[j]; k = med(c, "kernel", o); u = med(c, "uepoll", o); r = ratio(u, k)
+			out("ctl", sprintf("| %s | %s | %s | %s | %s | %s | %s |", BS[i], OPN[o], cell(c, "kernel", o), cell(c, "uepoll", o), rfmt(r), faster(r), spr2(c, o, "kernel", "uepoll")))
+			if (BS[i] == 0 && o == "NS_PER_TRIPLE") t_ctl = r
+		}
+	}
+
+	# ---- latency
+	out("latency", "| round trip (2 wake-ups) | threads | kernel ns | uepoll ns | uepoll/kernel | spread |")
+	out("latency", "|---|---|---:|---:|---:|---:|")
+	split("NS_PER_RTT NS_RTT_P90 NS_RTT_P99 NS_RTT_MEAN", LK, " ")
+	LN["NS_PER_RTT"] = "median"; LN["NS_RTT_P90"] = "90th percentile"; LN["NS_RTT_P99"] = "99th percentile"; LN["NS_RTT_MEAN"] = "mean"
+	split("latency latency-pinned", LC, " ")
+	LCN["latency"] = "where the scheduler puts them"; LCN["latency-pinned"] = "both on CPU 0"
+	for (i = 1; i <= 2; i++) {
+		c = LC[i]
+		for (j = 1; j <= 4; j++) {
+			o = LK[j]; k = med(c, "kernel", o); u = med(c, "uepoll", o)
+			out("latency", sprintf("| %s | %s | %s | %s | %s | %s |", LN[o], LCN[c], cell(c, "kernel", o), cell(c, "uepoll", o), rfmt(ratio(u, k)), spr2(c, o, "kernel", "uepoll")))
+			if (o == "NS_PER_RTT" && i == 1) t_lat = ratio(u, k)
+			if (o == "NS_PER_RTT" && i == 2) t_latp = ratio(u, k)
+		}
+	}
+
+	# ---- eventfd
+	out("eventfd", "| producers × consumers | mode | kernel msgs/s | uepoll msgs/s | uepoll/kernel | kernel wake-ups/s | uepoll wake-ups/s | spread |")
+	out("eventfd", "|---|---|---:|---:|---:|---:|---:|---:|")
+	split("efd-1x1 efd-2x2 efd-2x2-et", EC, " ")
+	EN["efd-1x1"] = "1 × 1|LT"; EN["efd-2x2"] = "2 × 2|LT"; EN["efd-2x2-et"] = "2 × 2|ET"
+	for (j = 1; j <= 3; j++) {
+		c = EC[j]; split(EN[c], nm, "|")
+		k = med(c, "kernel", "events_per_sec"); u = med(c, "uepoll", "events_per_sec")
+		out("eventfd", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", nm[1], nm[2], cell(c, "kernel", "events_per_sec"), cell(c, "uepoll", "events_per_sec"), times(ratio(u, k)), cell(c, "kernel", "wakeups_per_sec"), cell(c, "uepoll", "wakeups_per_sec"), spr2(c, "events_per_sec", "kernel", "uepoll")))
+	}
+
+	# ---- idle
+	out("idle", "| idle registrations | how | kernel ns/call | uepoll ns/call | uepoll/kernel | spread |")
+	out("idle", "|---:|---|---:|---:|---:|---:|")
+	split("0 1000 10000 100000", IS, " ")
+	for (j = 1; j <= 4; j++) {
+		c = "idle-" IS[j]; m = str(c, "kernel", "METHOD"); if (m == "") m = str(c, "uepoll", "METHOD")
+		how = m
+		if (m == "pipes") how = (IS[j] == 0) ? "none" : sprintf("%d pipes, both ends", IS[j] / 2)
+		if (m == "aliases") {
+			f = med(c, "kernel", "FILES"); if (f == "") f = med(c, "uepoll", "FILES")
+			a = med(c, "kernel", "ALIASES_PER_FILE"); if (a == "") a = med(c, "uepoll", "ALIASES_PER_FILE")
+			how = sprintf("%d pipe ends, each under %d fd numbers (aliases)", f, a + 1)
+		}
+		if (how == "") how = "—"
+		k = med(c, "kernel", "NS_PER_CALL"); u = med(c, "uepoll", "NS_PER_CALL")
+		out("idle", sprintf("| %s | %s | %s | %s | %s | %s |", IS[j], how, cell(c, "kernel", "NS_PER_CALL"), cell(c, "uepoll", "NS_PER_CALL"), rfmt(ratio(u, k)), spr2(c, "NS_PER_CALL", "kernel", "uepoll")))
+		if (j == 1) { i0k = k; i0u = u }
+		if (j == 4) { i4k = k; i4u = u }
+	}
+	if (i0u != "" && i4u != "" && i0k != "" && i4k != "") {
+		out("idle", "")
+		out("idle", sprintf("From 0 to 100000 idle registrations the wait cost changes by %+.1f%% on the kernel and %+.1f%% under uepoll.", (i4k / i0k - 1) * 100, (i4u / i0u - 1) * 100))
+	}
+
+	# ---- unserved
+	out("unserved", "| workload (64-byte messages) | without, CPU ns/op | with LD_PRELOAD, CPU ns/op | overhead (CPU) | without, wall ns/op | with, wall ns/op | overhead (wall) | spread (CPU) |")
+	out("unserved", "|---|---:|---:|---:|---:|---:|---:|---:|")
+	split("file tcp echo", UW, " ")
+	UN["file"] = "regular file: lseek+write, lseek+read"; UN["tcp"] = "TCP on 127.0.0.1, one thread: write, read"; UN["echo"] = "TCP echo on 127.0.0.1, round trip"
+	t_uns = ""; t_unsw = ""
+	for (j = 1; j <= 3; j++) {
+		c = "unserved-" UW[j]
+		k = med(c, "kernel", "CPU_NS_PER_OP"); u = med(c, "uepoll", "CPU_NS_PER_OP")
+		ov = (k == "" || u == "" || k == 0) ? "" : (u / k - 1) * 100
+		kw = med(c, "kernel", "NS_PER_OP"); uw = med(c, "uepoll", "NS_PER_OP")
+		ovw = (kw == "" || uw == "" || kw == 0) ? "" : (uw / kw - 1) * 100
+		out("unserved", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", UN[UW[j]], cell(c, "kernel", "CPU_NS_PER_OP"), cell(c, "uepoll", "CPU_NS_PER_OP"), (ov == "" ? "—" : sprintf("%+.1f%%", ov)), cell(c, "kernel", "NS_PER_OP"), cell(c, "uepoll", "NS_PER_OP"), (ovw == "" ? "—" : sprintf("%+.1f%%", ovw)), spr2(c, "CPU_NS_PER_OP", "kernel", "uepoll")))
+		if (ov != "" && (t_uns == "" || ov > t_uns)) { t_uns = ov; t_unsw = UW[j] }
+	}
+
+	# ---- memory
+	c = "mem"
+	kps = med(c, "kernel", "PIPE_RSS_PER_FD"); krs = med(c, "kernel", "REG_RSS_PER_FD")
+	kph = med(c, "kernel", "PIPE_HEAP_PER_FD"); krh = med(c, "kernel", "REG_HEAP_PER_FD")
+	ups = med(c, "uepoll", "PIPE_RSS_PER_FD"); urs = med(c, "uepoll", "REG_RSS_PER_FD")
+	uph = med(c, "uepoll", "PIPE_HEAP_PER_FD"); urh = med(c, "uepoll", "REG_HEAP_PER_FD")
+	kks = med(c, "kernel", "REG_KSLAB_PER_FD"); uks = med(c, "uepoll", "REG_KSLAB_PER_FD")
+	kdel = med(c, "kernel", "DEL_KSLAB_PER_FD")
+	t_mem = ""
+	if (kps != "" && ups != "" && kks != "" && uks != "") {
+		kt = kks
+		ut_rss = (ups + urs) - (kps + krs) + uks
+		ut_heap = (uph + urh) - (kph + krh) + uks
+		ut = ut_rss > ut_heap ? ut_rss : ut_heap
+		nreg = med(c, "kernel", "REGISTERED")
+		out("memory", sprintf("Bytes per registered fd (%d pipe ends registered; medians of the runs):", nreg))
+		out("memory", "")
+		out("memory", "| | kernel epoll | uepoll |")
+		out("memory", "|---|---:|---:|")
+		out("memory", sprintf("| kernel epoll objects (eventpoll_epi + eventpoll_pwq, %s from %s) | %s | %s |", str(c, "kernel", "KSLAB_OBJ_BYTES") " bytes", str(c, "kernel", "KSLAB_SOURCE"), num(kks), num(uks)))
+		out("memory", sprintf("| process memory for creating the pipes (the library tracks served files), RSS (heap) beyond the kernel run | 0 | %s (%s) |", num(ups - kps), num(uph - kph)))
+		out("memory", sprintf("| process memory for registering them, RSS (heap) beyond the kernel run | 0 | %s (%s) |", num(urs - krs), num(urh - krh)))
+		out("memory", sprintf("| **total**, by RSS / by heap | **%s** | **%s** / **%s** |", num(kt), num(ut_rss), num(ut_heap)))
+		out("memory", sprintf("| uepoll / kernel (the larger uepoll total) | | %s |", rfmt(ratio(ut, kt))))
+		out("memory", "")
+		out("memory", sprintf("Check: EPOLL_CTL_DEL of all of them gave back %s bytes per fd of the kernel objects. In the kernel run the process itself grew by %s bytes per fd (RSS) while creating the pipes and %s while registering them; those figures are the baseline subtracted above.", num(kdel), num(kps), num(krs)))
+		t_mem = ratio(ut, kt); t_memk = kt; t_memu = ut
+	} else if (failed(c, "kernel") || failed(c, "uepoll")) {
+		out("memory", "_(FAILED: see the fail-mem-*.log files)_")
+	} else {
+		out("memory", "_(not measured)_")
+	}
+
+	# ---- variants
+	out("variants", "| workload | kernel | singlepass (default) | multipass | seed | singlepass/kernel | multipass/kernel | seed/kernel |")
+	out("variants", "|---|---:|---:|---:|---:|---:|---:|---:|")
+	nv = 0
+	for (i = 1; i <= 6; i++) { nv++; VC[nv] = "sweep-" NS[i]; VK[nv] = "NS_PER_CALL"; VN[nv] = "epwbench n=" NS[i] ", ns/call" }
+	nv++; VC[nv] = "churn-lt-2"; VK[nv] = "events_per_sec"; VN[nv] = "churn LT, 2 threads, events/s"
+	nv++; VC[nv] = "churn-et-2"; VK[nv] = "events_per_sec"; VN[nv] = "churn ET, 2 threads, events/s"
+	for (i = 1; i <= nv; i++) {
+		c = VC[i]; o = VK[i]; k = med(c, "kernel", o)
+		out("variants", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", VN[i], cell(c, "kernel", o), cell(c, "uepoll", o), cell(c, "multipass", o), cell(c, "seed", o), rfmt(ratio(med(c, "uepoll", o), k)), rfmt(ratio(med(c, "multipass", o), k)), rfmt(ratio(med(c, "seed", o), k))))
+	}
+	fbn = ""
+	for (s in FB) fbn = fbn (fbn == "" ? "" : ", ") s
+	if (fbn != "") {
+		out("variants", "")
+		out("variants", "UEPOLL_ENGINE=" fbn ": this build of the library did not know the variant and fell back to singlepass (it printed a warning), so that column measures singlepass.")
+	}
+
+	# ---- targets
+	out("targets", "| target | measured | status |")
+	out("targets", "|---|---:|---|")
+	out("targets", sprintf("| epwbench n=200: uepoll/kernel ≤ 0.05 | %s | %s |", rfmt(t_sw200), status(t_sw200 != "" && t_sw200 <= 0.05, t_sw200)))
+	out("targets", sprintf("| epwbench n=10000: uepoll/kernel ≤ 0.05 | %s | %s |", rfmt(t_sw10k), status(t_sw10k != "" && t_sw10k <= 0.05, t_sw10k)))
+	out("targets", sprintf("| churn, 2 threads, LT: ≥ 2x the kernel | %s | %s |", times(t_c2l), status(t_c2l != "" && t_c2l >= 2, t_c2l)))
+	out("targets", sprintf("| churn, 2 threads, ET: ≥ 2x the kernel | %s | %s |", times(t_c2e), status(t_c2e != "" && t_c2e >= 2, t_c2e)))
+	out("targets", sprintf("| churn, 16 threads, LT: ≥ 1.5x the kernel | %s | %s |", times(t_c16l), status(t_c16l != "" && t_c16l >= 1.5, t_c16l)))
+	out("targets", sprintf("| churn, 16 threads, ET: ≥ 1.5x the kernel | %s | %s |", times(t_c16e), status(t_c16e != "" && t_c16e >= 1.5, t_c16e)))
+	out("targets", sprintf("| ADD+MOD+DEL (one fd, nothing else registered): uepoll/kernel ≤ 0.1 | %s | %s |", rfmt(t_ctl), status(t_ctl != "" && t_ctl <= 0.1, t_ctl)))
+	out("targets", sprintf("| wake-up latency, median round trip: uepoll/kernel ≤ 1.1 | %s | %s |", rfmt(t_lat), status(t_lat != "" && t_lat <= 1.1, t_lat)))
+	out("targets", sprintf("| the same with both threads on one CPU (no cross-CPU wake-up) | %s | %s |", rfmt(t_latp), status(t_latp != "" && t_latp <= 1.1, t_latp)))
+	out("targets", sprintf("| I/O on fds uepoll does not serve: CPU-time overhead ≤ 2%% (worst workload%s) | %s | %s |", (t_unsw == "" ? "" : ": " t_unsw), (t_uns == "" ? "—" : sprintf("%+.1f%%", t_uns)), status(t_uns != "" && t_uns <= 2, t_uns)))
+	out("targets", sprintf("| memory per registered fd ≤ the kernel%s | %s | %s |", (t_mem == "" ? "" : sprintf(" (%s vs %s bytes)", num(t_memu), num(t_memk))), rfmt(t_mem), status(t_mem != "" && t_mem <= 1, t_mem)))
+
+	# console summary
+	print "targets:" > (gen "/summary.txt")
+	print "  epwbench n=200 " rfmt(t_sw200) ", n=10000 " rfmt(t_sw10k) > (gen "/summary.txt")
+	print "  churn 2 thr LT " times(t_c2l) " ET " times(t_c2e) ", 16 thr LT " times(t_c16l) " ET " times(t_c16e) > (gen "/summary.txt")
+	print "  ADD+MOD+DEL " rfmt(t_ctl) ", wake latency " rfmt(t_lat) " (one CPU " rfmt(t_latp) "), unserved overhead " (t_uns == "" ? "—" : sprintf("%+.1f%% (%s)", t_uns, t_unsw)) ", memory " rfmt(t_mem) > (gen "/summary.txt")
+}' "$results" || { echo "bench.sh: report generation failed" >&2; exit 2; }
+
+# Charts.
+sub="$cpu, $cores CPUs, Linux $kver, $date_utc; medians of $R run(s) per side"
+[ $quick -eq 1 ] && sub="QUICK SMOKE RUN, not a measurement; $date_utc"
+chart_ok=1
+python3 "$root/scripts/svg-chart.py" "$gen/sweep.tsv" "$gen/bench-sweep.svg" \
+	--title "epwbench: epoll_wait(timeout 0) with n ready level-triggered pipes" \
+	--subtitle "$sub" --xlabel "ready pipes (n)" --ylabel "ns per call (log scale)" \
+	--logx --logy || chart_ok=0
+python3 "$root/scripts/svg-chart.py" "$gen/threads.tsv" "$gen/bench-threads.svg" \
+	--title "churn (totalmess): events per second by thread count" \
+	--subtitle "$sub" --xlabel "threads" --ylabel "events per second" \
+	--logx --ymin0 || chart_ok=0
+[ $chart_ok = 1 ] || { echo "bench.sh: chart generation failed" >&2; exit 2; }
+
+# Fill the template's marked blocks.
+awk -v gen="$gen" '
+	function emit(name,    f, line, n) {
+		f = gen "/" name ".md"; n = 0
+		while ((getline line < f) > 0) { print line; n++ }
+		close(f)
+		if (n == 0) print "_(not generated)_"
+	}
+	skip != "" {
+		if ($0 == "<!-- /bench:" skip " -->") { print; skip = "" }
+		next
+	}
+	/^<!-- bench:[a-z-]+ -->$/ {
+		print
+		name = $0; sub(/^<!-- bench:/, "", name); sub(/ -->$/, "", name)
+		emit(name); skip = name; next
+	}
+	{ print }
+	END { if (skip != "") { print "bench.sh: unterminated block " skip > "/dev/stderr"; exit 1 } }
+' "$template" >"$gen/benchmarks.md" || { echo "bench.sh: filling $template failed" >&2; exit 2; }
+
+cp "$gen/benchmarks.md" "$out/benchmarks.md" &&
+	cp "$gen/bench-sweep.svg" "$gen/bench-threads.svg" "$out/" ||
+	{ echo "bench.sh: cannot write to $out" >&2; exit 2; }
+
+echo >&2
+cat "$gen/summary.txt"
+echo "report: $out/benchmarks.md, $out/bench-sweep.svg, $out/bench-threads.svg"
+echo "raw figures: $results"
+echo "total time: $((SECONDS))s"
+if [ $failures -gt 0 ]; then
+	echo "bench.sh: $failures run(s) FAILED (see $raw/fail-*.log)" >&2
+	exit 1
+fi
+exit 0

@@ -1,0 +1,239 @@
+//! The layout of a `UEPOLL_TRACE` file, defined once for the writer (the library's
+//! recorder, `engine/trace.rs`) and the reader (`uepoll trace --dump`, which includes
+//! this file with `#[path]`). Plain std, no dependencies.
+//!
+//! A file is a sequence of fixed-size 64-byte records, all fields little-endian. The
+//! first record is a header, recognised by its magic in place of a timestamp. Every
+//! process that traces into the file appends whole records (`O_APPEND`), so records of
+//! several processes and threads interleave in chunks; each carries its own time, pid
+//! and tid. A header found later in the file (a second writer that found the file
+//! empty) is skipped by readers.
+//!
+//! Header:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..8 | `MAGIC` (`UEPTRACE`) |
+//! | 8..12 | `VERSION` |
+//! | 12..16 | record size (64) |
+//! | 16..24 | CLOCK_MONOTONIC ns when the file was created (0: unknown) |
+//! | 24..28 | pid of the creator |
+//!
+//! Record:
+//!
+//! | bytes | field | |
+//! |---|---|---|
+//! | 0..8 | `time` | CLOCK_MONOTONIC ns (one clock for every process) |
+//! | 8..12 | `pid` | |
+//! | 12..16 | `tid` | |
+//! | 16 | `kind` | `KIND_*` |
+//! | 17 | `sub` | per kind: ctl op, wait call, callback outcome, engine variant |
+//! | 18..20 | `flags` | per kind |
+//! | 20..24, 24..28, 28..32 | `a`, `b`, `c` | u32 fields |
+//! | 32..40, 40..48, 48..56, 56..64 | `d`, `e`, `f`, `g` | u64 fields |
+//!
+//! | kind | sub | flags | a | b | c | d | e | f | g |
+//! |---|---|---|---|---|---|---|---|---|---|
+//! | start | `START_*` | | ppid | engine variant | | comm[0..8] | comm[8..16] | | |
+//! | ctl | op | `CTL_ENGINE` | epfd | fd | events | data | result (i64: value or -errno) | | instance |
+//! | wait | `CALL_*` | | epfd | maxevents | | | timeout ns (i64, -1: none) | | instance |
+//! | wait-ret | `CALL_*` | | epfd | maxevents | | | result (i64: count or -errno) | elapsed ns | instance |
+//! | callback | `CB_*` | `CB_EWAKE` | fd | key | item events | data | | | instance |
+//! | transfer | variant | | spliced | processed | delivered | requeued | maxevents | left ready | instance |
+//! | lost | | | | | | records dropped | | | |
+//! | exit | | | | | | | | | |
+//!
+//! `instance` is an opaque id of the engine instance (0: not one of the library's), the
+//! same in every record about it, so a callback or transfer can be tied to the epfd of
+//! the ctl and wait records that carry the same id.
+
+/// The first eight bytes of a trace file.
+pub const MAGIC: [u8; 8] = *b"UEPTRACE";
+/// Bumped on any change to the layout above.
+pub const VERSION: u32 = 1;
+/// Every record, the header included, is this long.
+pub const RECORD_SIZE: usize = 64;
+
+/// A process started tracing (library constructor, or a fork child).
+pub const KIND_START: u8 = 1;
+/// `epoll_ctl` returned.
+pub const KIND_CTL: u8 = 2;
+/// `epoll_wait`/`epoll_pwait`/`epoll_pwait2` entered.
+pub const KIND_WAIT: u8 = 3;
+/// The wait returned.
+pub const KIND_WAIT_RET: u8 = 4;
+/// A watched file woke an engine item (`ep_poll_callback`).
+pub const KIND_CALLBACK: u8 = 5;
+/// A transfer (`send_events`) spliced a non-empty ready list.
+pub const KIND_TRANSFER: u8 = 6;
+/// Records were dropped (re-entered recorder, or a failed write).
+pub const KIND_LOST: u8 = 7;
+/// The process exited through `exit()`.
+pub const KIND_EXIT: u8 = 8;
+
+/// `start`: the library's constructor ran (a new program image).
+pub const START_EXEC: u8 = 0;
+/// `start`: a fork child (pid and tid are the child's; `a` is the parent).
+pub const START_FORK: u8 = 1;
+
+/// `ctl`: both the instance and the target are served by the engine.
+pub const CTL_ENGINE: u16 = 1;
+
+/// `wait`/`wait-ret`: which call.
+pub const CALL_WAIT: u8 = 0;
+pub const CALL_PWAIT: u8 = 1;
+pub const CALL_PWAIT2: u8 = 2;
+
+/// `callback` outcome, as the item was found: queued on the ready list.
+pub const CB_QUEUED: u8 = 0;
+/// Already on a list: the wake-up is merged (SinglePass remembers it in `missed`).
+pub const CB_LINKED: u8 = 1;
+/// The item was removed.
+pub const CB_DEAD: u8 = 2;
+/// A disarmed `EPOLLONESHOT` item.
+pub const CB_DISARMED: u8 = 3;
+/// The key is not what the item waits for.
+pub const CB_FILTERED: u8 = 4;
+/// `callback` flag: an `EPOLLEXCLUSIVE` item's wake-up counted as delivered.
+pub const CB_EWAKE: u16 = 1;
+
+/// `transfer`: the engine variant (`UEPOLL_ENGINE`).
+pub const VARIANT_SINGLEPASS: u8 = 0;
+pub const VARIANT_SEED: u8 = 1;
+pub const VARIANT_MULTIPASS: u8 = 2;
+
+/// One record. `time`, `pid` and `tid` are filled in by the recorder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    pub time: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub kind: u8,
+    pub sub: u8,
+    pub flags: u16,
+    pub a: u32,
+    pub b: u32,
+    pub c: u32,
+    pub d: u64,
+    pub e: u64,
+    pub f: u64,
+    pub g: u64,
+}
+
+impl Record {
+    pub fn to_bytes(self) -> [u8; RECORD_SIZE] {
+        let mut out = [0u8; RECORD_SIZE];
+        out[0..8].copy_from_slice(&self.time.to_le_bytes());
+        out[8..12].copy_from_slice(&self.pid.to_le_bytes());
+        out[12..16].copy_from_slice(&self.tid.to_le_bytes());
+        out[16] = self.kind;
+        out[17] = self.sub;
+        out[18..20].copy_from_slice(&self.flags.to_le_bytes());
+        out[20..24].copy_from_slice(&self.a.to_le_bytes());
+        out[24..28].copy_from_slice(&self.b.to_le_bytes());
+        out[28..32].copy_from_slice(&self.c.to_le_bytes());
+        out[32..40].copy_from_slice(&self.d.to_le_bytes());
+        out[40..48].copy_from_slice(&self.e.to_le_bytes());
+        out[48..56].copy_from_slice(&self.f.to_le_bytes());
+        out[56..64].copy_from_slice(&self.g.to_le_bytes());
+        out
+    }
+
+    /// Decode one record; None when `b` is shorter than a record.
+    pub fn from_bytes(b: &[u8]) -> Option<Record> {
+        if b.len() < RECORD_SIZE {
+            return None;
+        }
+        let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(x)
+        };
+        Some(Record {
+            time: u64_at(0),
+            pid: u32_at(8),
+            tid: u32_at(12),
+            kind: b[16],
+            sub: b[17],
+            flags: u16_at(18),
+            a: u32_at(20),
+            b: u32_at(24),
+            c: u32_at(28),
+            d: u64_at(32),
+            e: u64_at(40),
+            f: u64_at(48),
+            g: u64_at(56),
+        })
+    }
+}
+
+/// The file header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub version: u32,
+    pub record_size: u32,
+    /// CLOCK_MONOTONIC ns at creation, 0 when unknown.
+    pub start: u64,
+    pub pid: u32,
+}
+
+impl Header {
+    pub fn new(start: u64, pid: u32) -> Header {
+        Header {
+            version: VERSION,
+            record_size: RECORD_SIZE as u32,
+            start,
+            pid,
+        }
+    }
+
+    pub fn to_bytes(self) -> [u8; RECORD_SIZE] {
+        let mut out = [0u8; RECORD_SIZE];
+        out[0..8].copy_from_slice(&MAGIC);
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
+        out[12..16].copy_from_slice(&self.record_size.to_le_bytes());
+        out[16..24].copy_from_slice(&self.start.to_le_bytes());
+        out[24..28].copy_from_slice(&self.pid.to_le_bytes());
+        out
+    }
+
+    /// The header in `b`, if `b` starts with the magic (whatever the version: the
+    /// caller checks it).
+    pub fn from_bytes(b: &[u8]) -> Option<Header> {
+        if b.len() < RECORD_SIZE || b[0..8] != MAGIC {
+            return None;
+        }
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let mut start = [0u8; 8];
+        start.copy_from_slice(&b[16..24]);
+        Some(Header {
+            version: u32_at(8),
+            record_size: u32_at(12),
+            start: u64::from_le_bytes(start),
+            pid: u32_at(24),
+        })
+    }
+}
+
+/// A process name (`comm`, at most 16 bytes) packed into two u64 fields.
+pub fn pack_name(name: &[u8]) -> (u64, u64) {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(16);
+    buf[..n].copy_from_slice(&name[..n]);
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&buf[..8]);
+    hi.copy_from_slice(&buf[8..]);
+    (u64::from_le_bytes(lo), u64::from_le_bytes(hi))
+}
+
+/// The name packed by `pack_name`, without trailing NULs.
+pub fn unpack_name(lo: u64, hi: u64) -> String {
+    let mut buf = [0u8; 16];
+    buf[..8].copy_from_slice(&lo.to_le_bytes());
+    buf[8..].copy_from_slice(&hi.to_le_bytes());
+    let end = buf.iter().position(|&c| c == 0).unwrap_or(16);
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

@@ -26,6 +26,8 @@ PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/ben
            $(BUILD)/bench-mem $(BUILD)/difftest $(BUILD)/torture
 CARGO   ?= cargo
 
+
+.PHONY: docs-check
 .PHONY: all lib test test-rust test-cli test-conformance test-diff fuzz test-stress test-torture soak test-nosyscall test-external test-real test-real-quick loom demo bench test-bench-smoke clippy fmt clean
 
 all: lib $(PROGS)
@@ -42,7 +44,7 @@ $(BUILD)/conformance: c-tests/conformance-hostile.inc.c
 $(BUILD):
 	mkdir -p $(BUILD)
 
-test: all test-rust test-cli loom test-conformance test-diff test-stress test-torture test-nosyscall test-external test-real-quick
+test: all test-rust test-cli loom test-conformance test-diff test-stress test-torture test-nosyscall test-external test-real-quick docs-check
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -103,6 +105,9 @@ bench: all
 # build/bench-quick/, never docs/.
 test-bench-smoke: all
 	scripts/bench.sh --quick
+
+docs-check: all
+	scripts/docs-check.sh
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings

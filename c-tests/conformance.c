@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/aio_abi.h>
 #include <sys/epoll.h>
 #include <setjmp.h>
 #include <sys/eventfd.h>
@@ -1728,6 +1729,7 @@ static const struct {
     { "pollsel", g_pollsel },   { "tcp", g_tcp },         { "threads", g_threads },
     { "regress", g_regress },   { "badptr", g_badptr },   { "sigsegv", g_sigsegv },
     { "limits", g_limits },     { "watches", g_watches }, { "foreign", g_foreign },
+    { "aio", g_aio },
 };
 
 /* Number of open descriptors: a leak detector between groups (debug aid,

@@ -71,10 +71,18 @@ fi
 
 work=$(mktemp -d /tmp/uepoll-real.XXXXXX)
 srv_pid=""
+# kill_server: SIGKILL the server started last, its children (nginx's workers) and the
+# timeout wrapper (which, run with --foreground, does not pass SIGKILL on).
+kill_server() {
+    [ -n "$srv_pid" ] || return 0
+    local top kids
+    top=$(cat /proc/"$srv_pid"/task/*/children 2>/dev/null || true)
+    kids=$(for p in $top; do cat /proc/"$p"/task/*/children 2>/dev/null || true; done)
+    # shellcheck disable=SC2086 # lists of pids
+    kill -KILL $kids $top "$srv_pid" 2>/dev/null || true
+}
 cleanup() {
-    if [ -n "$srv_pid" ] && kill -0 "$srv_pid" 2>/dev/null; then
-        kill -KILL "$srv_pid" 2>/dev/null || true
-    fi
+    kill_server
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -104,7 +112,7 @@ start_server() {
         sleep 0.1
     done
     fail "$side: server did not start listening on $port: $(tail -3 "$err")"
-    kill -KILL "$srv_pid" 2>/dev/null || true; wait "$srv_pid" 2>/dev/null || true; srv_pid=""
+    kill_server; wait "$srv_pid" 2>/dev/null || true; srv_pid=""
     return 1
 }
 
@@ -118,7 +126,7 @@ stop_server() {
     done
     if kill -0 "$srv_pid" 2>/dev/null; then
         fail "$side: server still running 15 s after its shutdown command; killed"
-        kill -KILL "$srv_pid" 2>/dev/null || true
+        kill_server
     fi
     wait "$srv_pid" || rc=$?
     srv_pid=""
@@ -376,7 +384,7 @@ run_memcached() {
 }
 
 # ---------------------------------------------------------------- driver
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A T P C S U
 start=$(date +%s)

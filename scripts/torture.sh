@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Torture on kernel epoll, then under uepoll: build/torture's churn, signals and spawn
-# modes (see c-tests/torture.c). Every run must pass on both sides. About 60 s in all.
+# Torture on kernel epoll, then under uepoll: build/torture's churn, signals, spawn and
+# handler-malloc modes (see c-tests/torture.c). Every run must pass on both sides. About 60 s in all.
 # Usage: scripts/torture.sh LIB TORTURE_BINARY
 #   TORTURE_CHURN_SECS (default 8), TORTURE_SIGNALS_SECS (5), TORTURE_SPAWN_SECS (5):
 #   seconds per run; TORTURE_SEED: seed for the churn runs.
@@ -13,12 +13,13 @@ seed=${TORTURE_SEED:+-s $TORTURE_SEED}
 passed=0; failed=0
 
 keys_churn="threads seconds seed waits events_checked registrations ctl_add ctl_mod ctl_del closes dups dup2s forks spawns children_failed final_registrations_checked known_diff_rekey known_diff_oneshot_rearm violations"
-keys_signals="threads seconds handler_writes_growing_ready_list_during_malloc signals_handled pthread_kills handler_bytes_written bytes_read handler_eventfd_adds eventfd_read eintr consistency_checks violations"
+keys_signals="threads seconds signals_handled pthread_kills handler_bytes_written bytes_read handler_eventfd_adds eventfd_read eintr consistency_checks violations"
+keys_handler_malloc="rounds handler_writes_growing_ready_list_during_malloc violations"
 keys_spawn="threads seconds rounds children_failed check_pipes_compared check_pipes_with_child_data token_moves private_cycles tokens_start tokens_end violations"
 
 run() {
     local side=$1 mode=$2; shift 2
-    local keys; eval "keys=\$keys_$mode"
+    local keys; eval "keys=\$keys_${mode//-/_}"
     local o rc
     if [ "$side" = kernel ]; then
         o=$(timeout 180 "$prog" "$mode" "$@" 2>&1); rc=$?
@@ -55,6 +56,7 @@ for side in kernel uepoll; do
     run "$side" churn -d "$churn" $seed
     run "$side" signals -d "$signals"
     run "$side" spawn -d "$spawn"
+    run "$side" handler-malloc
 done
 echo "torture: $passed passed, $failed failed"
 [ $failed -eq 0 ]

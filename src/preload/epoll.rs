@@ -402,15 +402,24 @@ unsafe fn wait_untraced(
         },
     };
     let max = maxevents as usize;
+    // A blocking wait whose engine side has nothing ready goes straight to the kernel
+    // sleep: it returns at once when a kernel-served fd is ready, so a separate
+    // non-blocking look first would only add a system call to every such wait (what
+    // a program serving mostly TCP would pay on each turn of its loop).
+    let mut look_first = matches!(deadline, Deadline::Now)
+        || !matches!(table::enter(), Some(_gate) if !inst.ep.has_ready());
     loop {
-        match collect(&inst, epfd, events, max) {
-            Ok(0) => {}
-            Ok(n) => return n as c_int,
-            Err(e) => return fail(e),
+        if look_first {
+            match collect(&inst, epfd, events, max) {
+                Ok(0) => {}
+                Ok(n) => return n as c_int,
+                Err(e) => return fail(e),
+            }
+            if deadline.expired() {
+                return 0;
+            }
         }
-        if deadline.expired() {
-            return 0;
-        }
+        look_first = true;
         // Engine locks are taken only inside the gate (fork and signal-handler safety).
         match table::enter() {
             Some(_gate) if inst.ep.prepare_sleep() => {}

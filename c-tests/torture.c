@@ -42,7 +42,9 @@
  *         close-on-exec) registered in a check instance. Children write a byte to
  *         every non-blocking pipe write end they inherited; after each round the
  *         parent requires that a fresh instance and the check instance report a
- *         pipe exactly when poll() says it holds data. Tokens are conserved.
+ *         pipe exactly when poll() says it holds data. Tokens are conserved. A
+ *         deterministic check runs first: an item under a closed number (a dup keeps
+ *         the file open) and the dup's own item must both survive a fork.
  *
  * handler-malloc  Single-threaded, before any other thread exists: a SIGALRM handler
  *         writes to a self-pipe exactly when the next push onto the instance's ready
@@ -1203,10 +1205,6 @@ static void *churn_forker(void *arg)
         if (atomic_load(&g_stop))
             break;
         int spawn = rnd(&rs) % 8 == 0;
-        if (getenv("T_SPAWN_ONLY"))
-            spawn = 1;
-        if (getenv("T_FORK_ONLY"))
-            spawn = 0;
         int rp[2];
         if (pipe2(rp, O_CLOEXEC) != 0) {
             violation("forker pipe2: %s", strerror(errno));

@@ -222,6 +222,11 @@ struct ItemMap {
     /// DEL-then-ADD re-arm pattern of busy event loops — costs neither an allocation,
     /// nor the reference counting of a new item, nor the wait queue's lock.
     recent: Option<Arc<Epitem>>,
+    /// The ready list's capacity, as last seen under its lock.
+    ready_room: usize,
+    /// An upper bound of the entries the ready list may have to hold: items plus the
+    /// stale entries of removed ones (each ADD and each DEL may add one).
+    ready_need: usize,
 }
 
 impl std::ops::Deref for ItemMap {
@@ -399,6 +404,7 @@ impl EventPoll {
             }
             EPOLL_CTL_DEL => match items.remove(&key) {
                 Some(epi) => {
+                    items.ready_need += 1; // its ready-list entry may stay, stale
                     self.retire(&epi);
                     items.release_spare();
                     if let Some(older) = items.recent.replace(epi) {
@@ -436,6 +442,22 @@ impl EventPoll {
         // queue refers to it (no stale ready-list entry). The count cannot rise
         // meanwhile: we hold `mtx` for writing, and callbacks do not take references
         // to dead items.
+        // A poll callback must never allocate: it runs inside hooks that a signal
+        // handler may call while the program is in the middle of malloc. So the
+        // ready list gets its room here, in ctl, for every item and then some (the
+        // stale entries of removed items count too); `send_events` keeps its
+        // spare lists as large.
+        items.ready_need += 1;
+        if items.ready_need > items.ready_room {
+            let mut rd = self.ready.lock();
+            items.ready_need = items.len() + 1 + rd.dead;
+            let want = 2 * items.ready_need + 16;
+            if rd.list.capacity() < want {
+                let more = want - rd.list.len();
+                rd.list.reserve(more);
+            }
+            items.ready_room = rd.list.capacity();
+        }
         let cached = items.recent.take_if(|old| {
             old.fd == fd && file_key(&old.file) == key.0 && Arc::strong_count(old) == 2
         });
@@ -480,6 +502,7 @@ impl EventPoll {
         let key = (file_key(&epi.file), epi.fd);
         if items.get(&key).is_some_and(|live| Arc::ptr_eq(live, epi)) {
             items.remove(&key);
+            items.ready_need += 1; // its ready-list entry may stay, stale
             self.retire(epi);
         }
         if items.recent.as_ref().is_some_and(|r| Arc::ptr_eq(r, epi)) {
@@ -627,7 +650,13 @@ impl EventPoll {
             if rd.list.is_empty() {
                 return Ok(0);
             }
-            let spare = rd.spares.pop().unwrap_or_default();
+            let mut spare = rd.spares.pop().unwrap_or_default();
+            // As large as the list it replaces, so that callbacks during the transfer
+            // never make it grow (see `insert`).
+            let room = rd.list.capacity();
+            if spare.capacity() < room {
+                spare.reserve(room - spare.len());
+            }
             let txlist = std::mem::replace(&mut rd.list, spare);
             // No item can die during the transfer (removal needs `mtx` for writing), so
             // when none was dead at the splice the per-item check is skipped.

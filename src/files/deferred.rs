@@ -53,10 +53,13 @@ pub fn run() {
     let _blocked = sys::SignalsBlocked::block_all();
     let len = LEN.with(|l| l.replace(0));
     let overflow = OVERFLOW.with(|o| o.replace(false));
-    let records: Vec<(i32, Done)> =
-        RECORDS.with(|r| r[..len].iter().filter_map(Cell::take).collect());
-    crate::engine::stats::STATS.add(&crate::engine::stats::STATS.deferred, records.len() as u64);
-    for (fd, done) in records {
+    // Taken one at a time, without collecting them: this can run in a signal handler
+    // that entered the library, where allocating is not allowed.
+    crate::engine::stats::STATS.add(&crate::engine::stats::STATS.deferred, len as u64);
+    for i in 0..len {
+        let Some((fd, done)) = RECORDS.with(|r| r.get(i).and_then(Cell::take)) else {
+            continue;
+        };
         if let Some(gate) = table::enter() {
             if let Some(table::Entry::File(file)) = gate.get(fd) {
                 let file = std::sync::Arc::clone(file);

@@ -89,10 +89,12 @@ fn demote_one(table: &mut Table, file: &Arc<OpenFile>) {
     let as_epfile: Arc<dyn EpFile> = Arc::clone(file) as Arc<dyn EpFile>;
     for inst in instances(table) {
         for (fd, events, data) in inst.ep.take_items_of(&as_epfile) {
-            // Register under the item's own fd number when it still names this file,
-            // so the kernel's key is the same; otherwise under any live number.
-            let reg_fd = if fds.contains(&fd) { fd } else { fds[0] };
-            inst.kernel_add(reg_fd, events, data);
+            if fds.contains(&fd) {
+                // The item's own fd number still names this file: the same key.
+                inst.kernel_add(fd, events, data);
+            } else {
+                add_orphan(&inst, fds[0], fd, events, data);
+            }
             STATS.add(&STATS.demotions, 1);
         }
     }
@@ -100,6 +102,33 @@ fn demote_one(table: &mut Table, file: &Arc<OpenFile>) {
         table.remove(fd);
     }
     STATS.add(&STATS.demotions, 1);
+}
+
+/// Register an item whose fd number was closed while another number (`live`) keeps its
+/// file open. The kernel keys such an item by the closed number and keeps it until the
+/// file goes away; the same state is rebuilt with a short-lived duplicate: on the
+/// item's own number when that is free (so the key is exactly the kernel's), else on
+/// any free number, never on `live`, whose own registration may share the instance
+/// (registering there would collide with it). The duplicate is closed at once; the
+/// registration stays, as the kernel's does.
+fn add_orphan(inst: &Instance, live: i32, orphan_fd: i32, events: u32, data: u64) {
+    let _errno = crate::sys::ErrnoGuard::save();
+    // SAFETY: F_DUPFD_CLOEXEC of an fd the table holds open; the new number is ours
+    // until the close below.
+    let tmp = unsafe {
+        crate::sys::real::fcntl(
+            live,
+            libc::F_DUPFD_CLOEXEC,
+            libc::c_long::from(orphan_fd.max(0)),
+        )
+    };
+    if tmp < 0 {
+        return;
+    }
+    inst.kernel_add(tmp, events, data);
+    // SAFETY: closes the duplicate made above; the kernel keeps the registration while
+    // the file stays open through `live`.
+    unsafe { crate::sys::real::close(tmp) };
 }
 
 /// Before fork: every file is demoted and every instance becomes the kernel's alone,

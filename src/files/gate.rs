@@ -20,28 +20,33 @@
 //! ```
 
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::sys;
 
 /// One thread's reader flag and library state, on its own cache line. Only its
-/// thread (and that thread's signal handlers) touch `flags`.
+/// thread (and that thread's signal handlers) touch `in_library` and `deferred`.
+///
+/// The two are separate bytes, each with a single writer at a time, so that neither
+/// needs a locked instruction: when they shared one byte, the thread's
+/// load-and-store that cleared `IN_LIBRARY` could overwrite the `DEFERRED` mark a
+/// signal handler set in between, and that handler's accounting was never replayed
+/// (a lost wake-up, found by `torture signals`).
 #[repr(align(64))]
 pub struct ReaderSlot {
     active: AtomicBool,
     /// Owned by a live thread (a slot is reused after its thread exits).
     in_use: AtomicBool,
-    /// `IN_LIBRARY` and `DEFERRED`.
-    flags: AtomicU8,
+    /// The thread runs library code that takes engine or table locks: a hook entered
+    /// meanwhile on this thread (a signal handler, or the library's own code calling a
+    /// hooked function) passes straight through to libc. Written by the thread; a
+    /// handler that enters the library restores it before returning.
+    in_library: AtomicBool,
+    /// A hook re-entered from a signal handler left accounting for later. Set by the
+    /// handler, cleared by the thread (`take_deferred`).
+    deferred: AtomicBool,
 }
-
-/// The thread runs library code that takes engine or table locks: a hook entered
-/// meanwhile on this thread (a signal handler, or the library's own code calling a
-/// hooked function) passes straight through to libc.
-const IN_LIBRARY: u8 = 1;
-/// A hook re-entered from a signal handler left accounting for later.
-const DEFERRED: u8 = 2;
 
 /// Every slot ever handed out; slots are leaked on purpose (they are reused).
 static REGISTRY: Mutex<Vec<&'static ReaderSlot>> = Mutex::new(Vec::new());
@@ -145,14 +150,16 @@ fn register() -> &'static ReaderSlot {
             .is_ok()
     }) {
         Some(slot) => {
-            slot.flags.store(0, Ordering::Relaxed);
+            slot.in_library.store(false, Ordering::Relaxed);
+            slot.deferred.store(false, Ordering::Relaxed);
             *slot
         }
         None => {
             let slot: &'static ReaderSlot = Box::leak(Box::new(ReaderSlot {
                 active: AtomicBool::new(false),
                 in_use: AtomicBool::new(true),
-                flags: AtomicU8::new(0),
+                in_library: AtomicBool::new(false),
+                deferred: AtomicBool::new(false),
             }));
             registry.push(slot);
             slot
@@ -169,59 +176,43 @@ fn register() -> &'static ReaderSlot {
 pub fn in_library() -> bool {
     MY_SLOT
         .with(Cell::get)
-        .is_some_and(|s| s.flags.load(Ordering::Relaxed) & IN_LIBRARY != 0)
+        .is_some_and(|s| s.in_library.load(Ordering::Relaxed))
 }
 
 /// Mark this thread as inside (or outside) the library.
 pub fn set_in_library(value: bool) {
-    let slot = my_slot();
-    let flags = slot.flags.load(Ordering::Relaxed);
-    slot.flags.store(
-        if value {
-            flags | IN_LIBRARY
-        } else {
-            flags & !IN_LIBRARY
-        },
-        Ordering::Relaxed,
-    );
+    my_slot().in_library.store(value, Ordering::Relaxed);
 }
 
 /// Enter the library: the thread's slot, or `None` when the thread is already inside.
 #[inline]
 pub fn enter_library() -> Option<&'static ReaderSlot> {
     let slot = my_slot();
-    let flags = slot.flags.load(Ordering::Relaxed);
-    if flags & IN_LIBRARY != 0 {
+    if slot.in_library.load(Ordering::Relaxed) {
         return None;
     }
-    slot.flags.store(flags | IN_LIBRARY, Ordering::Relaxed);
+    slot.in_library.store(true, Ordering::Relaxed);
     Some(slot)
 }
 
 /// Leave the library; true when deferred accounting waits to be replayed.
 #[inline]
 pub fn leave_library(slot: &ReaderSlot) -> bool {
-    let flags = slot.flags.load(Ordering::Relaxed) & !IN_LIBRARY;
-    slot.flags.store(flags, Ordering::Relaxed);
-    flags & DEFERRED != 0
+    slot.in_library.store(false, Ordering::Relaxed);
+    // A handler that runs after the store enters the library itself; one that ran
+    // before it left its mark, seen here.
+    slot.deferred.load(Ordering::Relaxed)
 }
 
 /// Note that deferred accounting waits (set from a signal handler, whose thread is
 /// inside the library and so has a slot).
 pub fn mark_deferred() {
-    let slot = my_slot();
-    slot.flags.store(
-        slot.flags.load(Ordering::Relaxed) | DEFERRED,
-        Ordering::Relaxed,
-    );
+    my_slot().deferred.store(true, Ordering::Relaxed);
 }
 
 /// Take the deferred mark (before replaying).
 pub fn take_deferred() -> bool {
-    let slot = my_slot();
-    let flags = slot.flags.load(Ordering::Relaxed);
-    slot.flags.store(flags & !DEFERRED, Ordering::Relaxed);
-    flags & DEFERRED != 0
+    my_slot().deferred.swap(false, Ordering::Relaxed)
 }
 
 /// Held across `fork` (with the write side of the lock), so that the registry is not

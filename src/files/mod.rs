@@ -212,6 +212,49 @@ fn release_file(file: &Arc<OpenFile>) {
     file.released();
 }
 
+/// Child processes being started (fork, posix_spawn, system, popen) and how many
+/// have started: a file created while one starts may be inherited by the child, and a
+/// file a child shares cannot be served (its I/O there is unseen).
+static STARTING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A child is about to be started: call before demoting (under the table's write
+/// lock) and before the real call; `child_started` after it.
+pub fn child_starting() {
+    STARTING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn child_started() {
+    STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    STARTING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Read before a call that creates files; `may_serve_new(stamp)` under the table's
+/// write lock afterwards says whether no child can have inherited them. A child
+/// started before the creation was demoted together with everything else (the
+/// demotion takes the write lock after `child_starting`); one started during or
+/// after it shows in the counters.
+pub fn creation_stamp() -> u64 {
+    STARTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+pub fn may_serve_new(stamp: u64) -> bool {
+    STARTING.load(std::sync::atomic::Ordering::SeqCst) == 0
+        && STARTED.load(std::sync::atomic::Ordering::SeqCst) == stamp
+}
+
+/// Install a file the program just created at `fd`, unless a child started since
+/// `stamp` (see `creation_stamp`) and may share it: then the number only loses any
+/// stale entry, and the kernel serves the file.
+pub fn install_created(table: &mut table::Table, stamp: u64, fd: i32, entry: Entry) {
+    if may_serve_new(stamp) {
+        install(table, fd, entry);
+    } else {
+        let stale = table.remove(fd);
+        forget(table, stale);
+    }
+}
+
 /// Install a new file at `fd`, forgetting a stale entry the number may still carry.
 pub fn install(table: &mut table::Table, fd: i32, entry: Entry) {
     let stale = table.install(fd, entry);

@@ -434,7 +434,7 @@ unsafe fn wait_untraced(
             .map_or(std::ptr::null(), |t| t as *const timespec);
         // SAFETY: sleeps in the kernel on the instance's own epoll fd with the program's
         // buffer (range-checked) and signal mask.
-        let r = unsafe { real::epoll_pwait2(epfd, events, maxevents, ts_ptr, call.sigmask()) };
+        let r = unsafe { real::epoll_sleep(epfd, events, maxevents, ts_ptr, call.sigmask()) };
         let err = sys::errno();
         let (kernel_n, signalled) = if r > 0 {
             strip_marker(events, r as usize)

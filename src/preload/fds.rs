@@ -22,27 +22,30 @@ fn servable(fd: c_int) -> bool {
 
 #[no_mangle]
 pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
+    let stamp = files::creation_stamp();
     // SAFETY: forwarded; the kernel checks the pointer.
     let r = unsafe { real::pipe(fds) };
     // SAFETY: on success the kernel wrote two fds there.
     if r == 0 {
-        unsafe { adopt_pipe(*fds, *fds.add(1)) };
+        unsafe { adopt_pipe(stamp, *fds, *fds.add(1)) };
     }
     r
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
+    let stamp = files::creation_stamp();
     // SAFETY: forwarded; the kernel checks the pointer.
     let r = unsafe { real::pipe2(fds, flags) };
     // SAFETY: on success the kernel wrote two fds there.
     if r == 0 {
-        unsafe { adopt_pipe(*fds, *fds.add(1)) };
+        unsafe { adopt_pipe(stamp, *fds, *fds.add(1)) };
     }
     r
 }
 
-fn adopt_pipe(rfd: c_int, wfd: c_int) {
+/// Serve a new pipe, unless a child started meanwhile may have inherited it.
+fn adopt_pipe(stamp: u64, rfd: c_int, wfd: c_int) {
     if !active() || !servable(rfd) || !servable(wfd) {
         return;
     }
@@ -50,8 +53,8 @@ fn adopt_pipe(rfd: c_int, wfd: c_int) {
         return;
     };
     let (reader, writer) = OpenFile::new_pipe(rfd, wfd);
-    files::install(&mut gate, rfd, Entry::File(reader));
-    files::install(&mut gate, wfd, Entry::File(writer));
+    files::install_created(&mut gate, stamp, rfd, Entry::File(reader));
+    files::install_created(&mut gate, stamp, wfd, Entry::File(writer));
 }
 
 #[no_mangle]
@@ -61,6 +64,7 @@ pub unsafe extern "C" fn socketpair(
     protocol: c_int,
     sv: *mut c_int,
 ) -> c_int {
+    let stamp = files::creation_stamp();
     // SAFETY: forwarded; the kernel checks the pointer.
     let r = unsafe { real::socketpair(domain, ty, protocol, sv) };
     if r == 0 && domain == libc::AF_UNIX && active() {
@@ -81,8 +85,8 @@ pub unsafe extern "C" fn socketpair(
                     base == libc::SOCK_STREAM,
                     base == libc::SOCK_DGRAM,
                 );
-                files::install(&mut gate, a, Entry::File(ea));
-                files::install(&mut gate, b, Entry::File(eb));
+                files::install_created(&mut gate, stamp, a, Entry::File(ea));
+                files::install_created(&mut gate, stamp, b, Entry::File(eb));
             }
         }
     }
@@ -91,12 +95,13 @@ pub unsafe extern "C" fn socketpair(
 
 #[no_mangle]
 pub unsafe extern "C" fn eventfd(initval: c_uint, flags: c_int) -> c_int {
+    let stamp = files::creation_stamp();
     // SAFETY: plain forwarding.
     let fd = unsafe { real::eventfd(initval, flags) };
     if servable(fd) && active() {
         if let Some(mut gate) = table::enter_mut() {
             let file = OpenFile::new_eventfd(fd, initval, flags & libc::EFD_SEMAPHORE != 0);
-            files::install(&mut gate, fd, Entry::File(file));
+            files::install_created(&mut gate, stamp, fd, Entry::File(file));
         }
     }
     fd

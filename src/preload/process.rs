@@ -14,20 +14,23 @@ use std::sync::atomic::Ordering;
 
 use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 
-use crate::files::demote;
 use crate::files::table::{self, fork_hold, Entry};
+use crate::files::{self, demote};
 use crate::sys::{self, real};
 
 pub extern "C" fn atfork_prepare() {
+    files::child_starting();
     fork_hold::acquire(demote::prepare_fork);
 }
 
 pub extern "C" fn atfork_parent() {
     fork_hold::release();
+    files::child_started();
 }
 
 pub extern "C" fn atfork_child() {
     fork_hold::release_in_child();
+    files::child_started();
 }
 
 #[no_mangle]
@@ -53,7 +56,7 @@ pub unsafe extern "C" fn posix_spawn(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    let_child_inherit();
+    let _child = ChildStarting::demote();
     // SAFETY: forwarded as received.
     unsafe { real::posix_spawn(pid, path, fa, attr, argv, envp) }
 }
@@ -67,23 +70,42 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    let_child_inherit();
+    let _child = ChildStarting::demote();
     // SAFETY: forwarded as received.
     unsafe { real::posix_spawnp(pid, file, fa, attr, argv, envp) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
-    let_child_inherit();
+    let _child = ChildStarting::demote();
     // SAFETY: forwarded as received.
     unsafe { real::system(command) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    let_child_inherit();
+    let _child = ChildStarting::demote();
     // SAFETY: forwarded as received.
     unsafe { real::popen(command, mode) }
+}
+
+/// A child process is starting (without atfork handlers) from now until this is
+/// dropped: files the program creates meanwhile are not served, since the child may
+/// inherit them (`files::creation_stamp`).
+struct ChildStarting;
+
+impl ChildStarting {
+    fn demote() -> Self {
+        files::child_starting();
+        let_child_inherit();
+        ChildStarting
+    }
+}
+
+impl Drop for ChildStarting {
+    fn drop(&mut self) {
+        files::child_started();
+    }
 }
 
 /// A child process is about to start without atfork handlers and may inherit any file,

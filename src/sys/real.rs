@@ -162,6 +162,42 @@ pub unsafe fn epoll_pwait2(
     }
 }
 
+/// The library's own sleep: `epoll_pwait2` with the deadline the library computed.
+/// Kernels before 5.11, seccomp filters and valgrind answer ENOSYS; from then on the
+/// sleep is an `epoll_pwait` with the timeout rounded up to whole milliseconds (never
+/// shorter than asked, as the kernel rounds `epoll_wait` timeouts up too).
+///
+/// # Safety
+/// As `epoll_pwait2`; `timeout` is the library's own (never the program's pointer).
+pub unsafe fn epoll_sleep(
+    epfd: c_int,
+    events: *mut libc::epoll_event,
+    maxevents: c_int,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+) -> c_int {
+    static MISSING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !MISSING.load(Ordering::Relaxed) {
+        // SAFETY: forwarded contract.
+        let r = unsafe { epoll_pwait2(epfd, events, maxevents, timeout, sigmask) };
+        if r >= 0 || super::errno() != libc::ENOSYS {
+            return r;
+        }
+        MISSING.store(true, Ordering::Relaxed);
+    }
+    let ms = if timeout.is_null() {
+        -1
+    } else {
+        // SAFETY: the library's own timespec, per the contract above.
+        let ts = unsafe { *timeout };
+        let ms = (i128::from(ts.tv_sec) * 1000 + (i128::from(ts.tv_nsec) + 999_999) / 1_000_000)
+            .clamp(0, i128::from(c_int::MAX));
+        ms as c_int
+    };
+    // SAFETY: the real epoll_pwait, not the library's hook.
+    unsafe { epoll_pwait(epfd, events, maxevents, ms, sigmask) }
+}
+
 /// The real `_exit` (it does not return, so it is not in the macro's family).
 ///
 /// # Safety

@@ -405,9 +405,9 @@ unsafe fn wait_untraced(
     // A blocking wait whose engine side has nothing ready goes straight to the kernel
     // sleep: it returns at once when a kernel-served fd is ready, so a separate
     // non-blocking look first would only add a system call to every such wait (what
-    // a program serving mostly TCP would pay on each turn of its loop).
-    let mut look_first = matches!(deadline, Deadline::Now)
-        || !matches!(table::enter(), Some(_gate) if !inst.ep.has_ready());
+    // a program serving mostly TCP would pay on each turn of its loop). When the
+    // engine has something, `prepare_sleep` refuses and the loop collects first.
+    let mut look_first = matches!(deadline, Deadline::Now);
     loop {
         if look_first {
             match collect(&inst, epfd, events, max) {
@@ -449,8 +449,15 @@ unsafe fn wait_untraced(
         }
         if kernel_n > 0 {
             STATS.add(&STATS.kernel_events, kernel_n as u64);
-            // Top up from the engine so its events are not held back behind the kernel's.
-            let more = engine_collect(&inst, events, kernel_n, max).unwrap_or(0);
+            // Top up from the engine so its events are not held back behind the kernel's
+            // (a look at the ready list first: cheaper than a transfer that finds it empty).
+            let engine_ready =
+                kernel_n < max && matches!(table::enter(), Some(_gate) if inst.ep.has_ready());
+            let more = if engine_ready {
+                engine_collect(&inst, events, kernel_n, max).unwrap_or(0)
+            } else {
+                0
+            };
             return (kernel_n + more) as c_int;
         }
     }

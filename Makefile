@@ -38,8 +38,10 @@ lib:
 $(BUILD)/%: c-tests/%.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
-# conformance.c includes its bad-input groups from a second file.
+# conformance.c includes its bad-input groups from a second file; the benchmarks
+# share a header.
 $(BUILD)/conformance: c-tests/conformance-hostile.inc.c
+$(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/bench-idle $(BUILD)/bench-mem: c-tests/bench-common.h
 
 $(BUILD):
 	mkdir -p $(BUILD)

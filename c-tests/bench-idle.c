@@ -51,42 +51,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-common.h"
+
 #define ACTIVE_TAG 0xAC71BEu
 
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
-/* Raise RLIMIT_NOFILE towards `need` (the hard limit too when allowed).
- * Returns the soft limit in force afterwards, -1 on error. */
-static long raise_nofile(long need)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return -1;
-	if (rl.rlim_cur == RLIM_INFINITY)
-		return LONG_MAX;
-	if ((long)rl.rlim_cur >= need)
-		return (long)rl.rlim_cur;
-	if (rl.rlim_max != RLIM_INFINITY && (long)rl.rlim_max < need) {
-		struct rlimit big = { (rlim_t)need, (rlim_t)need };
-		if (setrlimit(RLIMIT_NOFILE, &big) == 0)
-			return need;
-	}
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (rlim_t)need : rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return -1;
-	return (long)rl.rlim_cur;
-}
 
 static void usage(const char *p)
 {

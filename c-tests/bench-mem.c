@@ -57,6 +57,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-common.h"
+
 struct snap {
 	double rss, heap, kslab;
 };
@@ -180,25 +182,6 @@ static void take(struct snap *s)
 	s->kslab = kslab_bytes();
 }
 
-static long raise_nofile(long need)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return -1;
-	if (rl.rlim_cur == RLIM_INFINITY)
-		return LONG_MAX;
-	if ((long)rl.rlim_cur >= need)
-		return (long)rl.rlim_cur;
-	if (rl.rlim_max != RLIM_INFINITY && (long)rl.rlim_max < need) {
-		struct rlimit big = { (rlim_t)need, (rlim_t)need };
-		if (setrlimit(RLIMIT_NOFILE, &big) == 0)
-			return need;
-	}
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (rlim_t)need : rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return -1;
-	return (long)rl.rlim_cur;
-}
 
 static int ctl(int epfd, int op, int fd)
 {

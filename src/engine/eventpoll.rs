@@ -755,13 +755,26 @@ impl EventPoll {
             let left = rd.list.len().saturating_sub(rd.dead);
             (left > 0, left, requeued)
         };
+        let t = (spliced, processed, res, requeued, maxevents, left);
+        self.end_transfer(t, remain, fault)
+    }
+
+    /// The end every transfer shares: counters, the trace record, waking the next
+    /// waiter when events remain (the seed's re-injection wake-up) or lowering the
+    /// waker when none do, and the result (`Fault` only if nothing was copied).
+    /// `t` is (spliced, processed, delivered, requeued, maxevents, left).
+    fn end_transfer(
+        &self,
+        t: (usize, usize, usize, u64, usize, usize),
+        remain: bool,
+        fault: bool,
+    ) -> Result<usize, Fault> {
+        let res = t.2;
         STATS.transfer_end(res as u64);
         if super::trace::on() {
-            let t = (spliced, processed, res, requeued, maxevents, left);
             super::trace::transfer(self, t);
         }
         if remain {
-            // Events remain: wake the next waiter (the seed's re-injection wake-up).
             self.signal();
         } else {
             self.settle();
@@ -887,21 +900,8 @@ impl EventPoll {
             let left = rd.list.len().saturating_sub(rd.dead);
             (left > 0, left, requeued)
         };
-        STATS.transfer_end(res as u64);
-        if super::trace::on() {
-            let t = (spliced, looked, res, requeued, maxevents, left);
-            super::trace::transfer(self, t);
-        }
-        if remain {
-            self.signal();
-        } else {
-            self.settle();
-        }
-        if fault && res == 0 {
-            Err(Fault)
-        } else {
-            Ok(res)
-        }
+        let t = (spliced, looked, res, requeued, maxevents, left);
+        self.end_transfer(t, remain, fault)
     }
 
     /// Raise the waker once if somebody observes the instance.

@@ -98,21 +98,8 @@ fn pid() -> u32 {
 
 /// Create the file with its header, unless it exists and is not empty.
 fn write_header_if_new() -> std::io::Result<()> {
-    let Some(path) = PATH.get() else {
-        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
-    };
     let _errno = ErrnoGuard::save();
-    // SAFETY: path is NUL-terminated; `open` is not hooked by the library.
-    let fd = unsafe {
-        libc::open(
-            path.as_ptr(),
-            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
-            0o644 as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let fd = open_for_append().ok_or_else(std::io::Error::last_os_error)?;
     // SAFETY: st is plain data filled by fstat.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fd is open; st is writable.
@@ -123,6 +110,24 @@ fn write_header_if_new() -> std::io::Result<()> {
     // SAFETY: our own fd; the real close, not the hook.
     unsafe { real::close(fd) };
     Ok(())
+}
+
+/// Open the trace file for appending (created if missing); None on failure, with
+/// errno set (no path configured: EINVAL).
+fn open_for_append() -> Option<c_int> {
+    let Some(path) = PATH.get() else {
+        crate::sys::set_errno(libc::EINVAL);
+        return None;
+    };
+    // SAFETY: path is NUL-terminated; `open` is not hooked by the library.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
+            0o644 as libc::c_uint,
+        )
+    };
+    (fd >= 0).then_some(fd)
 }
 
 /// A wait's timeout in ns from a millisecond timeout (-1: none).
@@ -136,21 +141,10 @@ pub(crate) fn ms_ns(ms: c_int) -> i64 {
 
 /// The sink's write: append whole records to the file.
 fn append(bytes: &[u8]) -> bool {
-    let Some(path) = PATH.get() else {
-        return false;
-    };
     let _errno = ErrnoGuard::save();
-    // SAFETY: as in `write_header_if_new`.
-    let fd = unsafe {
-        libc::open(
-            path.as_ptr(),
-            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
-            0o644 as libc::c_uint,
-        )
-    };
-    if fd < 0 {
+    let Some(fd) = open_for_append() else {
         return false;
-    }
+    };
     let ok = write_all(fd, bytes);
     // SAFETY: our own fd.
     unsafe { real::close(fd) };

@@ -54,6 +54,9 @@ pub fn fixup_for(rip: usize) -> Option<usize> {
 /// Generates a fault-tolerant load of `$ty` into the register form `$reg`.
 macro_rules! user_load {
     ($name:ident, $ty:ty, $reg:literal) => {
+        user_load!($name, $ty, concat!("mov ", $reg, ", [{ptr}]"), u64);
+    };
+    ($name:ident, $ty:ty, $insn:expr, $wide:ty) => {
         /// Read the program's memory at `ptr` (any alignment); `None` is EFAULT.
         ///
         /// # Safety
@@ -61,7 +64,7 @@ macro_rules! user_load {
         /// caught, but a valid address is read as it is.
         #[inline(always)]
         pub unsafe fn $name(ptr: *const $ty) -> Option<$ty> {
-            let value: u64;
+            let value: $wide;
             let failed: u32;
             // SAFETY: one load; a fault resumes at the fix-up (see the module comment),
             // which sets `failed` and jumps to the end of the block.
@@ -69,7 +72,7 @@ macro_rules! user_load {
                 asm!(
                     "xor {failed:e}, {failed:e}",
                     "2:",
-                    concat!("mov ", $reg, ", [{ptr}]"),
+                    $insn,
                     "3:",
                     ".pushsection .text.uepoll_fixup,\"ax\",@progbits",
                     "4:",
@@ -172,41 +175,4 @@ pub unsafe fn copy_from_user(dst: &mut [u8], src: *const u8) -> bool {
     true
 }
 
-/// One byte of the program's memory; `None` is EFAULT.
-///
-/// # Safety
-/// As `get_u32`.
-#[inline(always)]
-pub unsafe fn get_u8(ptr: *const u8) -> Option<u8> {
-    let value: u32;
-    let failed: u32;
-    // SAFETY: one load, fault-tolerant as in `user_load!`.
-    unsafe {
-        asm!(
-            "xor {failed:e}, {failed:e}",
-            "2:",
-            "movzx {value:e}, byte ptr [{ptr}]",
-            "3:",
-            ".pushsection .text.uepoll_fixup,\"ax\",@progbits",
-            "4:",
-            "mov {failed:e}, 1",
-            "xor {value:e}, {value:e}",
-            "jmp 3b",
-            ".popsection",
-            ".pushsection uepoll_extable,\"aR\",@progbits",
-            ".balign 4",
-            ".long 2b - .",
-            ".long 4b - .",
-            ".popsection",
-            ptr = in(reg) ptr,
-            value = out(reg) value,
-            failed = out(reg) failed,
-            options(nostack, readonly),
-        );
-    }
-    if failed != 0 {
-        None
-    } else {
-        Some(value as u8)
-    }
-}
+user_load!(get_u8, u8, "movzx {value:e}, byte ptr [{ptr}]", u32);

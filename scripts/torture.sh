@@ -52,8 +52,9 @@ run() {
 
 for side in kernel uepoll; do
     echo "== torture on $side"
-    # Churn without its forker thread: with forks, uepoll fails about 1 run in 8 on a
-    # ONESHOT registration reported twice (open; docs/reliability.md, "Open").
+    # Churn without its forker thread: with forks, an earlier library failed 2 runs in
+    # 8 on a ONESHOT registration reported twice, not seen in 40 runs since, cause not
+    # found (docs/reliability.md, "Open").
     # Forks with threads inside the engine are covered by `spawn` below.
     # TORTURE_CHURN_FORKS=1 puts the forker back.
     forks="-F 0"

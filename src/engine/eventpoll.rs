@@ -681,27 +681,17 @@ impl EventPoll {
                 if self.variant == Variant::SinglePass && epi.missed.load(Ordering::Relaxed) {
                     epi.missed.swap(false, Ordering::AcqRel);
                 }
-                let events = epi.events.load(Ordering::SeqCst);
-                let revents = epi.file.poll() & events;
-                if revents != 0 {
-                    if sink
-                        .put(
-                            res,
-                            revents & !EP_PRIVATE_BITS,
-                            epi.data.load(Ordering::Relaxed),
-                        )
-                        .is_err()
-                    {
+                match poll_and_copy(epi, sink, res) {
+                    Err(Fault) => {
                         fault = true;
                         break;
                     }
-                    res += 1;
-                    if events & EPOLLONESHOT != 0 {
-                        epi.events
-                            .store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
-                    } else {
-                        back = events & EPOLLET == 0;
+                    Ok((events, revents)) if revents != 0 => {
+                        res += 1;
+                        // Level-triggered goes back; ET and (now disarmed) ONESHOT not.
+                        back = events & (EPOLLET | EPOLLONESHOT) == 0;
                     }
+                    Ok(_) => {}
                 }
             }
             // Decisions are recorded only once one item is not re-queued: in the
@@ -848,27 +838,16 @@ impl EventPoll {
         delivered.clear();
         delivered.resize(txlist.len(), 0);
         for (i, epi) in txlist.iter().enumerate() {
-            let events = epi.events.load(Ordering::SeqCst);
-            let revents = epi.file.poll() & events;
-            if revents == 0 {
-                continue;
-            }
-            if sink
-                .put(
-                    res,
-                    revents & !EP_PRIVATE_BITS,
-                    epi.data.load(Ordering::Relaxed),
-                )
-                .is_err()
-            {
-                looked = i;
-                break;
-            }
-            res += 1;
-            delivered[i] = revents;
-            if events & EPOLLONESHOT != 0 {
-                epi.events
-                    .store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
+            match poll_and_copy(epi, sink, res) {
+                Err(Fault) => {
+                    looked = i;
+                    break;
+                }
+                Ok((_, revents)) if revents != 0 => {
+                    res += 1;
+                    delivered[i] = revents;
+                }
+                Ok(_) => {}
             }
         }
         let fault = looked < txlist.len();
@@ -1048,6 +1027,32 @@ impl EventPoll {
 
 fn file_key(file: &Arc<dyn EpFile>) -> usize {
     Arc::as_ptr(file) as *const () as usize
+}
+
+/// The per-item step both transfers share: re-poll the item and, if it is ready, copy
+/// its event to `sink` at `index` and disarm it when it is ONESHOT. Returns the mask
+/// read and the events reported (0: not ready), or `Fault` when the copy failed (the
+/// item is then left as it was).
+#[inline(always)]
+fn poll_and_copy(
+    epi: &Epitem,
+    sink: &mut dyn EventSink,
+    index: usize,
+) -> Result<(u32, u32), Fault> {
+    let events = epi.events.load(Ordering::SeqCst);
+    let revents = epi.file.poll() & events;
+    if revents != 0 {
+        sink.put(
+            index,
+            revents & !EP_PRIVATE_BITS,
+            epi.data.load(Ordering::Relaxed),
+        )?;
+        if events & EPOLLONESHOT != 0 {
+            epi.events
+                .store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
+        }
+    }
+    Ok((events, revents))
 }
 
 /// Take a live item off the lists, under the ready lock. Returns false, with the item

@@ -965,6 +965,116 @@ static int reap(pid_t pid)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* A ONESHOT item that fired reports nothing until MOD re-arms it, not even a hang-up,
+ * and a fork in between changes nothing. Regression: uepoll hands its registrations to
+ * the kernel at fork, and re-added a fired ONESHOT item with EPOLLERR|EPOLLHUP, which
+ * then reported the hang-up once more (found by `torture churn`). */
+static void fork_keeps_fired_oneshot_disarmed(void)
+{
+    int ep = mkepoll(), a[2], b[2], c[2];
+    mkpipe(a);
+    mkpipe(b);
+    mkpipe(c);
+    add(ep, a[0], EPOLLIN | EPOLLONESHOT, 0xA);
+    add(ep, b[0], EPOLLIN | EPOLLONESHOT | EPOLLET, 0xB);
+    add(ep, c[0], EPOLLIN | EPOLLONESHOT, 0xC);
+    put(a[1], 1);
+    expect_wait1("ONESHOT a fires", ep, LONG_MS, 0xA, EPOLLIN);
+    put(b[1], 1);
+    expect_wait1("ONESHOT|ET b fires", ep, LONG_MS, 0xB, EPOLLIN);
+    put(c[1], 1);
+    expect_wait1("ONESHOT c fires", ep, LONG_MS, 0xC, EPOLLIN);
+    drain(a[0]);
+    xclose(a[1]);
+    xclose(b[1]);
+    xclose(c[1]);
+    /* c's item outlives its number: it stays keyed by c[0] while a dup keeps the file. */
+    int cdup = dup(c[0]);
+    int cnum = c[0];
+    xclose(c[0]);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    reap(pid);
+    expect_wait0("fired ONESHOT items stay silent across a fork, even after a hang-up", ep);
+    expect_err("ADD of a fired ONESHOT item gives EEXIST", add(ep, a[0], EPOLLIN, 0xA2),
+               EEXIST);
+    expect_err("ADD with EPOLLEXCLUSIVE|EPOLLONESHOT is EINVAL before the lookup",
+               add(ep, a[0], EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT, 0xA3), EINVAL);
+    expect_err("MOD with EPOLLEXCLUSIVE of a fired ONESHOT item gives EINVAL",
+               ctl(ep, EPOLL_CTL_MOD, a[0], EPOLLIN | EPOLLEXCLUSIVE, 0xA4), EINVAL);
+    expect_eq("MOD re-arms the fired ONESHOT item",
+              ctl(ep, EPOLL_CTL_MOD, a[0], EPOLLIN | EPOLLONESHOT, 0xA5), 0);
+    expect_wait1("the re-armed item reports the hang-up", ep, LONG_MS, 0xA5, EPOLLHUP);
+    expect_wait0("and is disarmed again", ep);
+    expect_eq("DEL of the re-armed item", ctl(ep, EPOLL_CTL_DEL, a[0], 0, 0), 0);
+    expect_err("a second DEL gives ENOENT", ctl(ep, EPOLL_CTL_DEL, a[0], 0, 0), ENOENT);
+    expect_eq("DEL of a fired ONESHOT item", ctl(ep, EPOLL_CTL_DEL, b[0], 0, 0), 0);
+    expect_err("MOD after that DEL gives ENOENT",
+               ctl(ep, EPOLL_CTL_MOD, b[0], EPOLLIN, 0xB2), ENOENT);
+    expect_eq("ADD after that DEL succeeds", add(ep, b[0], EPOLLIN, 0xB3), 0);
+    expect_wait1("and reports data and hang-up", ep, LONG_MS, 0xB3, EPOLLIN | EPOLLHUP);
+    /* Back on its old number, c's file meets its old, fired item again. */
+    expect_eq("dup2 puts c's file back on its closed number", dup2(cdup, cnum), cnum);
+    expect_err("ADD under the item's own number gives EEXIST", add(ep, cnum, EPOLLIN, 0xC2),
+               EEXIST);
+    expect_eq("MOD re-arms it", ctl(ep, EPOLL_CTL_MOD, cnum, EPOLLIN, 0xC3), 0);
+    expect_eq("DEL b", ctl(ep, EPOLL_CTL_DEL, b[0], 0, 0), 0);
+    expect_wait1("the re-armed item reports its data and hang-up", ep, LONG_MS, 0xC3,
+                 EPOLLIN | EPOLLHUP);
+    /* The last close of a file drops its fired item; the number is then free to use. */
+    xclose(cnum);
+    xclose(cdup);
+    int d[2];
+    mkpipe(d);
+    if (d[0] != cnum) {
+        dup2(d[0], cnum);
+        xclose(d[0]);
+    }
+    expect_eq("ADD on the number of a closed file's fired item succeeds",
+              add(ep, cnum, EPOLLIN, 0xD), 0);
+    xclose(cnum);
+    xclose(d[1]);
+    xclose(a[0]);
+    xclose(b[0]);
+    xclose(ep);
+}
+
+/* Two registrations of one file under two closed numbers, both numbers since reused
+ * by another file, both survive a fork. Regression: uepoll rebuilds such items at fork
+ * through a duplicate of the file standing in for each closed number, and both
+ * duplicates landed on one number: the second registration was lost. */
+static void fork_keeps_both_orphaned_registrations(void)
+{
+    int ep = mkepoll(), f[2], g[2];
+    mkpipe(f);
+    mkpipe(g);
+    int a = dup(f[0]), b = dup(f[0]);
+    add(ep, a, EPOLLIN, 0x1);
+    add(ep, b, EPOLLIN, 0x2);
+    /* Both numbers now name g's read end: the items stay keyed by (f's file, a/b). */
+    dup2(g[0], a);
+    dup2(g[0], b);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    reap(pid);
+    put(f[1], 1);
+    struct epoll_event ev[MAXEV];
+    int n = epoll_wait(ep, ev, MAXEV, LONG_MS);
+    int ia = find_data(ev, n, 0x1), ib = find_data(ev, n, 0x2);
+    check(n == 2 && ia >= 0 && ib >= 0 && ev[ia].events == EPOLLIN && ev[ib].events == EPOLLIN,
+          "both registrations under closed numbers report after a fork", "n=%d", n);
+    expect_eq("ADD of g under a succeeds (a different file)", add(ep, a, EPOLLIN, 0x3), 0);
+    xclose(a);
+    xclose(b);
+    close_pair(f);
+    close_pair(g);
+    xclose(ep);
+}
+
 static void g_fork(void)
 {
     int ep = mkepoll(), p[2], q[2];
@@ -1001,6 +1111,8 @@ static void g_fork(void)
     close_pair(p);
     close_pair(q);
     xclose(ep);
+    fork_keeps_fired_oneshot_disarmed();
+    fork_keeps_both_orphaned_registrations();
 }
 
 /* ------------------------------------------------------------------ */

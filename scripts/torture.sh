@@ -12,7 +12,7 @@ spawn=${TORTURE_SPAWN_SECS:-5}
 seed=${TORTURE_SEED:+-s $TORTURE_SEED}
 passed=0; failed=0
 
-keys_churn="threads seconds seed waits events_checked registrations ctl_add ctl_mod ctl_del closes dups dup2s forks spawns children_failed final_registrations_checked known_diff_rekey known_diff_oneshot_rearm violations"
+keys_churn="threads seconds seed waits events_checked registrations ctl_add ctl_mod ctl_del closes dups dup2s forks spawns children_failed final_registrations_checked known_diff_rekey violations"
 keys_signals="threads seconds signals_handled pthread_kills handler_bytes_written bytes_read handler_eventfd_adds eventfd_read eintr consistency_checks violations"
 keys_handler_malloc="rounds handler_writes_growing_ready_list_during_malloc violations"
 keys_spawn="threads seconds rounds children_failed check_pipes_compared check_pipes_with_child_data token_moves private_cycles tokens_start tokens_end violations"
@@ -42,7 +42,7 @@ run() {
         passed=$((passed + 1))
     else
         echo "FAIL $mode on $side (exit $rc):$line"
-        echo "$o" | grep -E '^(VIOLATION|HANG|  (thread |history|kernel items|final: )|    (seq|tfd))|malloc|free\(|corrupt' |
+        echo "$o" | grep -E '^(VIOLATION|HANG|  (thread |history|kernel items|final: |first report)|    (seq|tfd))|malloc|free\(|corrupt' |
             head -25 | sed 's/^/     /'
         [ $rc -ge 128 ] && echo "     (killed by signal $((rc - 128)))"
         [ $rc -eq 124 ] && echo "     (timed out)"
@@ -52,15 +52,8 @@ run() {
 
 for side in kernel uepoll; do
     echo "== torture on $side"
-    # Churn without its forker thread: with forks, an earlier library failed 2 runs in
-    # 8 on a ONESHOT registration reported twice, not seen in 40 runs since, cause not
-    # found (docs/reliability.md, "Open").
-    # Forks with threads inside the engine are covered by `spawn` below.
-    # TORTURE_CHURN_FORKS=1 puts the forker back.
-    forks="-F 0"
-    [ "${TORTURE_CHURN_FORKS:-0}" = 1 ] && forks=""
     # shellcheck disable=SC2086
-    run "$side" churn -d "$churn" $seed $forks
+    run "$side" churn -d "$churn" $seed
     run "$side" signals -d "$signals"
     run "$side" spawn -d "$spawn"
     run "$side" handler-malloc

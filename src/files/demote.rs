@@ -87,48 +87,105 @@ fn demote_one(table: &mut Table, file: &Arc<OpenFile>) {
         return; // already demoted
     }
     let as_epfile: Arc<dyn EpFile> = Arc::clone(file) as Arc<dyn EpFile>;
-    for inst in instances(table) {
-        for (fd, events, data) in inst.ep.take_items_of(&as_epfile) {
-            if fds.contains(&fd) {
-                // The item's own fd number still names this file: the same key.
-                inst.kernel_add(fd, events, data);
+    let taken: Vec<(Arc<Instance>, Vec<Registration>)> = instances(table)
+        .into_iter()
+        .map(|inst| {
+            let items = inst.ep.take_items_of(&as_epfile);
+            (inst, items)
+        })
+        .collect();
+    let orphans = StandIns::new(
+        fds[0],
+        taken
+            .iter()
+            .flat_map(|(_, items)| items.iter().map(|&(fd, _, _)| fd))
+            .filter(|fd| !fds.contains(fd)),
+    );
+    for (inst, items) in taken {
+        for (fd, events, data) in items {
+            // The item's own fd number, when it still names this file: the same key.
+            // Otherwise the duplicate standing in for its closed number.
+            let key = if fds.contains(&fd) {
+                Some(fd)
             } else {
-                add_orphan(&inst, fds[0], fd, events, data);
+                orphans.number_for(fd)
+            };
+            if let Some(key) = key {
+                inst.demoted_item(table, key, events, data);
             }
             STATS.add(&STATS.demotions, 1);
         }
     }
+    drop(orphans);
     for fd in fds {
         table.remove(fd);
     }
     STATS.add(&STATS.demotions, 1);
 }
 
-/// Register an item whose fd number was closed while another number (`live`) keeps its
-/// file open. The kernel keys such an item by the closed number and keeps it until the
-/// file goes away; the same state is rebuilt with a short-lived duplicate: on the
-/// item's own number when that is free (so the key is exactly the kernel's), else on
-/// any free number, never on `live`, whose own registration may share the instance
-/// (registering there would collide with it). The duplicate is closed at once; the
-/// registration stays, as the kernel's does.
-fn add_orphan(inst: &Instance, live: i32, orphan_fd: i32, events: u32, data: u64) {
-    let _errno = crate::sys::ErrnoGuard::save();
-    // SAFETY: F_DUPFD_CLOEXEC of an fd the table holds open; the new number is ours
-    // until the close below.
-    let tmp = unsafe {
-        crate::sys::real::fcntl(
-            live,
-            libc::F_DUPFD_CLOEXEC,
-            libc::c_long::from(orphan_fd.max(0)),
-        )
-    };
-    if tmp < 0 {
-        return;
+/// One item handed over by the engine: (fd number, interest, data).
+type Registration = (i32, u32, u64);
+
+/// Short-lived duplicates of a file for its orphaned items: items whose fd number was
+/// closed while another number (`live`) keeps the file open. The kernel keys such an
+/// item by the closed number and keeps it until the file goes away; demotion rebuilds
+/// it by registering a duplicate of the file, one per closed number. The duplicate
+/// sits on the item's own number when that is free (so the key is exactly the
+/// kernel's), else on another free number, never on `live`, whose own registration may
+/// share the instance. All of them stay open until every instance is done, so that two
+/// closed numbers never land on one key, and the same closed number gets the same key
+/// in every instance. Dropping this closes them; the registrations stay, as the
+/// kernel's do.
+struct StandIns {
+    /// (closed number, duplicate)
+    dups: Vec<(i32, i32)>,
+}
+
+impl StandIns {
+    fn new(live: i32, closed: impl Iterator<Item = i32>) -> Self {
+        let _errno = crate::sys::ErrnoGuard::save();
+        let mut numbers: Vec<i32> = closed.collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        // Numbers still free first, so that no duplicate takes one of them.
+        numbers.sort_by_key(|&n| !number_is_free(n));
+        let dups = numbers
+            .into_iter()
+            .filter_map(|n| {
+                // SAFETY: F_DUPFD_CLOEXEC of an fd the table holds open; the new number
+                // is ours until `drop`.
+                let dup = unsafe {
+                    crate::sys::real::fcntl(live, libc::F_DUPFD_CLOEXEC, libc::c_long::from(n))
+                };
+                (dup >= 0).then_some((n, dup))
+            })
+            .collect();
+        StandIns { dups }
     }
-    inst.kernel_add(tmp, events, data);
-    // SAFETY: closes the duplicate made above; the kernel keeps the registration while
-    // the file stays open through `live`.
-    unsafe { crate::sys::real::close(tmp) };
+
+    fn number_for(&self, closed: i32) -> Option<i32> {
+        self.dups
+            .iter()
+            .find(|&&(n, _)| n == closed)
+            .map(|&(_, d)| d)
+    }
+}
+
+impl Drop for StandIns {
+    fn drop(&mut self) {
+        let _errno = crate::sys::ErrnoGuard::save();
+        for &(_, dup) in &self.dups {
+            // SAFETY: closes a duplicate made in `new`; the kernel keeps the
+            // registrations while the file stays open through `live`.
+            unsafe { crate::sys::real::close(dup) };
+        }
+    }
+}
+
+/// True when no fd is open on number `n`.
+fn number_is_free(n: i32) -> bool {
+    // SAFETY: F_GETFD takes no pointer; a closed number gives EBADF.
+    unsafe { crate::sys::real::fcntl(n, libc::F_GETFD, 0) < 0 }
 }
 
 /// Before fork: every file is demoted and every instance becomes the kernel's alone,

@@ -6,6 +6,9 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::parking::{is_disarmed, Parking};
+use super::table::Table;
+use crate::engine::sync::Mutex;
 use crate::engine::{EventPoll, Variant, Waker};
 use crate::sys::{real, ErrnoGuard};
 
@@ -80,6 +83,11 @@ pub struct Instance {
     pub nested_watchers: AtomicUsize,
     /// The wake-up eventfd is registered level-triggered (see `EventfdWaker`).
     wake_level: Arc<AtomicBool>,
+    /// Disarmed ONESHOT items that demotion parked (`parking.rs`). Taken only inside
+    /// the gate.
+    pub(crate) parking: Mutex<Parking>,
+    /// Something was parked once: kernel-path `epoll_ctl` calls consult `parking`.
+    pub parked: AtomicBool,
 }
 
 impl Instance {
@@ -118,13 +126,17 @@ impl Instance {
             turn: AtomicBool::new(false),
             nested_watchers: AtomicUsize::new(0),
             wake_level,
+            parking: Mutex::new(Parking::default()),
+            parked: AtomicBool::new(false),
         });
         Some((inst, efd))
     }
 
-    /// The last fd of the instance was closed: free the engine side and the eventfd.
+    /// The last fd of the instance was closed: free the engine side, the eventfd and
+    /// the parking fd (the caller removes their table entries).
     pub fn released(&self) {
         self.ep.clear();
+        self.parking.lock().close();
         let _errno = ErrnoGuard::save();
         // SAFETY: the eventfd is the library's own and nobody uses it any more.
         unsafe { real::close(self.wake_fd.load(Ordering::Relaxed)) };
@@ -147,6 +159,17 @@ impl Instance {
             self.kernel_items.fetch_add(1, Ordering::Relaxed);
         }
         ok
+    }
+
+    /// Demotion of the item `(fd, events, data)`: a ONESHOT item that already fired is
+    /// parked (`parking.rs`), every other one goes into the kernel epoll fd. `table`
+    /// is held exclusively.
+    pub fn demoted_item(&self, table: &mut Table, fd: i32, events: u32, data: u64) {
+        if is_disarmed(events) && self.parking.lock().park(table, fd, events, data) {
+            self.parked.store(true, Ordering::Relaxed);
+            return;
+        }
+        self.kernel_add(fd, events, data);
     }
 
     /// True when the program registered kernel-served fds worth a non-blocking look.

@@ -16,6 +16,7 @@ pub mod demote;
 pub mod gate;
 pub mod instance;
 pub mod openfile;
+pub mod parking;
 pub mod table;
 
 use std::sync::Arc;
@@ -173,6 +174,9 @@ pub fn forget(table: &mut table::Table, entry: Option<Entry>) {
                 == 1
             {
                 table.remove(inst.wake_fd.load(std::sync::atomic::Ordering::Relaxed));
+                if let Some(pfd) = inst.parking.lock().fd() {
+                    table.remove(pfd);
+                }
                 inst.released();
             } else if let Some((fd, _)) = table
                 .entries()

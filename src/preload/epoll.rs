@@ -14,7 +14,7 @@ use libc::{c_int, epoll_event, sigset_t, timespec};
 
 use super::user::{self, UserEvents};
 use super::{active, count_kernel_watch, max_watches, variant};
-use crate::engine::events::{EPOLL_CTL_ADD, EPOLL_CTL_DEL};
+use crate::engine::events::{EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD};
 use crate::engine::stats::STATS;
 use crate::engine::trace;
 use crate::engine::{check_exclusive, CtlError};
@@ -110,6 +110,11 @@ unsafe fn ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_i
             Some(Entry::Epoll(_)) | None => {}
         }
     }
+    if inst.parked.load(Ordering::Relaxed) {
+        if let Some(r) = parked_ctl(inst, epfd, op, fd, event) {
+            return r;
+        }
+    }
     let inst = Arc::clone(inst);
     drop(gate);
     // SAFETY: forwarded to the instance's own kernel epoll fd; the kernel checks the
@@ -142,6 +147,56 @@ unsafe fn ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_i
         track_nested(op, fd);
     }
     r
+}
+
+/// `epoll_ctl` through the kernel on an instance that parked ONESHOT items which had
+/// fired (`files/parking.rs`), when `fd` keys one of them: the answers the kernel gives
+/// for a disarmed item, in its order (the event copy, then the EPOLLEXCLUSIVE rules,
+/// then the lookup). EBADF and EPERM cannot arise: the parked item's fd is open and
+/// pollable. `None` when `fd` keys no parked item. The caller holds the gate.
+fn parked_ctl(
+    inst: &Instance,
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    event: *mut epoll_event,
+) -> Option<c_int> {
+    if !matches!(op, EPOLL_CTL_ADD | EPOLL_CTL_MOD | EPOLL_CTL_DEL) {
+        return None;
+    }
+    let mut parking = inst.parking.lock();
+    if !parking.may_hold(fd) || !parking.holds(fd) {
+        return None;
+    }
+    let events = if op == EPOLL_CTL_DEL {
+        0
+    } else {
+        match user::read_event(event) {
+            Some((events, _)) => events,
+            None => return Some(fail(libc::EFAULT)),
+        }
+    };
+    if check_exclusive(op, events, false).is_err() {
+        return Some(fail(libc::EINVAL));
+    }
+    Some(match op {
+        EPOLL_CTL_ADD => fail(libc::EEXIST),
+        EPOLL_CTL_DEL => {
+            parking.take(fd);
+            0
+        }
+        _ => {
+            // The re-arm: the item moves into the instance with its new interest. The
+            // kernel's insert polls the file, so a ready file is reported.
+            parking.take(fd);
+            // SAFETY: the program's event, readable (checked above), to its instance.
+            let r = unsafe { real::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, event) };
+            if r == 0 {
+                inst.kernel_items.fetch_add(1, Ordering::Relaxed);
+            }
+            r
+        }
+    })
 }
 
 /// An epoll fd of ours was added to (or removed from) another instance through the

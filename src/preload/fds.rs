@@ -271,7 +271,8 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
     r
 }
 
-/// Move an instance's wake-up eventfd off `fd`, which the program is about to reuse.
+/// Move one of the library's own fds (an instance's wake-up eventfd or parking fd) off
+/// `fd`, which the program is about to reuse.
 fn relocate_internal(table: &mut table::Table, fd: c_int) {
     let _errno = sys::ErrnoGuard::save();
     // SAFETY: duplicates the library's own eventfd.
@@ -284,6 +285,7 @@ fn relocate_internal(table: &mut table::Table, fd: c_int) {
             inst.wake_fd
                 .store(moved, std::sync::atomic::Ordering::Relaxed);
         }
+        inst.parking.lock().moved(fd, moved);
     }
     table.remove(fd);
     table.install(moved, Entry::Internal);

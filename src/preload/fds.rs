@@ -205,7 +205,7 @@ pub unsafe extern "C" fn dup(oldfd: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn dup2(oldfd: c_int, newfd: c_int) -> c_int {
-    if !table::is_served(oldfd) && !table::is_served(newfd) {
+    if let Target::Unserved(_gate) = target(oldfd, newfd) {
         // SAFETY: plain forwarding.
         return unsafe { real::dup2(oldfd, newfd) };
     }
@@ -217,7 +217,7 @@ pub unsafe extern "C" fn dup2(oldfd: c_int, newfd: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int {
-    if !table::is_served(oldfd) && !table::is_served(newfd) {
+    if let Target::Unserved(_gate) = target(oldfd, newfd) {
         // SAFETY: plain forwarding.
         return unsafe { real::dup3(oldfd, newfd, flags) };
     }
@@ -225,6 +225,33 @@ pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int
         // SAFETY: plain forwarding.
         unsafe { real::dup3(oldfd, newfd, flags) }
     })
+}
+
+/// How a `dup2`/`dup3` goes.
+enum Target {
+    /// Neither number is served: the real call, made while holding the gate (when the
+    /// thread is not already inside the library).
+    Unserved(Option<table::Gate>),
+    /// One of them is served: `dup_like`.
+    Served,
+}
+
+/// `dup2` and `dup3` are the calls that can land on any number, including one the
+/// library holds for a moment under the gate's write side: a stand-in duplicate during
+/// demotion (`demote.rs:StandIns`), or a parking fd or wake-up eventfd being made. Such a
+/// number is not yet (or never) marked served, so the real call would replace the
+/// library's fd, and the library would then close the program's. Holding the gate for
+/// reading makes the call wait for the write side to finish; the numbers are checked
+/// again inside it, since a number made meanwhile is marked served by then.
+fn target(oldfd: c_int, newfd: c_int) -> Target {
+    if table::is_served(oldfd) || table::is_served(newfd) {
+        return Target::Served;
+    }
+    let gate = table::enter();
+    if gate.is_some() && (table::is_served(oldfd) || table::is_served(newfd)) {
+        return Target::Served;
+    }
+    Target::Unserved(gate)
 }
 
 /// The shared body of dup, dup2, dup3 and F_DUPFD: run `call`, then make the new number

@@ -102,23 +102,23 @@ impl Parking {
     /// kernel's own lookup answers: a MOD of the parked copy, which nobody waits on, so
     /// the interest it sets is never seen.
     pub fn holds(&mut self, fd: i32) -> bool {
-        let _errno = ErrnoGuard::save();
-        let mut ev = libc::epoll_event { events: 0, u64: 0 };
-        // SAFETY: changes only our own parking fd's copy of the item.
-        let found = unsafe { real::epoll_ctl(self.fd, EPOLL_CTL_MOD, fd, &mut ev) } == 0;
-        if !found {
-            self.missed();
-        }
-        found
+        self.lookup(EPOLL_CTL_MOD, fd)
     }
 
     /// Take the item keyed by `fd` out of the parking fd (re-armed or deleted by the
     /// program). True when it was there.
     pub fn take(&mut self, fd: i32) -> bool {
+        self.lookup(EPOLL_CTL_DEL, fd)
+    }
+
+    /// `op` (MOD with an empty interest, or DEL) on the parked item keyed by `fd`:
+    /// true when the kernel found it.
+    fn lookup(&mut self, op: i32, fd: i32) -> bool {
         let _errno = ErrnoGuard::save();
-        // SAFETY: removes from our own parking fd; the kernel checks the fd.
-        let found =
-            unsafe { real::epoll_ctl(self.fd, EPOLL_CTL_DEL, fd, std::ptr::null_mut()) } == 0;
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: acts on our own parking fd only; the kernel checks `fd`, and DEL
+        // ignores the event.
+        let found = unsafe { real::epoll_ctl(self.fd, op, fd, &mut ev) } == 0;
         if !found {
             self.missed();
         }

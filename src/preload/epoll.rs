@@ -168,16 +168,8 @@ fn parked_ctl(
     if !parking.may_hold(fd) || !parking.holds(fd) {
         return None;
     }
-    let events = if op == EPOLL_CTL_DEL {
-        0
-    } else {
-        match user::read_event(event) {
-            Some((events, _)) => events,
-            None => return Some(fail(libc::EFAULT)),
-        }
-    };
-    if check_exclusive(op, events, false).is_err() {
-        return Some(fail(libc::EINVAL));
+    if let Err(e) = checked_event(op, event) {
+        return Some(fail(e));
     }
     Some(match op {
         EPOLL_CTL_ADD => fail(libc::EEXIST),
@@ -223,17 +215,10 @@ fn engine_ctl(
     file: &Arc<crate::files::openfile::OpenFile>,
     event: *mut epoll_event,
 ) -> c_int {
-    let (events, data) = if op != EPOLL_CTL_DEL {
-        match user::read_event(event) {
-            Some(ev) => ev,
-            None => return fail(libc::EFAULT),
-        }
-    } else {
-        (0, 0)
+    let (events, data) = match checked_event(op, event) {
+        Ok(ev) => ev,
+        Err(e) => return fail(e),
     };
-    if check_exclusive(op, events, false).is_err() {
-        return fail(libc::EINVAL);
-    }
     if op == EPOLL_CTL_ADD {
         // Before the engine's insert polls the file (see `OpenFile::pipe_read`).
         file.note_watched();
@@ -245,6 +230,20 @@ fn engine_ctl(
         Err(CtlError::Invalid) => fail(libc::EINVAL),
         Err(CtlError::NoSpace) => fail(libc::ENOSPC),
     }
+}
+
+/// The checks the kernel makes on `epoll_ctl`'s event before it looks at the
+/// instance's items, in its order: the copy of the event (EFAULT; DEL reads none), then
+/// the EPOLLEXCLUSIVE rules for a target that is not an epoll fd (EINVAL). Returns the
+/// event, `(0, 0)` for DEL, or the errno.
+fn checked_event(op: c_int, event: *mut epoll_event) -> Result<(u32, u64), c_int> {
+    let (events, data) = if op == EPOLL_CTL_DEL {
+        (0, 0)
+    } else {
+        user::read_event(event).ok_or(libc::EFAULT)?
+    };
+    check_exclusive(op, events, false).map_err(|_| libc::EINVAL)?;
+    Ok((events, data))
 }
 
 /// How the program asked to wait.

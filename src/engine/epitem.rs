@@ -43,6 +43,10 @@ pub struct Epitem {
     /// Removed from the instance; a stale ready-list entry is dropped lazily.
     pub(crate) dead: AtomicBool,
     /// A wake-up arrived while the item was linked; the transfer must look again.
+    /// This plays the role of the kernel's overflow list (`ep->ovflist`, `epi->next`):
+    /// where the kernel chains an item that a callback hit during a transfer onto
+    /// `ovflist` and splices it back in `ep_done_scan`, uepoll marks the item and the
+    /// transfer re-injects it under the ready lock.
     pub(crate) missed: AtomicBool,
     /// On the ready list or on a transfer's private list (`ep_is_linked`).
     pub(crate) linked: AtomicBool,

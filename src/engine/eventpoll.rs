@@ -21,7 +21,7 @@
 //! # The five cases of the seed, mapped to this file
 //!
 //! 1. The instance going away during a transfer: the caller of `send_events` holds a
-//!    counted reference to the instance, so it cannot be freed; `clear` (ep_free)
+//!    counted reference to the instance, so it cannot be freed; `free` (ep_free)
 //!    takes `mtx` for writing and so waits for the transfer.
 //! 2. `EPOLL_CTL_DEL`: `remove` holds `mtx` for writing; it waits for transfers.
 //! 3. A watched file going away: `release_file` removes through `remove`, same lock.
@@ -32,6 +32,13 @@
 //!    callback sets `missed` and the transfer, which cleared `missed` before its
 //!    re-poll, re-injects the item (see `Epitem` for the state machine). The `Seed`
 //!    variant leaves the window open on purpose, so that the loss can be shown.
+//!
+//! 6. Not one of the seed's five: a waiter that finds the ready list empty while
+//!    another transfer has the items on its private list. The kernel counts those as
+//!    available (`ep_events_available` looks at `ovflist`) and its next transfer waits
+//!    on `ep->mtx`; here `ReadyList::in_flight` counts transfers in flight,
+//!    `has_ready` includes them, and a transfer that would answer "nothing" waits on
+//!    `transfer_done` for them (`await_in_flight`). `Seed` keeps the 2007 answer.
 //!
 //! # Sleeping
 //!
@@ -48,7 +55,7 @@ use super::epitem::Epitem;
 use super::events::*;
 use super::file::EpFile;
 use super::stats::STATS;
-use super::sync::{fence, AtomicBool, AtomicUsize, Mutex, Ordering, RwLock};
+use super::sync::{fence, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, RwLock};
 
 /// Which transfer algorithm an instance runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +105,23 @@ impl EventSink for Vec<(u32, u64)> {
         self.push((events, data));
         Ok(())
     }
+}
+
+/// What one transfer did, for the counters and the trace's `transfer` record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransferSummary {
+    /// Items taken off the ready list (spliced, or collected by `MultiPass`).
+    pub spliced: usize,
+    /// Items looked at (re-polled); the rest went back untouched.
+    pub processed: usize,
+    /// Events copied to the caller.
+    pub delivered: usize,
+    /// Items put back on the ready list.
+    pub requeued: u64,
+    /// The caller's `maxevents`.
+    pub maxevents: usize,
+    /// Live entries left on the ready list afterwards.
+    pub left: usize,
 }
 
 /// The transfer found an unwritable buffer before it copied anything (EFAULT).
@@ -305,6 +329,12 @@ struct ReadyList {
     decisions: Vec<bool>,
     /// `MultiPass`: what each collected item reported, kept for reuse.
     delivered: Vec<u32>,
+    /// Transfers between their splice (or collect) and their re-injection: their items
+    /// are on private lists, off the ready list, but still count as available
+    /// (case 6; the kernel's `ovflist` being active).
+    in_flight: usize,
+    /// Transfers waiting on `EventPoll::transfer_done` for the in-flight ones to end.
+    in_flight_waiters: usize,
 }
 
 /// The engine watches reserved by all instances of this process, checked against
@@ -346,6 +376,9 @@ pub struct EventPoll {
     kernel_watchers: AtomicUsize,
     /// The waker was raised and not yet lowered.
     raised: AtomicBool,
+    /// Notified, under `ready`, when an in-flight transfer has re-injected its items
+    /// and somebody waits for that (`await_in_flight`, case 6).
+    transfer_done: Condvar,
     waker: Box<dyn Waker>,
     variant: Variant,
 }
@@ -360,6 +393,7 @@ impl EventPoll {
             sleepers: AtomicUsize::new(0),
             kernel_watchers: AtomicUsize::new(0),
             raised: AtomicBool::new(false),
+            transfer_done: Condvar::new(),
             waker,
             variant,
         })
@@ -600,7 +634,7 @@ impl EventPoll {
 
     /// `ep_free`: the instance's last descriptor was closed. Unhooks every item, which
     /// also breaks the reference cycle between the instance and its items.
-    pub fn clear(&self) {
+    pub fn free(&self) {
         let mut items = self.mtx.write();
         if let Some(old) = items.recent.take() {
             old.file.wait_queue().remove(&old);
@@ -625,10 +659,13 @@ impl EventPoll {
     }
 
     /// True when the ready list holds a live entry (it may still turn out not ready
-    /// when re-polled).
+    /// when re-polled), or a transfer has items in flight (case 6: the kernel's
+    /// `ep_events_available` counts an active `ovflist` too). So a sleeper does not go
+    /// to sleep, and the waker is not lowered, while a transfer may still put an item
+    /// back. `Seed` looks at the ready list only, as the 2007 patch did.
     pub fn has_ready(&self) -> bool {
         let rd = self.ready.lock();
-        rd.list.len() > rd.dead
+        rd.list.len() > rd.dead || (rd.in_flight != 0 && self.variant != Variant::Seed)
     }
 
     /// `ep_send_events`: the single-pass transfer. Copies at most `maxevents` events
@@ -648,8 +685,12 @@ impl EventPoll {
         let (mut txlist, mut requeue, may_hold_dead) = {
             let mut rd = self.ready.lock();
             if rd.list.is_empty() {
-                return Ok(0);
+                match self.await_in_flight(rd) {
+                    Some(guard) => rd = guard,
+                    None => return Ok(0),
+                }
             }
+            rd.in_flight += 1;
             let mut spare = rd.spares.pop().unwrap_or_default();
             // As large as the list it replaces, so that callbacks during the transfer
             // never make it grow (see `insert`).
@@ -741,31 +782,33 @@ impl EventPoll {
                 rd.spares.push(txlist);
             }
             rd.decisions = requeue;
+            self.end_in_flight(&mut rd);
             STATS.add_requeues(requeued);
             let left = rd.list.len().saturating_sub(rd.dead);
             (left > 0, left, requeued)
         };
-        let t = (spliced, processed, res, requeued, maxevents, left);
+        let t = TransferSummary {
+            spliced,
+            processed,
+            delivered: res,
+            requeued,
+            maxevents,
+            left,
+        };
         self.end_transfer(t, remain, fault)
     }
 
     /// The end every transfer shares: counters, the trace record, waking the next
     /// waiter when events remain (the seed's re-injection wake-up) or lowering the
     /// waker when none do, and the result (`Fault` only if nothing was copied).
-    /// `t` is (spliced, processed, delivered, requeued, maxevents, left).
-    fn end_transfer(
-        &self,
-        t: (usize, usize, usize, u64, usize, usize),
-        remain: bool,
-        fault: bool,
-    ) -> Result<usize, Fault> {
-        let res = t.2;
+    fn end_transfer(&self, t: TransferSummary, remain: bool, fault: bool) -> Result<usize, Fault> {
+        let res = t.delivered;
         STATS.transfer_end(res as u64);
         if super::trace::on() {
             super::trace::transfer(self, t);
         }
         if remain {
-            self.signal();
+            self.signal_next();
         } else {
             self.settle();
         }
@@ -773,6 +816,54 @@ impl EventPoll {
             Err(Fault)
         } else {
             Ok(res)
+        }
+    }
+
+    /// Case 6: the ready list is empty, but transfers in flight may hold items that
+    /// they will put back (level-triggered items still ready, or items a wake-up hit
+    /// while they were in flight). The kernel counts those as available
+    /// (`ep_events_available` looks at `ovflist`) and its next transfer waits on
+    /// `ep->mtx` for them; here a transfer waits, under `mtx` held for reading only,
+    /// until the ready list has something or no transfer is in flight. Returns the
+    /// guard in the first case, `None` in the second (the caller reports nothing).
+    ///
+    /// Transfers that find items of their own never wait, so concurrent transfers
+    /// stay concurrent. `Seed` answers at once, as the 2007 patch did.
+    fn await_in_flight<'a>(
+        &self,
+        mut rd: MutexGuard<'a, ReadyList>,
+    ) -> Option<MutexGuard<'a, ReadyList>> {
+        if self.variant == Variant::Seed {
+            return None;
+        }
+        while rd.list.is_empty() {
+            if rd.in_flight == 0 {
+                return None;
+            }
+            rd = self.wait_transfer_done(rd);
+        }
+        Some(rd)
+    }
+
+    /// Sleep until an in-flight transfer has re-injected its items.
+    #[cold]
+    fn wait_transfer_done<'a>(
+        &self,
+        mut rd: MutexGuard<'a, ReadyList>,
+    ) -> MutexGuard<'a, ReadyList> {
+        STATS.in_flight_wait();
+        rd.in_flight_waiters += 1;
+        let mut rd = self.transfer_done.wait(rd);
+        rd.in_flight_waiters -= 1;
+        rd
+    }
+
+    /// A transfer has put back what it keeps: no longer in flight. Wakes the
+    /// transfers that wait for it (`await_in_flight`); they re-check the ready list.
+    fn end_in_flight(&self, rd: &mut ReadyList) {
+        rd.in_flight -= 1;
+        if rd.in_flight_waiters != 0 {
+            self.transfer_done.notify_all();
         }
     }
 
@@ -801,32 +892,23 @@ impl EventPoll {
             let mut rd = self.ready.lock();
             let mut txlist = rd.spares.pop().unwrap_or_default();
             let delivered = std::mem::take(&mut rd.delivered);
-            let mut kept = VecDeque::new();
-            while txlist.len() < maxevents {
-                let Some(epi) = rd.list.pop_front() else {
+            loop {
+                collect_ready_items(&mut rd, &mut txlist, maxevents);
+                if !txlist.is_empty() {
                     break;
-                };
-                if epi.dead.load(Ordering::Relaxed) {
-                    epi.linked.store(false, Ordering::Relaxed);
-                    rd.dead = rd.dead.saturating_sub(1);
-                } else if epi.in_tx.load(Ordering::Relaxed) {
-                    kept.push_back(epi); // on another transfer's list: leave it queued
-                } else {
-                    epi.linked.store(false, Ordering::Relaxed);
-                    epi.in_tx.store(true, Ordering::Relaxed);
-                    txlist.push_back(epi);
                 }
+                // Nothing collectable: items on other transfers' lists still count as
+                // available (case 6), so wait for those transfers before answering 0.
+                if rd.in_flight == 0 {
+                    rd.spares.push(txlist);
+                    rd.delivered = delivered;
+                    drop(rd);
+                    self.settle();
+                    return Ok(0);
+                }
+                rd = self.wait_transfer_done(rd);
             }
-            while let Some(epi) = kept.pop_back() {
-                rd.list.push_front(epi);
-            }
-            if txlist.is_empty() {
-                rd.spares.push(txlist);
-                rd.delivered = delivered;
-                drop(rd);
-                self.settle();
-                return Ok(0);
-            }
+            rd.in_flight += 1;
             (txlist, delivered)
         };
         STATS.transfer_begin();
@@ -875,11 +957,19 @@ impl EventPoll {
                 rd.spares.push(txlist);
             }
             rd.delivered = delivered;
+            self.end_in_flight(&mut rd);
             STATS.add_requeues(requeued);
             let left = rd.list.len().saturating_sub(rd.dead);
             (left > 0, left, requeued)
         };
-        let t = (spliced, looked, res, requeued, maxevents, left);
+        let t = TransferSummary {
+            spliced,
+            processed: looked,
+            delivered: res,
+            requeued,
+            maxevents,
+            left,
+        };
         self.end_transfer(t, remain, fault)
     }
 
@@ -887,6 +977,21 @@ impl EventPoll {
     pub(crate) fn signal(&self) {
         if self.must_raise() {
             self.waker.raise();
+        }
+    }
+
+    /// A transfer left events behind: wake the next waiter (the seed's re-injection
+    /// wake-up). A sleeper needs an edge, and the signal may still be up: a woken
+    /// sleeper keeps it up while items are ready (`finish_sleep`), so that outer
+    /// instances and pollers see the instance readable. So with sleepers the waker is
+    /// raised again whether or not it is up; without, `signal` raises it only if down.
+    fn signal_next(&self) {
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.raised.swap(true, Ordering::SeqCst);
+            STATS.wakeup();
+            self.waker.raise();
+        } else {
+            self.signal();
         }
     }
 
@@ -955,12 +1060,25 @@ impl EventPoll {
     pub fn finish_sleep(&self, signalled: bool) {
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
         self.observers.fetch_sub(1, Ordering::SeqCst);
-        // Lowered whenever the sleeper saw the signal, even with `raised` already
-        // clear: a raise made after its decision (`Raises`) can land after a settle
-        // cleared `raised`, and must not stay up unowned.
-        if signalled {
-            self.waker.lower();
-            self.raised.swap(false, Ordering::SeqCst);
+        if !signalled {
+            return;
+        }
+        if self.has_ready() {
+            // The signal is true: keep it up, and owned (`raised`), so that whoever
+            // looks at the instance's kernel fd meanwhile (an outer instance, poll())
+            // finds it readable while this waiter transfers, as the kernel's
+            // `ep_eventpoll_poll` does (it waits on `ep->mtx` for the transfer). The
+            // next `settle` that finds nothing ready lowers it.
+            self.raised.swap(true, Ordering::SeqCst);
+            return;
+        }
+        // Nothing ready: lowered even with `raised` already clear, since a raise made
+        // after its decision (`Raises`) can land after a settle cleared `raised`, and
+        // must not stay up unowned. Re-checked after, as in `settle`.
+        self.waker.lower();
+        self.raised.swap(false, Ordering::SeqCst);
+        if self.has_ready() {
+            self.signal();
         }
     }
 
@@ -1027,6 +1145,31 @@ impl EventPoll {
 
 fn file_key(file: &Arc<dyn EpFile>) -> usize {
     Arc::as_ptr(file) as *const () as usize
+}
+
+/// `MultiPass` pass 1 (`ep_collect_ready_items`): move up to `maxevents` items from
+/// the ready list onto `txlist`, marking them `in_tx`. Dead entries are dropped; items
+/// already on another transfer's list (queued again by a wake-up) stay queued.
+fn collect_ready_items(rd: &mut ReadyList, txlist: &mut VecDeque<Arc<Epitem>>, maxevents: usize) {
+    let mut kept = VecDeque::new();
+    while txlist.len() < maxevents {
+        let Some(epi) = rd.list.pop_front() else {
+            break;
+        };
+        if epi.dead.load(Ordering::Relaxed) {
+            epi.linked.store(false, Ordering::Relaxed);
+            rd.dead = rd.dead.saturating_sub(1);
+        } else if epi.in_tx.load(Ordering::Relaxed) {
+            kept.push_back(epi); // on another transfer's list: leave it queued
+        } else {
+            epi.linked.store(false, Ordering::Relaxed);
+            epi.in_tx.store(true, Ordering::Relaxed);
+            txlist.push_back(epi);
+        }
+    }
+    while let Some(epi) = kept.pop_back() {
+        rd.list.push_front(epi);
+    }
 }
 
 /// The per-item step both transfers share: re-poll the item and, if it is ready, copy

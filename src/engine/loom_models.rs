@@ -3,7 +3,7 @@
 //! are loom's, so every model below explores the interleavings of the real code.
 //!
 //! Each model builds its whole world inside the closure (loom objects must not outlive
-//! one execution) and ends with `clear()`, which breaks the item -> instance cycle.
+//! one execution) and ends with `free()`, which breaks the item -> instance cycle.
 //! The small models are explored exhaustively (no preemption bound); the fifty-item one
 //! uses a bound of 4, explained where it is set. Every model prints its run time to stderr
 //! (`--nocapture` to see it).
@@ -104,7 +104,7 @@ fn removal_during_transfer(what: &str, remove: impl Fn(&Arc<EventPoll>, &Arc<Moc
         "{what}: the surviving item is reported exactly once"
     );
     assert_eq!(ep.len(), 1);
-    ep.clear();
+    ep.free();
 }
 
 /// Case 2: `EPOLL_CTL_DEL` while a transfer runs. DEL takes the instance lock for
@@ -151,7 +151,7 @@ fn case4_scenario(variant: Variant) {
             "item {i} delivered {n} times ({mine:?} {theirs:?} {last:?})"
         );
     }
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn case5_scenario(variant: Variant) -> usize {
     a.set(EPOLLIN, KEY_READABLE);
     let during = t.join().unwrap();
     let last = drain(&ep, 8);
-    ep.clear();
+    ep.free();
     during.len() + last.len()
 }
 
@@ -222,6 +222,72 @@ fn case5_window_loses_event_in_seed() {
     assert!(
         LOST.load(SeqCst),
         "the model checker found no execution losing the seed's event"
+    );
+}
+
+/// Case 6 (not one of the seed's five): two transfers at once and one level-triggered
+/// item that stays ready, each transfer with room for one event. The first splices the
+/// item and re-queues it; the second may find the ready list empty in between. The
+/// kernel counts items in flight as available (`ovflist`), and its second transfer
+/// waits on `ep->mtx`, so both callers get the item. Returns what each transfer got.
+fn case6_scenario(variant: Variant) -> (Vec<u64>, Vec<u64>) {
+    let (ep, _w) = mock_ep(variant);
+    let a = mock_file(EPOLLIN);
+    add(&ep, &a, 1, EPOLLIN, 1);
+    let t = {
+        let ep = Arc::clone(&ep);
+        thread::spawn(move || wait(&ep, 1))
+    };
+    let mine = wait(&ep, 1);
+    let theirs = t.join().unwrap();
+    ep.free();
+    (mine, theirs)
+}
+
+#[test]
+fn case6_items_in_flight_count_as_available_singlepass() {
+    check("case6 SinglePass", None, || {
+        let (mine, theirs) = case6_scenario(Variant::SinglePass);
+        assert_eq!(
+            (mine.as_slice(), theirs.as_slice()),
+            (&[1u64][..], &[1u64][..]),
+            "a transfer found the instance empty while the item was in flight"
+        );
+    });
+}
+
+#[test]
+fn case6_items_in_flight_count_as_available_multipass() {
+    check("case6 MultiPass", None, || {
+        let (mine, theirs) = case6_scenario(Variant::MultiPass);
+        assert_eq!(
+            (mine.as_slice(), theirs.as_slice()),
+            (&[1u64][..], &[1u64][..]),
+            "a transfer found the instance empty while the item was in flight"
+        );
+    });
+}
+
+#[test]
+fn case6_seed_answers_empty_while_item_in_flight() {
+    // The 2007 logic (kept by Seed): a transfer that finds the ready list empty
+    // returns at once. The checker must find the execution where one caller gets
+    // nothing although the item never stopped being ready.
+    static EMPTY: StdAtomicBool = StdAtomicBool::new(false);
+    EMPTY.store(false, SeqCst);
+    check("case6 Seed", None, || {
+        let (mine, theirs) = case6_scenario(Variant::Seed);
+        assert!(
+            mine.len() + theirs.len() >= 1,
+            "the first transfer always gets the item"
+        );
+        if mine.is_empty() || theirs.is_empty() {
+            EMPTY.store(true, SeqCst);
+        }
+    });
+    assert!(
+        EMPTY.load(SeqCst),
+        "the model checker found no execution answering empty with the item in flight"
     );
 }
 
@@ -263,7 +329,7 @@ fn sleeper_is_woken_when_item_queued() {
         }
         got.extend(drain(&ep, 8));
         assert_eq!(got, vec![1], "the event is reported exactly once");
-        ep.clear();
+        ep.free();
     });
 }
 
@@ -304,7 +370,7 @@ fn settle_racing_a_callback_keeps_sleeper_signalled() {
             "sleeper asleep, item queued, waker down"
         );
         ep.finish_sleep(true);
-        ep.clear();
+        ep.free();
     });
 }
 
@@ -373,6 +439,6 @@ fn two_waiters_fifty_items_buffers_of_ten() {
             (0..N as u64).collect::<Vec<_>>(),
             "every event exactly once"
         );
-        ep.clear();
+        ep.free();
     });
 }

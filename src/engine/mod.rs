@@ -3,6 +3,11 @@
 //! Names follow `fs/eventpoll.c` so the two can be read side by side:
 //! `EventPoll` (struct eventpoll), `Epitem`, the ready list, `ep_poll_callback`,
 //! `send_events` (ep_send_events). The locking rules are at the top of `eventpoll.rs`.
+//!
+//! The compiler keeps the engine free of `unsafe`: everything that touches the OS or
+//! program memory lives in `sys/`, `files/` and `preload/`.
+
+#![forbid(unsafe_code)]
 
 pub mod epitem;
 pub mod eventpoll;

@@ -29,6 +29,9 @@ pub struct Stats {
     /// I/O results accounted late because a signal handler made the call while its
     /// thread was inside the library.
     pub deferred: AtomicU64,
+    /// Transfers that found the ready list empty while another transfer had items in
+    /// flight, and waited for it (case 6).
+    pub in_flight_waits: AtomicU64,
 }
 
 pub static STATS: Stats = Stats {
@@ -43,6 +46,7 @@ pub static STATS: Stats = Stats {
     wakeups: AtomicU64::new(0),
     demotions: AtomicU64::new(0),
     deferred: AtomicU64::new(0),
+    in_flight_waits: AtomicU64::new(0),
 };
 
 impl Stats {
@@ -96,8 +100,12 @@ impl Stats {
         self.add(&self.wakeups, 1);
     }
 
+    pub(crate) fn in_flight_wait(&self) {
+        self.add(&self.in_flight_waits, 1);
+    }
+
     /// The counters as `name value` pairs, in a fixed order.
-    pub fn snapshot(&self) -> [(&'static str, u64); 9] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 10] {
         [
             ("engine_events", self.engine_events.load(Relaxed)),
             ("kernel_events", self.kernel_events.load(Relaxed)),
@@ -114,6 +122,7 @@ impl Stats {
             ("wakeups", self.wakeups.load(Relaxed)),
             ("demotions", self.demotions.load(Relaxed)),
             ("deferred", self.deferred.load(Relaxed)),
+            ("in_flight_waits", self.in_flight_waits.load(Relaxed)),
         ]
     }
 }

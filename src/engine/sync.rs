@@ -73,6 +73,30 @@ impl<T> Mutex<T> {
     }
 }
 
+/// A condition variable over `Mutex`, that never reports poisoning. Only transfers
+/// wait on it (case 6: a waiter that finds the ready list empty while another
+/// transfer has its items in flight); poll callbacks never do.
+#[derive(Debug, Default)]
+pub(crate) struct Condvar(imp::Condvar);
+
+impl Condvar {
+    pub(crate) fn new() -> Self {
+        Condvar(imp::Condvar::new())
+    }
+
+    /// Release `guard`'s mutex, sleep until notified, and take the mutex again.
+    /// Callers re-check their condition in a loop (spurious wake-ups).
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.0
+            .wait(guard)
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
+
 /// A read/write lock that never reports poisoning.
 #[derive(Debug, Default)]
 pub(crate) struct RwLock<T>(imp::RwLock<T>);

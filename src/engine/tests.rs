@@ -121,7 +121,7 @@ fn level_triggered_item_is_requeued_at_tail() {
     assert_eq!(datas(&wait(&ep, 3)), vec![1, 2, 0]);
     // Still ready: level-triggered items keep coming.
     assert_eq!(datas(&wait(&ep, 3)), vec![1, 2, 0]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn level_triggered_item_no_longer_ready_is_dropped() {
     assert!(!ep.has_ready());
     file.add(EPOLLIN, KEY_READABLE);
     assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 7)]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -157,7 +157,7 @@ fn edge_triggered_item_reported_once_per_wakeup() {
         "two wake-ups before a transfer: one report"
     );
     assert_eq!(wait(&ep, 8), vec![]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn oneshot_disarms_after_one_delivery_until_mod() {
     modify(&ep, &f, 3, EPOLLIN | EPOLLONESHOT, 6);
     assert_eq!(wait(&ep, 8), vec![(EPOLLIN | EPOLLHUP, 6)]);
     assert_eq!(wait(&ep, 8), vec![]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn err_and_hup_always_reported() {
     // MOD adds them too.
     modify(&ep, &f, 3, EPOLLOUT, 2);
     assert_eq!(wait(&ep, 8), vec![(EPOLLERR | EPOLLHUP, 2)]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -207,7 +207,7 @@ fn unrequested_bits_are_masked() {
     let f = Arc::clone(&file);
     add(&ep, &f, 3, EPOLLIN | EPOLLRDHUP, 1);
     assert_eq!(wait(&ep, 8), vec![(EPOLLIN | EPOLLRDHUP, 1)]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn private_bits_never_returned() {
             (EPOLLIN | EPOLLERR | EPOLLHUP, 2)
         ]
     );
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -249,7 +249,7 @@ fn data_returned_untouched() {
     // MOD replaces the data, all 64 bits of it.
     modify(&ep, &files[0], 0, EPOLLIN | EPOLLET, 0x0123_4567_89ab_cdef);
     assert_eq!(datas(&wait(&ep, 8)), vec![0x0123_4567_89ab_cdef]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn round_robin_with_small_maxevents() {
         seen.extend(datas(&got));
     }
     assert_eq!(seen, vec![0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -281,7 +281,7 @@ fn dup_numbers_of_one_file_are_separate_items() {
     assert_eq!(datas(&wait(&ep, 8)), vec![30, 40]);
     del(&ep, &f, 3);
     assert_eq!(datas(&wait(&ep, 8)), vec![40]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -311,7 +311,7 @@ fn two_files_under_one_fd_number_are_separate_items() {
     );
     del(&ep, &second, 3);
     assert!(ep.is_empty());
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -330,7 +330,7 @@ fn del_then_add_of_the_same_key_revives_the_item_with_the_new_registration() {
     assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 2)], "now level-triggered");
     del(&ep, &file, 3);
     assert_eq!(wait(&ep, 8), vec![]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -354,7 +354,7 @@ fn an_item_still_on_the_ready_list_is_not_revived() {
         "the removed registration reported"
     );
     assert_eq!(got.iter().filter(|&&d| d == 8).count(), 1);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -377,7 +377,7 @@ fn release_and_demotion_forget_the_item_kept_after_del() {
     del(&ep, &file, 4);
     assert_eq!(ep.release_file(&as_file), 0, "no live item");
     assert!(!file.wait_queue().is_watched());
-    ep.clear();
+    ep.free();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ fn add_twice_is_eexist() {
         Err(CtlError::Exists)
     );
     assert_eq!(ep.len(), 1);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -422,7 +422,7 @@ fn mod_del_missing_is_enoent() {
         ep.ctl(EPOLL_CTL_DEL, &f, 3, (0, 0), NO_LIMIT),
         Err(CtlError::NotFound)
     );
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -440,7 +440,7 @@ fn unknown_op_is_einval_and_watch_limit_is_enospc() {
         Err(CtlError::NoSpace)
     );
     assert!(ep.is_empty());
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -455,7 +455,7 @@ fn mod_of_exclusive_item_is_einval() {
     );
     // DEL is still allowed.
     del(&ep, &f, 3);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -502,7 +502,7 @@ fn mod_requeues_ready_item() {
     // A MOD to an interest the file does not satisfy queues nothing.
     modify(&ep, &f, 3, EPOLLOUT | EPOLLET, 3);
     assert!(!ep.has_ready());
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -527,7 +527,7 @@ fn del_of_linked_item_is_never_reported() {
     // Re-adding makes a fresh item, reported once with the new data.
     add(&ep, &f, 3, EPOLLIN | EPOLLET, 11);
     assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 11)]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -548,7 +548,7 @@ fn many_deleted_linked_items_are_compacted_away() {
     }
     assert!(!ep.has_ready());
     assert_eq!(wait(&ep, 64), vec![]);
-    ep.clear();
+    ep.free();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -567,7 +567,7 @@ fn key_filter_skips_uninterested_items() {
     assert_eq!(wait(&ep, 8), vec![]);
     file.add(EPOLLIN, KEY_READABLE);
     assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 1)]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -583,8 +583,8 @@ fn key_all_wakes_everyone() {
     // Newest registration first: the kernel's add_wait_queue inserts at the head.
     assert_eq!(wait(&ep, 8), vec![(EPOLLOUT, 2), (EPOLLIN, 1)]);
     assert_eq!(wait(&ep2, 8), vec![(EPOLLRDHUP, 3)]);
-    ep.clear();
-    ep2.clear();
+    ep.free();
+    ep2.free();
 }
 
 #[test]
@@ -622,9 +622,9 @@ fn exclusive_wakes_stop_after_first_waking_item() {
     eps[2].0.finish_sleep(true);
     eps[3].0.finish_sleep(false);
     for (ep, _) in &eps {
-        ep.clear();
+        ep.free();
     }
-    ep5.clear();
+    ep5.free();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -642,7 +642,7 @@ fn leftovers_return_to_head_in_order() {
     // A fresh wake-up of item 0 queues it behind the leftovers 2 and 3.
     files[0].add(EPOLLIN, KEY_READABLE);
     assert_eq!(datas(&wait(&ep, 8)), vec![2, 3, 0]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -676,7 +676,7 @@ fn fault_on_first_copy_returns_fault_and_keeps_item() {
         "the item that faulted is kept"
     );
     assert_eq!(wait(&ep, 8), vec![]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -687,7 +687,7 @@ fn zero_maxevents_transfers_nothing_and_keeps_everything() {
     add(&ep, &fa, 3, EPOLLIN | EPOLLET, 1);
     assert_eq!(wait(&ep, 0), vec![]);
     assert_eq!(wait(&ep, 1), vec![(EPOLLIN, 1)]);
-    ep.clear();
+    ep.free();
 }
 
 /// Case 5 made deterministic: an ET item is queued by a wake-up, goes unready before
@@ -713,7 +713,7 @@ fn callback_during_repoll_is_remembered_singlepass() {
     let (ep, _file) = wakeup_landing_after_repoll(Variant::SinglePass);
     assert!(ep.has_ready(), "the missed wake-up re-injected the item");
     assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 1)]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -725,7 +725,7 @@ fn seed_variant_loses_wakeup_landing_after_repoll() {
     assert!(!ep.has_ready());
     assert_eq!(wait(&ep, 8), vec![], "the event is lost");
     assert_eq!(file.poll(), EPOLLIN);
-    ep.clear();
+    ep.free();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -755,8 +755,8 @@ fn release_file_removes_items_in_every_instance() {
     file.add(EPOLLIN, KEY_ALL);
     assert_eq!(datas(&wait(&ep2, 8)), Vec::<u64>::new());
     assert_eq!(ep1.release_file(&as_dyn(&f)), 0);
-    ep1.clear();
-    ep2.clear();
+    ep1.free();
+    ep2.free();
 }
 
 #[test]
@@ -781,8 +781,8 @@ fn take_items_of_returns_registrations() {
     assert!(ep.is_empty());
     assert_eq!(wait(&ep, 8), vec![], "taken items are no longer reported");
     assert_eq!(file.wait_queue().snapshot().len(), 1, "ep2's item stays");
-    ep.clear();
-    ep2.clear();
+    ep.free();
+    ep2.free();
 }
 
 #[test]
@@ -792,7 +792,7 @@ fn clear_unhooks_everything() {
     for (i, f) in files.iter().enumerate() {
         add(&ep, f, i as i32, EPOLLIN, i as u64);
     }
-    ep.clear();
+    ep.free();
     assert!(ep.is_empty());
     assert!(!ep.has_ready());
     for file in &files {
@@ -827,10 +827,16 @@ fn signal_raises_only_with_observers() {
     b.add(EPOLLIN, KEY_READABLE);
     assert_eq!(w.raises(), 1);
     assert!(w.is_raised());
+    // Both items are still ready: the woken sleeper keeps the signal up (case 6: an
+    // outer instance or a poller must see the instance readable while it transfers).
     ep.finish_sleep(true);
+    assert!(w.is_raised());
+    assert_eq!(w.lowers(), 0);
+    // The transfer takes both edge-triggered items; nothing is left, so it lowers.
+    assert_eq!(wait(&ep, 8).len(), 2);
     assert!(!w.is_raised());
     assert_eq!(w.lowers(), 1);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -849,8 +855,8 @@ fn add_observer_raises_when_ready() {
     ep2.add_observer();
     assert_eq!(w2.raises(), 1, "already ready when the observer arrives");
     ep2.remove_observer();
-    ep.clear();
-    ep2.clear();
+    ep.free();
+    ep2.free();
 }
 
 #[test]
@@ -870,33 +876,83 @@ fn prepare_sleep_refuses_when_ready() {
     wait(&ep, 8);
     assert!(ep.prepare_sleep());
     ep.finish_sleep(false);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
-fn finish_sleep_lowers_whenever_signalled() {
+fn finish_sleep_lowers_whenever_signalled_and_nothing_is_ready() {
     let (ep, w) = mock_ep(Variant::SinglePass);
     let a = mock_file(0);
     let fa = Arc::clone(&a);
     add(&ep, &fa, 3, EPOLLIN | EPOLLET, 1);
-    // Two sleepers, one raise: both see the signal and both lower it (the second finds
-    // it low), so that a raise landing after its `raised` flag was cleared never stays
-    // up unowned (`raise_landing_after_settle_is_consumed_by_next_sleeper`).
+    // Two sleepers, one raise, and the item taken before they finish (by a third
+    // waiter): both see the signal and both lower it (the second finds it low), so
+    // that a raise landing after its `raised` flag was cleared never stays up
+    // unowned (`raise_landing_after_settle_is_consumed_by_next_sleeper`).
+    assert!(ep.prepare_sleep());
+    assert!(ep.prepare_sleep());
+    a.add(EPOLLIN, KEY_READABLE);
+    assert_eq!(w.raises(), 1);
+    assert_eq!(wait(&ep, 8).len(), 1);
+    let lowered = w.lowers();
+    ep.finish_sleep(true);
+    ep.finish_sleep(true);
+    assert_eq!(w.lowers(), lowered + 2);
+    assert!(!w.is_raised());
+    // A sleeper that timed out without the signal lowers nothing.
+    a.add(EPOLLIN, KEY_READABLE);
+    assert!(!ep.prepare_sleep());
+    wait(&ep, 8);
+    assert!(ep.prepare_sleep());
+    ep.finish_sleep(false);
+    assert_eq!(w.lowers(), lowered + 2);
+    ep.free();
+}
+
+#[test]
+fn woken_sleeper_keeps_the_signal_up_while_items_are_ready() {
+    // epoll41 of the kernel's selftests: one thread sleeps on the inner instance,
+    // another polls an outer one that watches it. While the woken sleeper transfers a
+    // level-triggered item, the inner instance must stay readable, as the kernel's
+    // poll of an epoll file (which waits on `ep->mtx`) sees it.
+    let (ep, w) = mock_ep(Variant::SinglePass);
+    let a = mock_file(0);
+    let fa = Arc::clone(&a);
+    add(&ep, &fa, 3, EPOLLIN, 1);
+    ep.add_observer(); // the outer instance
+    assert!(ep.prepare_sleep());
+    a.add(EPOLLIN, KEY_READABLE);
+    assert_eq!(w.raises(), 1);
+    ep.finish_sleep(true);
+    assert!(w.is_raised(), "lowered under a ready item");
+    assert_eq!(wait(&ep, 1), vec![(EPOLLIN, 1)]);
+    assert!(w.is_raised(), "lowered with the item re-queued");
+    assert_eq!(w.lowers(), 0);
+    // A second sleeper still gets an edge for the item left behind.
+    assert!(!ep.prepare_sleep(), "the item is ready: no sleep");
+    ep.remove_observer();
+    ep.free();
+}
+
+#[test]
+fn transfer_leaving_items_raises_for_a_sleeper_even_when_signal_is_up() {
+    // epoll64: two sleepers on one level-triggered item. The first is woken and keeps
+    // the signal up; its transfer re-queues the item and must raise again (a new edge)
+    // for the second, who slept through the first raise.
+    let (ep, w) = mock_ep(Variant::SinglePass);
+    let a = mock_file(0);
+    let fa = Arc::clone(&a);
+    add(&ep, &fa, 3, EPOLLIN, 1);
     assert!(ep.prepare_sleep());
     assert!(ep.prepare_sleep());
     a.add(EPOLLIN, KEY_READABLE);
     assert_eq!(w.raises(), 1);
     ep.finish_sleep(true);
+    assert_eq!(wait(&ep, 1), vec![(EPOLLIN, 1)]);
+    assert_eq!(w.raises(), 2, "the second sleeper was not raised for");
     ep.finish_sleep(true);
-    assert_eq!(w.lowers(), 2);
-    assert!(!w.is_raised());
-    // A sleeper that timed out without the signal lowers nothing.
-    assert!(!ep.prepare_sleep());
-    wait(&ep, 8);
-    assert!(ep.prepare_sleep());
-    ep.finish_sleep(false);
-    assert_eq!(w.lowers(), 2);
-    ep.clear();
+    assert_eq!(wait(&ep, 1), vec![(EPOLLIN, 1)]);
+    ep.free();
 }
 
 #[test]
@@ -917,7 +973,7 @@ fn settle_lowers_stale_signal() {
     ep.settle();
     assert_eq!(w.lowers(), 1);
     ep.finish_sleep(false);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -932,15 +988,14 @@ fn settle_keeps_signal_while_items_are_ready() {
     assert!(w.is_raised());
     assert_eq!(w.lowers(), 0);
     ep.finish_sleep(true);
-    ep.clear();
+    ep.free();
 }
 
-#[test]
-fn surplus_left_by_a_transfer_wakes_the_next_waiter() {
-    // Case 4 of the seed, made deterministic: waiter 2 goes to sleep while waiter 1's
-    // transfer has the whole list spliced away, so only the re-injection of waiter 1's
-    // surplus can wake it.
-    let (ep, w) = mock_ep(Variant::SinglePass);
+/// Case 4 of the seed, made deterministic: waiter 2 tries to sleep while waiter 1's
+/// transfer has the whole list spliced away. Returns whether waiter 2 slept, the raises
+/// seen once waiter 1 is done, and every event delivered in the end.
+fn surplus_scenario(variant: Variant) -> (bool, usize, Vec<u64>) {
+    let (ep, w) = mock_ep(variant);
     let first = HookFile::new(EPOLLIN);
     let ff = Arc::clone(&first);
     add(&ep, &ff, 0, EPOLLIN | EPOLLET, 0);
@@ -954,12 +1009,11 @@ fn surplus_left_by_a_transfer_wakes_the_next_waiter() {
     first.arm(move || slept2.store(ep2.prepare_sleep(), SeqCst));
     let got = wait(&ep, 10);
     assert_eq!(datas(&got), (0..10).collect::<Vec<u64>>());
-    assert!(
-        slept.load(SeqCst),
-        "waiter 2 found the list empty and slept"
-    );
-    assert_eq!(w.raises(), 1, "the 40 left behind woke waiter 2");
-    ep.finish_sleep(true);
+    let slept = slept.load(SeqCst);
+    let raises = w.raises();
+    if slept {
+        ep.finish_sleep(true);
+    }
     let mut all = datas(&got);
     loop {
         let more = wait(&ep, 10);
@@ -968,8 +1022,29 @@ fn surplus_left_by_a_transfer_wakes_the_next_waiter() {
         }
         all.extend(datas(&more));
     }
+    ep.free();
+    (slept, raises, all)
+}
+
+#[test]
+fn surplus_left_by_a_transfer_wakes_the_next_waiter() {
+    // The 2007 patch (Seed): waiter 2 finds the list empty and sleeps; only the
+    // re-injection of waiter 1's surplus 40 can wake it.
+    let (slept, raises, all) = surplus_scenario(Variant::Seed);
+    assert!(slept, "waiter 2 found the list empty and slept");
+    assert_eq!(raises, 1, "the 40 left behind woke waiter 2");
     assert_eq!(all, (0..50).collect::<Vec<u64>>());
-    ep.clear();
+}
+
+#[test]
+fn waiter_does_not_sleep_while_a_transfer_has_items_in_flight() {
+    // Case 6: the kernel counts an active transfer's items as available (ovflist), so
+    // waiter 2 does not sleep; it transfers next, after waiter 1 put the surplus back.
+    for variant in [Variant::SinglePass, Variant::MultiPass] {
+        let (slept, _, all) = surplus_scenario(variant);
+        assert!(!slept, "{variant:?}: waiter 2 slept with items in flight");
+        assert_eq!(all, (0..50).collect::<Vec<u64>>(), "{variant:?}");
+    }
 }
 
 /// A waker whose `lower()` runs a hook just before consuming the signal: this puts the
@@ -1032,7 +1107,7 @@ fn settle_racing_a_callback_does_not_swallow_its_raise() {
         inner.lowers()
     );
     ep.finish_sleep(true);
-    ep.clear();
+    ep.free();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1106,7 +1181,7 @@ fn two_waiters_fifty_items_buffers_of_ten_threads() {
             "every event exactly once"
         );
         assert_eq!(wait(&ep, 64), vec![], "nothing left");
-        ep.clear();
+        ep.free();
     }
 }
 
@@ -1338,7 +1413,7 @@ fn stress_toggles_transfers_and_ctl_churn_keep_invariants() {
         }
     }
     assert_eq!(ep.len(), SLOTS);
-    ep.clear();
+    ep.free();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1365,7 +1440,7 @@ fn every_variant_requeues_level_triggered_items_at_tail() {
         assert_eq!(datas(&wait(&ep, 8)), vec![0, 2], "{v:?}");
         files[1].add(EPOLLIN, KEY_READABLE);
         assert_eq!(datas(&wait(&ep, 8)), vec![0, 2, 1], "{v:?}");
-        ep.clear();
+        ep.free();
     }
 }
 
@@ -1388,7 +1463,7 @@ fn every_variant_reports_edge_and_oneshot_items_once() {
         );
         modify(&ep, &one, 4, EPOLLIN | EPOLLONESHOT, 5);
         assert_eq!(datas(&wait(&ep, 8)), vec![5], "{v:?}");
-        ep.clear();
+        ep.free();
     }
 }
 
@@ -1417,7 +1492,7 @@ fn every_variant_keeps_undelivered_items_after_a_fault() {
         rest.sort_unstable();
         assert_eq!(rest, vec![1, 2], "{v:?}");
         assert_eq!(wait(&ep, 8), vec![], "{v:?}");
-        ep.clear();
+        ep.free();
     }
 }
 
@@ -1440,7 +1515,7 @@ fn multipass_wakeup_during_transfer_requeues_the_item() {
     assert_eq!(ep.send_events(&mut sink, 8), Ok(1));
     assert_eq!(datas(&wait(&ep, 8)), vec![7], "the wake-up is not lost");
     assert_eq!(wait(&ep, 8), vec![]);
-    ep.clear();
+    ep.free();
 }
 
 #[test]
@@ -1456,5 +1531,5 @@ fn raise_landing_after_settle_is_consumed_by_next_sleeper() {
     w.raise(); // the late raise, as if from a `Raises` flushed after the settle
     ep.finish_sleep(true);
     assert!(!w.is_raised(), "the sleeper that saw the signal lowered it");
-    ep.clear();
+    ep.free();
 }

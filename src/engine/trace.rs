@@ -305,8 +305,15 @@ pub(crate) fn traced_callback(
 /// live entries left on the ready list).
 #[cold]
 #[inline(never)]
-pub(crate) fn transfer(ep: &EventPoll, t: (usize, usize, usize, u64, usize, usize)) {
-    let (spliced, processed, delivered, requeued, maxevents, left) = t;
+pub(crate) fn transfer(ep: &EventPoll, t: super::eventpoll::TransferSummary) {
+    let super::eventpoll::TransferSummary {
+        spliced,
+        processed,
+        delivered,
+        requeued,
+        maxevents,
+        left,
+    } = t;
     record(Record {
         kind: KIND_TRANSFER,
         sub: match ep.variant() {

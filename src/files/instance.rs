@@ -135,7 +135,7 @@ impl Instance {
     /// The last fd of the instance was closed: free the engine side, the eventfd and
     /// the parking fd (the caller removes their table entries).
     pub fn released(&self) {
-        self.ep.clear();
+        self.ep.free();
         self.parking.lock().close();
         let _errno = ErrnoGuard::save();
         // SAFETY: the eventfd is the library's own and nobody uses it any more.

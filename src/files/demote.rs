@@ -90,7 +90,7 @@ fn demote_one(table: &mut Table, file: &Arc<OpenFile>) {
     let taken: Vec<(Arc<Instance>, Vec<Registration>)> = instances(table)
         .into_iter()
         .map(|inst| {
-            let items = inst.ep.take_items_of(&as_epfile);
+            let items = inst.take_items_of(&as_epfile);
             (inst, items)
         })
         .collect();
@@ -193,7 +193,7 @@ fn number_is_free(n: i32) -> bool {
 pub fn prepare_fork(table: &mut Table) {
     demote_all_files(table);
     for inst in instances(table) {
-        inst.kernel_only.store(true, Ordering::SeqCst);
+        inst.make_kernel_only();
         inst.settle();
     }
 }

@@ -118,6 +118,18 @@ pub fn enter() -> Option<Gate> {
     })
 }
 
+/// The instance behind `fd`, if it is one of ours.
+pub fn instance_of(fd: i32) -> Option<Arc<Instance>> {
+    if !is_served(fd) {
+        return None;
+    }
+    let gate = enter()?;
+    match gate.get(fd) {
+        Some(Entry::Epoll(inst)) => Some(Arc::clone(inst)),
+        _ => None,
+    }
+}
+
 /// Exclusive access to the table: fd creation, close, dup, demotion.
 pub struct GateMut {
     guard: WriteGuard<Table>,

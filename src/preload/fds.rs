@@ -280,8 +280,7 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
             Some(Entry::Epoll(inst)) => {
                 // A number past the table: the kernel alone serves the instance.
                 demote::demote_all_files(&mut gate);
-                inst.kernel_only
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                inst.make_kernel_only();
             }
             Some(Entry::File(file)) if !servable(r) => {
                 // Numbers the library does not serve (stdio, past the table) take the
@@ -308,11 +307,7 @@ fn relocate_internal(table: &mut table::Table, fd: c_int) {
         return;
     }
     for inst in demote::instances(table) {
-        if inst.wake_fd.load(std::sync::atomic::Ordering::Relaxed) == fd {
-            inst.wake_fd
-                .store(moved, std::sync::atomic::Ordering::Relaxed);
-        }
-        inst.parking.lock().moved(fd, moved);
+        inst.internal_moved(fd, moved);
     }
     table.remove(fd);
     table.install(moved, Entry::Internal);

@@ -32,7 +32,7 @@ impl Observing {
             for inst in &found {
                 // poll() reads the epoll fd's level: the signal must be able to fall.
                 inst.level_wakeups();
-                inst.ep.add_observer();
+                inst.add_observer();
             }
         } else {
             found.clear();
@@ -50,7 +50,7 @@ impl Drop for Observing {
         // The gate is free here: Observing::new released it before the real call.
         if let Some(_gate) = table::enter() {
             for inst in &self.0 {
-                inst.ep.remove_observer();
+                inst.remove_observer();
             }
         }
     }

@@ -10,8 +10,6 @@
 //! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
 //! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` and `io_setup` (Linux AIO) stop serving |
 
-use std::sync::atomic::Ordering;
-
 use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 
 use crate::files::table::{self, fork_hold, Entry};
@@ -117,11 +115,11 @@ fn let_child_inherit() {
     };
     demote::demote_all_files(&mut gate);
     for inst in demote::instances(&gate) {
-        let fd = inst.any_fd.load(Ordering::Relaxed);
+        let fd = inst.any_fd();
         // SAFETY: F_GETFD on the instance's own fd.
         let flags = unsafe { real::fcntl(fd, libc::F_GETFD, 0) };
         if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
-            inst.kernel_only.store(true, Ordering::SeqCst);
+            inst.make_kernel_only();
         }
     }
 }
@@ -289,7 +287,7 @@ fn raw_access(fd: c_int) {
         Some(Entry::File(_)) => demote::demote_fd(fd),
         Some(Entry::Epoll(inst)) => {
             demote::demote_everything();
-            inst.kernel_only.store(true, Ordering::SeqCst);
+            inst.make_kernel_only();
         }
         _ => {}
     }

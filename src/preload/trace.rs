@@ -235,9 +235,9 @@ fn instance(epfd: c_int, fd: Option<c_int>) -> (u64, bool) {
         return (0, false);
     };
     let inst: &Instance = inst;
-    let engine = !inst.kernel_only.load(Ordering::Relaxed)
-        && fd.is_some_and(|fd| matches!(gate.get(fd), Some(Entry::File(_))));
-    (rec::instance_id(&inst.ep), engine)
+    let engine =
+        !inst.is_kernel_only() && fd.is_some_and(|fd| matches!(gate.get(fd), Some(Entry::File(_))));
+    (inst.trace_id(), engine)
 }
 
 fn result(r: c_int) -> u64 {

@@ -5,6 +5,7 @@
 pub mod fault;
 pub mod real;
 pub mod uaccess;
+pub mod user;
 
 /// The calling thread's errno.
 pub fn errno() -> i32 {
@@ -16,6 +17,44 @@ pub fn errno() -> i32 {
 pub fn set_errno(value: i32) {
     // SAFETY: as in `errno`.
     unsafe { *libc::__errno_location() = value }
+}
+
+/// A real call as a `Result`, in the shape of mio's `syscall!`: the one place where
+/// -1 and errno become `Err(Errno)`. The program's errno is left as it was, so an
+/// internal call never disturbs it and errno is set only at the exported boundary.
+/// Expands to an unsafe call: use it inside `unsafe` with the call's `// SAFETY:`.
+///
+/// ```ignore
+/// let fd = unsafe { syscall!(eventfd(0, libc::EFD_CLOEXEC)) }?;
+/// ```
+macro_rules! syscall {
+    ($name:ident($($arg:expr),* $(,)?)) => {{
+        let saved = $crate::sys::errno();
+        let r = $crate::sys::real::$name($($arg),*);
+        let result = if r == -1 {
+            Err($crate::sys::Errno($crate::sys::errno()))
+        } else {
+            Ok(r)
+        };
+        $crate::sys::set_errno(saved);
+        result
+    }};
+}
+pub(crate) use syscall;
+
+/// An errno value carried in a `Result`: the library's own calls return
+/// `Result<_, Errno>`, and errno is set only where a hook returns to the program
+/// (`sys::c_result`, `sys::fail`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+/// The exported boundary: a hook's result as libc returns it, errno set on failure.
+#[inline]
+pub fn c_result(result: Result<libc::c_int, Errno>) -> libc::c_int {
+    match result {
+        Ok(n) => n,
+        Err(Errno(e)) => fail(e),
+    }
 }
 
 /// Restores errno when dropped: wrap internal calls that must not disturb the host

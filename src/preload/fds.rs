@@ -300,10 +300,11 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
 /// Move one of the library's own fds (an instance's wake-up eventfd or parking fd) off
 /// `fd`, which the program is about to reuse.
 fn relocate_internal(table: &mut table::Table, fd: c_int) {
-    let _errno = sys::ErrnoGuard::save();
     // SAFETY: duplicates the library's own eventfd.
-    let moved = unsafe { real::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if moved < 0 || !servable(moved) {
+    let Ok(moved) = (unsafe { sys::syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, 0)) }) else {
+        return;
+    };
+    if !servable(moved) {
         return;
     }
     for inst in demote::instances(table) {

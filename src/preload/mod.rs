@@ -7,8 +7,9 @@
 //!   through to libc.
 //! - Never panic: the library is built with `panic = "abort"`, and hook paths avoid
 //!   `unwrap`, indexing and arithmetic that can overflow.
-//! - errno is the real call's, or set exactly as the kernel would; internal calls save
-//!   and restore it.
+//! - errno is the real call's, or set exactly as the kernel would, and only here at the
+//!   exported boundary (`sys::c_result`, `sys::fail`). The library's own calls return
+//!   `Result<_, Errno>` (`sys::syscall!`) and leave the program's errno alone.
 
 mod epoll;
 mod fds;
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::engine::stats::STATS;
 use crate::engine::Variant;
-use crate::sys::{self, real};
+use crate::sys;
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static VARIANT: AtomicU8 = AtomicU8::new(0);
@@ -93,9 +94,8 @@ extern "C" fn uepoll_init() {
 
 /// Write to stderr with the real `write`, never through the hooks.
 pub(crate) fn write_stderr(bytes: &[u8]) {
-    let _errno = sys::ErrnoGuard::save();
     // SAFETY: bytes is a live slice.
-    unsafe { real::write(2, bytes.as_ptr() as *const _, bytes.len()) };
+    let _ = unsafe { sys::syscall!(write(2, bytes.as_ptr() as *const _, bytes.len())) };
 }
 
 extern "C" fn print_stats() {

@@ -93,7 +93,6 @@ pub fn monotonic_ns() -> i128 {
 /// The kernel's readiness of one fd right now (`poll` with a zero timeout), as epoll
 /// bits. `None` when the fd is not open.
 pub fn poll_now(fd: i32) -> Option<u32> {
-    let _errno = ErrnoGuard::save();
     let all = libc::POLLIN | libc::POLLPRI | libc::POLLOUT | libc::POLLRDNORM | libc::POLLRDBAND
         | libc::POLLWRNORM | libc::POLLWRBAND | 0x400 /* POLLMSG */ | libc::POLLRDHUP;
     let mut pfd = libc::pollfd {
@@ -102,8 +101,8 @@ pub fn poll_now(fd: i32) -> Option<u32> {
         revents: 0,
     };
     // SAFETY: pfd is one valid pollfd; the real poll does not call back into us.
-    let r = unsafe { real::poll(&mut pfd, 1, 0) };
-    if r < 0 || pfd.revents & libc::POLLNVAL != 0 {
+    let r = unsafe { syscall!(poll(&mut pfd, 1, 0)) };
+    if r.is_err() || pfd.revents & libc::POLLNVAL != 0 {
         return None;
     }
     Some(pfd.revents as u16 as u32)

@@ -3,7 +3,7 @@
 //! `crate::sys::real`, and lets the file layer account the result.
 //!
 //! Rules every hook follows:
-//! - Before initialisation, and when re-entered (`sys::in_library`), pass straight
+//! - Before initialisation, and when re-entered (`files::gate::in_library`), pass straight
 //!   through to libc.
 //! - Never panic: the library is built with `panic = "abort"`, and hook paths avoid
 //!   `unwrap`, indexing and arithmetic that can overflow.
@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::engine::stats::STATS;
 use crate::engine::Variant;
+use crate::files::gate;
 use crate::sys;
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -54,11 +55,11 @@ pub(crate) fn deactivate() {
 static CONSTRUCTOR: extern "C" fn() = uepoll_init;
 
 extern "C" fn uepoll_init() {
-    sys::set_in_library(true);
+    gate::set_in_library(true);
     let _errno = sys::ErrnoGuard::save();
     let env = |name: &str| std::env::var(name).ok();
     if env("UEPOLL_DISABLE").as_deref() == Some("1") {
-        sys::set_in_library(false);
+        gate::set_in_library(false);
         return;
     }
     match env("UEPOLL_ENGINE").as_deref() {
@@ -89,7 +90,7 @@ extern "C" fn uepoll_init() {
     // Faults in the library's accesses to program memory become EFAULT.
     sys::fault::install();
     ACTIVE.store(true, Ordering::Relaxed);
-    sys::set_in_library(false);
+    gate::set_in_library(false);
 }
 
 /// Write to stderr with the real `write`, never through the hooks.
@@ -99,8 +100,8 @@ pub(crate) fn write_stderr(bytes: &[u8]) {
 }
 
 extern "C" fn print_stats() {
-    let was = sys::in_library();
-    sys::set_in_library(true);
+    let was = gate::in_library();
+    gate::set_in_library(true);
     let mut out = format!(
         "uepoll stats (pid {}, engine {:?}):\n",
         std::process::id(),
@@ -110,5 +111,5 @@ extern "C" fn print_stats() {
         out.push_str(&format!("  {name:<26} {value}\n"));
     }
     write_stderr(out.as_bytes());
-    sys::set_in_library(was);
+    gate::set_in_library(was);
 }

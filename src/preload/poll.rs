@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
+use crate::files::gate;
 use crate::files::instance::Instance;
 use crate::files::table::{self, Entry};
 use crate::sys::{self, real};
@@ -75,7 +76,7 @@ fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> impl Iterator<Item = c_in
 
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    if sys::in_library() || fds.is_null() {
+    if gate::in_library() || fds.is_null() {
         // SAFETY: forwarded as received.
         return unsafe { real::poll(fds, nfds, timeout) };
     }
@@ -91,7 +92,7 @@ pub unsafe extern "C" fn ppoll(
     timeout: *const timespec,
     sigmask: *const sigset_t,
 ) -> c_int {
-    if sys::in_library() || fds.is_null() {
+    if gate::in_library() || fds.is_null() {
         // SAFETY: forwarded as received.
         return unsafe { real::ppoll(fds, nfds, timeout, sigmask) };
     }

@@ -13,7 +13,7 @@
 use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 
 use crate::files::table::{self, fork_hold, Entry};
-use crate::files::{self, demote};
+use crate::files::{self, demote, gate};
 use crate::sys::{self, real};
 
 pub extern "C" fn atfork_prepare() {
@@ -237,7 +237,7 @@ pub unsafe extern "C" fn syscall(
     a5: c_long,
     a6: c_long,
 ) -> c_long {
-    if !sys::in_library() {
+    if !gate::in_library() {
         if num == libc::SYS_io_uring_setup || num == libc::SYS_io_setup {
             // io_uring moves data without any call the library can see. Linux AIO
             // (io_setup, then io_submit) signals completions by the kernel writing an
@@ -299,7 +299,7 @@ fn raw_access(fd: c_int) {
 /// # Safety
 /// `msg` is NULL or the program's message header.
 pub unsafe fn before_fd_passing(msg: *const libc::msghdr) {
-    if msg.is_null() || sys::in_library() {
+    if msg.is_null() || gate::in_library() {
         return;
     }
     // SAFETY: the program's header; the control buffer walk uses libc's CMSG macros,

@@ -134,7 +134,3 @@ impl Drop for SignalsBlocked {
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
     }
 }
-
-pub use crate::files::gate::{
-    enter_library, in_library, leave_library, mark_deferred, set_in_library, take_deferred,
-};

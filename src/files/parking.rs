@@ -13,7 +13,7 @@
 //! parking fd, which no one ever waits on. There the kernel keeps the key by its own
 //! rules (the open file and the fd number) and drops it at the file's last close, as
 //! it would drop the disarmed item. `epoll_ctl` on the instance looks in the parking fd
-//! for the numbers parked there (`preload/epoll.rs:parked_ctl`): ADD of a parked key
+//! for the numbers parked there (`ctl.rs:parked_ctl`): ADD of a parked key
 //! gives EEXIST, MOD moves the item into the instance with its new interest (the
 //! re-arm), and DEL removes it.
 //!

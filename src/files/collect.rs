@@ -108,3 +108,31 @@ pub(super) unsafe fn strip_marker(events: *mut epoll_event, n: usize) -> (usize,
     }
     (kept, seen)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(data: u64) -> epoll_event {
+        epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: data,
+        }
+    }
+
+    #[test]
+    fn strip_marker_removes_wakeups_and_keeps_order() {
+        let mut buf = [ev(1), ev(WAKE_MARKER), ev(2), ev(3), ev(WAKE_MARKER), ev(4)];
+        // SAFETY: six events written just above.
+        let (n, seen) = unsafe { strip_marker(buf.as_mut_ptr(), buf.len()) };
+        assert!(seen);
+        let kept: Vec<u64> = buf[..n].iter().map(|e| e.u64).collect();
+        assert_eq!(kept, [1, 2, 3, 4]);
+
+        let mut plain = [ev(7), ev(8)];
+        // SAFETY: two events written just above.
+        let (n, seen) = unsafe { strip_marker(plain.as_mut_ptr(), plain.len()) };
+        assert_eq!((n, seen), (2, false));
+        assert_eq!((plain[0].u64, plain[1].u64), (7, 8));
+    }
+}

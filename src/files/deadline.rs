@@ -69,3 +69,53 @@ impl Deadline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pwait2_timespec_gets_the_kernels_answers() {
+        assert!(matches!(
+            Deadline::from_timespec(std::ptr::null()),
+            Ok(Deadline::Never)
+        ));
+        let zero = timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        assert!(matches!(Deadline::from_timespec(&zero), Ok(Deadline::Now)));
+        let bad = timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000_000,
+        };
+        assert_eq!(
+            Deadline::from_timespec(&bad).err(),
+            Some(Errno(libc::EINVAL))
+        );
+        let negative = timespec {
+            tv_sec: -1,
+            tv_nsec: 0,
+        };
+        assert_eq!(
+            Deadline::from_timespec(&negative).err(),
+            Some(Errno(libc::EINVAL))
+        );
+        // Beyond user space: EFAULT without a touch (`access_ok`).
+        let kernel_half = usize::MAX - 4095;
+        assert_eq!(
+            Deadline::from_timespec(kernel_half as *const timespec).err(),
+            Some(Errno(libc::EFAULT))
+        );
+        let later = timespec {
+            tv_sec: 5,
+            tv_nsec: 0,
+        };
+        let d = Deadline::from_timespec(&later).expect("a valid timespec");
+        assert!(!d.expired());
+        let left = d.remaining().expect("finite");
+        assert!(left.tv_sec <= 5 && (left.tv_sec >= 4));
+        assert!(Deadline::from_ms(0).expired());
+        assert!(Deadline::from_ms(-1).remaining().is_none());
+    }
+}

@@ -16,7 +16,7 @@ use libc::epoll_event;
 
 use super::openfile::OpenFile;
 use super::parking::{is_disarmed, Parking};
-use super::table::Table;
+use super::table::{self, Entry, Table, MAX_FDS};
 use crate::engine::sync::{Mutex, MutexGuard};
 use crate::engine::{CtlError, EpFile, EventPoll, EventSink, Fault, Variant, Waker};
 use crate::sys::{syscall, user, Errno};
@@ -24,6 +24,22 @@ use crate::sys::{syscall, user, Errno};
 /// The `data` of the wake-up eventfd's registration in the kernel epoll fd. Events with
 /// it are the library's own and are never shown to the program.
 pub const WAKE_MARKER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Wrap the program's new kernel epoll fd `kfd` (or -1) in an instance. When that
+/// cannot be done (a number past the table, fd exhaustion, re-entry) the kernel serves
+/// the instance alone, which is always correct.
+pub fn adopt(kfd: i32, variant: Variant) {
+    if kfd < 0 || kfd as usize >= MAX_FDS {
+        return;
+    }
+    let Some(mut gate) = table::enter_mut() else {
+        return;
+    };
+    if let Some((inst, efd)) = Instance::create(kfd, variant) {
+        super::install(&mut gate, kfd, Entry::Epoll(inst));
+        super::install(&mut gate, efd, Entry::Internal);
+    }
+}
 
 /// Raises and lowers an instance's wake-up eventfd.
 ///

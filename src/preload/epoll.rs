@@ -8,8 +8,7 @@ use libc::{c_int, epoll_event, sigset_t, timespec};
 use super::{active, variant};
 use crate::engine::trace;
 use crate::files::ctl;
-use crate::files::instance::Instance;
-use crate::files::table::{self, Entry, MAX_FDS};
+use crate::files::instance;
 use crate::files::wait::{self, Call};
 use crate::sys::{c_result, real};
 
@@ -17,28 +16,18 @@ use crate::sys::{c_result, real};
 pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
     // SAFETY: plain forwarding.
     let kfd = unsafe { real::epoll_create(size) };
-    adopt(kfd)
+    if active() {
+        instance::adopt(kfd, variant());
+    }
+    kfd
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
     // SAFETY: plain forwarding.
     let kfd = unsafe { real::epoll_create1(flags) };
-    adopt(kfd)
-}
-
-/// Wrap a new kernel epoll fd in an instance. When that cannot be done (fd exhaustion,
-/// re-entry) the kernel serves the instance alone, which is always correct.
-fn adopt(kfd: c_int) -> c_int {
-    if kfd < 0 || kfd as usize >= MAX_FDS || !active() {
-        return kfd;
-    }
-    let Some(mut gate) = table::enter_mut() else {
-        return kfd;
-    };
-    if let Some((inst, efd)) = Instance::create(kfd, variant()) {
-        crate::files::install(&mut gate, kfd, Entry::Epoll(inst));
-        crate::files::install(&mut gate, efd, Entry::Internal);
+    if active() {
+        instance::adopt(kfd, variant());
     }
     kfd
 }

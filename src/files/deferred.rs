@@ -9,7 +9,7 @@
 
 use std::cell::Cell;
 
-use super::{table, Done};
+use super::{gate, table, Done};
 use crate::sys;
 
 const SLOTS: usize = 32;
@@ -27,7 +27,7 @@ pub fn push_demote(fd: i32) {
     if DEMOTE.with(|d| d.replace(Some(fd))).is_some() {
         OVERFLOW.with(|o| o.set(true));
     }
-    sys::mark_deferred();
+    gate::mark_deferred();
 }
 
 /// Record an I/O result on `fd` for later accounting.
@@ -35,17 +35,17 @@ pub fn push(fd: i32, done: Done) {
     let len = LEN.with(Cell::get);
     if len == SLOTS {
         OVERFLOW.with(|o| o.set(true));
-        sys::mark_deferred();
+        gate::mark_deferred();
         return;
     }
     RECORDS.with(|r| r[len].set(Some((fd, done))));
     LEN.with(|l| l.set(len + 1));
-    sys::mark_deferred();
+    gate::mark_deferred();
 }
 
 /// Replay what was recorded. Called when the thread leaves the gate.
 pub fn run() {
-    if !sys::take_deferred() {
+    if !gate::take_deferred() {
         return;
     }
     let _errno = sys::ErrnoGuard::save();

@@ -16,6 +16,7 @@ use super::openfile::OpenFile;
 use super::table::{self, Entry, Table};
 use crate::engine::stats::STATS;
 use crate::engine::EpFile;
+use crate::sys::syscall;
 
 /// Demote `file` once the calling thread leaves the gate.
 pub fn demote_fd_later(file: &Arc<OpenFile>) {
@@ -90,7 +91,7 @@ fn demote_one(table: &mut Table, file: &Arc<OpenFile>) {
     let taken: Vec<(Arc<Instance>, Vec<Registration>)> = instances(table)
         .into_iter()
         .map(|inst| {
-            let items = inst.ep.take_items_of(&as_epfile);
+            let items = inst.take_items_of(&as_epfile);
             (inst, items)
         })
         .collect();
@@ -143,7 +144,6 @@ struct StandIns {
 
 impl StandIns {
     fn new(live: i32, closed: impl Iterator<Item = i32>) -> Self {
-        let _errno = crate::sys::ErrnoGuard::save();
         let mut numbers: Vec<i32> = closed.collect();
         numbers.sort_unstable();
         numbers.dedup();
@@ -154,10 +154,9 @@ impl StandIns {
             .filter_map(|n| {
                 // SAFETY: F_DUPFD_CLOEXEC of an fd the table holds open; the new number
                 // is ours until `drop`.
-                let dup = unsafe {
-                    crate::sys::real::fcntl(live, libc::F_DUPFD_CLOEXEC, libc::c_long::from(n))
-                };
-                (dup >= 0).then_some((n, dup))
+                let dup =
+                    unsafe { syscall!(fcntl(live, libc::F_DUPFD_CLOEXEC, libc::c_long::from(n))) };
+                dup.ok().map(|dup| (n, dup))
             })
             .collect();
         StandIns { dups }
@@ -173,11 +172,10 @@ impl StandIns {
 
 impl Drop for StandIns {
     fn drop(&mut self) {
-        let _errno = crate::sys::ErrnoGuard::save();
         for &(_, dup) in &self.dups {
             // SAFETY: closes a duplicate made in `new`; the kernel keeps the
             // registrations while the file stays open through `live`.
-            unsafe { crate::sys::real::close(dup) };
+            let _ = unsafe { syscall!(close(dup)) };
         }
     }
 }
@@ -185,7 +183,7 @@ impl Drop for StandIns {
 /// True when no fd is open on number `n`.
 fn number_is_free(n: i32) -> bool {
     // SAFETY: F_GETFD takes no pointer; a closed number gives EBADF.
-    unsafe { crate::sys::real::fcntl(n, libc::F_GETFD, 0) < 0 }
+    unsafe { syscall!(fcntl(n, libc::F_GETFD, 0)) }.is_err()
 }
 
 /// Before fork: every file is demoted and every instance becomes the kernel's alone,
@@ -193,7 +191,7 @@ fn number_is_free(n: i32) -> bool {
 pub fn prepare_fork(table: &mut Table) {
     demote_all_files(table);
     for inst in instances(table) {
-        inst.kernel_only.store(true, Ordering::SeqCst);
+        inst.make_kernel_only();
         inst.settle();
     }
 }

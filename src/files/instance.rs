@@ -2,19 +2,44 @@
 //! CLOEXEC, poll() and nesting work), the engine instance serving the fds the library
 //! owns, and an eventfd inside the kernel epoll fd through which engine wake-ups reach
 //! a thread sleeping in the kernel.
+//!
+//! `Instance` owns all of it, as mio's `Selector` owns its epoll fd: its fields are
+//! private, and the rest of the library goes through its methods. The paths of an
+//! instance with both engine and kernel items live next to it, one per file:
+//! `ctl.rs` (routing `epoll_ctl`), `wait.rs` with `deadline.rs` (the wait loop and its
+//! timeout) and `collect.rs` (non-blocking looks at both sources).
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use libc::epoll_event;
+
+use super::openfile::OpenFile;
 use super::parking::{is_disarmed, Parking};
-use super::table::Table;
-use crate::engine::sync::Mutex;
-use crate::engine::{EventPoll, Variant, Waker};
-use crate::sys::{real, ErrnoGuard};
+use super::table::{self, Entry, Table, MAX_FDS};
+use crate::engine::sync::{Mutex, MutexGuard};
+use crate::engine::{CtlError, EpFile, EventPoll, EventSink, Fault, Variant, Waker};
+use crate::sys::{syscall, user, Errno};
 
 /// The `data` of the wake-up eventfd's registration in the kernel epoll fd. Events with
 /// it are the library's own and are never shown to the program.
 pub const WAKE_MARKER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Wrap the program's new kernel epoll fd `kfd` (or -1) in an instance. When that
+/// cannot be done (a number past the table, fd exhaustion, re-entry) the kernel serves
+/// the instance alone, which is always correct.
+pub fn adopt(kfd: i32, variant: Variant) {
+    if kfd < 0 || kfd as usize >= MAX_FDS {
+        return;
+    }
+    let Some(mut gate) = table::enter_mut() else {
+        return;
+    };
+    if let Some((inst, efd)) = Instance::create(kfd, variant) {
+        super::install(&mut gate, kfd, Entry::Epoll(inst));
+        super::install(&mut gate, efd, Entry::Internal);
+    }
+}
 
 /// Raises and lowers an instance's wake-up eventfd.
 ///
@@ -33,15 +58,15 @@ struct EventfdWaker {
 
 impl Waker for EventfdWaker {
     fn raise(&self) {
-        let _errno = ErrnoGuard::save();
         let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to the library's own eventfd.
-        unsafe {
-            real::write(
+        // SAFETY: writes 8 bytes from a live u64 to the library's own eventfd. A
+        // failure (a counter at its maximum) leaves the signal raised anyway.
+        let _ = unsafe {
+            syscall!(write(
                 self.fd.load(Ordering::Relaxed),
                 &one as *const u64 as *const _,
-                8,
-            )
+                8
+            ))
         };
     }
 
@@ -49,65 +74,60 @@ impl Waker for EventfdWaker {
         if !self.level.load(Ordering::SeqCst) {
             return; // edge-triggered: the kernel sleeper consumed the edge
         }
-        let _errno = ErrnoGuard::save();
         let mut value: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64 from the library's own non-blocking
-        // eventfd (EAGAIN when it is already low).
-        unsafe {
-            real::read(
+        // eventfd (EAGAIN when it is already low, which is the goal).
+        let _ = unsafe {
+            syscall!(read(
                 self.fd.load(Ordering::Relaxed),
                 &mut value as *mut u64 as *mut _,
-                8,
-            )
+                8
+            ))
         };
     }
 }
 
 /// One epoll instance.
 pub struct Instance {
-    pub ep: Arc<EventPoll>,
+    ep: Arc<EventPoll>,
     /// The wake-up eventfd (moves if the program dup2()s over its number).
-    pub wake_fd: Arc<AtomicI32>,
+    wake_fd: Arc<AtomicI32>,
     /// One fd number of the kernel epoll fd, for the library's own kernel calls.
-    pub(crate) any_fd: AtomicI32,
+    any_fd: AtomicI32,
     /// fd numbers referring to the instance (under the table's write lock).
-    pub(crate) fd_refs: AtomicUsize,
+    fd_refs: AtomicUsize,
     /// Registrations the program made in the kernel epoll fd (may overcount: the kernel
     /// drops closed files silently). While zero, waits make no epoll syscall.
-    pub kernel_items: AtomicUsize,
+    kernel_items: AtomicUsize,
     /// Everything goes to the kernel: the instance is shared with another process.
-    pub kernel_only: AtomicBool,
+    kernel_only: AtomicBool,
     /// Alternates which source a wait collects first, so neither starves the other.
-    pub turn: AtomicBool,
+    turn: AtomicBool,
     /// Outer instances (or pollers) that watch this one through the kernel.
-    pub nested_watchers: AtomicUsize,
+    nested_watchers: AtomicUsize,
     /// The wake-up eventfd is registered level-triggered (see `EventfdWaker`).
     wake_level: Arc<AtomicBool>,
     /// Disarmed ONESHOT items that demotion parked (`parking.rs`). Taken only inside
     /// the gate.
-    pub(crate) parking: Mutex<Parking>,
+    parking: Mutex<Parking>,
     /// Something was parked once: kernel-path `epoll_ctl` calls consult `parking`.
-    pub parked: AtomicBool,
+    parked: AtomicBool,
 }
 
 impl Instance {
     /// Wrap a fresh kernel epoll fd. Returns `None` when the wake-up eventfd cannot be
     /// made (fd exhaustion): the caller then leaves the instance to the kernel alone.
     pub fn create(kfd: i32, variant: Variant) -> Option<(Arc<Self>, i32)> {
-        let _errno = ErrnoGuard::save();
         // SAFETY: plain eventfd creation.
-        let efd = unsafe { real::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if efd < 0 {
-            return None;
-        }
+        let efd = unsafe { syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)) }.ok()?;
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLET) as u32,
             u64: WAKE_MARKER,
         };
         // SAFETY: registers our eventfd in our kernel epoll fd with a valid event.
-        if unsafe { real::epoll_ctl(kfd, libc::EPOLL_CTL_ADD, efd, &mut ev) } < 0 {
+        if unsafe { syscall!(epoll_ctl(kfd, libc::EPOLL_CTL_ADD, efd, &mut ev)) }.is_err() {
             // SAFETY: closing the eventfd we just made.
-            unsafe { real::close(efd) };
+            let _ = unsafe { syscall!(close(efd)) };
             return None;
         }
         let wake_fd = Arc::new(AtomicI32::new(efd));
@@ -137,26 +157,25 @@ impl Instance {
     pub fn released(&self) {
         self.ep.free();
         self.parking.lock().close();
-        let _errno = ErrnoGuard::save();
         // SAFETY: the eventfd is the library's own and nobody uses it any more.
-        unsafe { real::close(self.wake_fd.load(Ordering::Relaxed)) };
+        let _ = unsafe { syscall!(close(self.wake_fd.load(Ordering::Relaxed))) };
     }
 
     /// Register in the kernel epoll fd, as the library does for demoted items.
     pub fn kernel_add(&self, fd: i32, events: u32, data: u64) -> bool {
-        let _errno = ErrnoGuard::save();
         let mut ev = libc::epoll_event { events, u64: data };
         // SAFETY: valid event, fds checked by the kernel.
         let ok = unsafe {
-            real::epoll_ctl(
+            syscall!(epoll_ctl(
                 self.any_fd.load(Ordering::Relaxed),
                 libc::EPOLL_CTL_ADD,
                 fd,
-                &mut ev,
-            )
-        } == 0;
+                &mut ev
+            ))
+        }
+        .is_ok();
         if ok {
-            self.kernel_items.fetch_add(1, Ordering::Relaxed);
+            self.kernel_item_added();
         }
         ok
     }
@@ -190,19 +209,18 @@ impl Instance {
         if self.wake_level.swap(true, Ordering::SeqCst) {
             return;
         }
-        let _errno = ErrnoGuard::save();
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,
             u64: WAKE_MARKER,
         };
         // SAFETY: changes our own eventfd's registration in our kernel epoll fd.
-        unsafe {
-            real::epoll_ctl(
+        let _ = unsafe {
+            syscall!(epoll_ctl(
                 self.any_fd.load(Ordering::Relaxed),
                 libc::EPOLL_CTL_MOD,
                 self.wake_fd.load(Ordering::Relaxed),
-                &mut ev,
-            )
+                &mut ev
+            ))
         };
         self.ep.resync_waker();
     }
@@ -221,6 +239,178 @@ impl Instance {
             .is_ok()
         {
             self.ep.remove_kernel_watcher();
+        }
+    }
+
+    /// The instance's engine-side `epoll_ctl` of a served `file` (the kernel's order
+    /// of checks before it is the caller's: `ctl.rs`).
+    pub(super) fn ep_ctl(
+        &self,
+        op: i32,
+        file: &Arc<OpenFile>,
+        fd: i32,
+        event: (u32, u64),
+        max_watches: usize,
+    ) -> Result<(), Errno> {
+        self.ep.ctl(op, file, fd, event, max_watches).map_err(|e| {
+            Errno(match e {
+                CtlError::Exists => libc::EEXIST,
+                CtlError::NotFound => libc::ENOENT,
+                CtlError::Invalid => libc::EINVAL,
+                CtlError::NoSpace => libc::ENOSPC,
+            })
+        })
+    }
+
+    /// The engine's transfer (`ep_send_events`) into `len` entries of the program's
+    /// buffer at `events`.
+    #[inline]
+    pub(super) fn transfer(&self, events: *mut epoll_event, len: usize) -> Result<usize, Fault> {
+        let mut sink = UserEvents::new(events, len);
+        self.ep.send_events(&mut sink, len)
+    }
+
+    /// True when the engine's ready list is not empty (no transfer).
+    pub(super) fn engine_has_ready(&self) -> bool {
+        self.ep.has_ready()
+    }
+
+    /// Before a kernel sleep: false when engine items are ready (collect instead).
+    pub(super) fn prepare_sleep(&self) -> bool {
+        self.ep.prepare_sleep()
+    }
+
+    /// After a kernel sleep; `signalled` when the wake-up eventfd fired.
+    pub(super) fn finish_sleep(&self, signalled: bool) {
+        self.ep.finish_sleep(signalled)
+    }
+
+    /// Demotion: the engine hands over its items of `file` as (fd, events, data).
+    pub(super) fn take_items_of(&self, file: &Arc<dyn EpFile>) -> Vec<(i32, u32, u64)> {
+        self.ep.take_items_of(file)
+    }
+
+    /// True once the instance is the kernel's alone (shared with another process).
+    #[inline]
+    pub fn is_kernel_only(&self) -> bool {
+        self.kernel_only.load(Ordering::SeqCst)
+    }
+
+    /// Hand the instance to the kernel for good (fork, a raw syscall on it, a number
+    /// past the table).
+    pub fn make_kernel_only(&self) {
+        self.kernel_only.store(true, Ordering::SeqCst);
+    }
+
+    /// The program registered a kernel-served fd in the kernel epoll fd.
+    pub(super) fn kernel_item_added(&self) {
+        self.kernel_items.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The program removed one.
+    pub(super) fn kernel_item_removed(&self) {
+        let _ = self
+            .kernel_items
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Which source a wait collects first this time: alternates, so neither starves.
+    pub(super) fn kernel_first_turn(&self) -> bool {
+        self.turn.fetch_xor(true, Ordering::Relaxed)
+    }
+
+    /// Something was parked once, so kernel-path `epoll_ctl` calls consult the parking.
+    pub(super) fn has_parked(&self) -> bool {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    /// The parked items, taken only inside the gate.
+    pub(super) fn parking(&self) -> MutexGuard<'_, Parking> {
+        self.parking.lock()
+    }
+
+    /// One fd number of the kernel epoll fd.
+    pub fn any_fd(&self) -> i32 {
+        self.any_fd.load(Ordering::Relaxed)
+    }
+
+    /// Another number of the instance becomes the one the library uses.
+    pub(super) fn set_any_fd(&self, fd: i32) {
+        self.any_fd.store(fd, Ordering::Relaxed);
+    }
+
+    /// One more fd number refers to the instance (`dup`), under the table's write lock.
+    pub(super) fn add_ref(&self) {
+        self.fd_refs.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// One fd number less; true when it was the last.
+    pub(super) fn drop_ref(&self) -> bool {
+        self.fd_refs.fetch_sub(1, Ordering::SeqCst) == 1
+    }
+
+    /// The library's own fds of the instance: the wake-up eventfd, and the parking fd
+    /// if one was made.
+    pub(super) fn internal_fds(&self) -> (i32, Option<i32>) {
+        (
+            self.wake_fd.load(Ordering::Relaxed),
+            self.parking.lock().fd(),
+        )
+    }
+
+    /// The program is about to reuse number `from`: a library fd of the instance that
+    /// sits there now lives at `to`.
+    pub fn internal_moved(&self, from: i32, to: i32) {
+        if self.wake_fd.load(Ordering::Relaxed) == from {
+            self.wake_fd.store(to, Ordering::Relaxed);
+        }
+        self.parking.lock().moved(from, to);
+    }
+
+    /// poll(), select() or a trace watch the instance's level for a while.
+    pub fn add_observer(&self) {
+        self.ep.add_observer();
+    }
+
+    pub fn remove_observer(&self) {
+        self.ep.remove_observer();
+    }
+
+    /// The instance's id in trace records.
+    pub fn trace_id(&self) -> u64 {
+        crate::engine::trace::instance_id(&self.ep)
+    }
+}
+
+/// The program's event buffer as the engine's sink: `len` entries at `ptr`.
+struct UserEvents {
+    ptr: *mut epoll_event,
+    len: usize,
+    usable: bool,
+}
+
+impl UserEvents {
+    fn new(ptr: *mut epoll_event, len: usize) -> Self {
+        let usable = user::access_ok(
+            ptr as *const u8,
+            len.saturating_mul(std::mem::size_of::<epoll_event>()),
+        );
+        UserEvents { ptr, len, usable }
+    }
+}
+
+impl EventSink for UserEvents {
+    #[inline]
+    fn put(&mut self, index: usize, events: u32, data: u64) -> Result<(), Fault> {
+        if !self.usable || index >= self.len {
+            return Err(Fault);
+        }
+        // SAFETY: index < len, inside the program's buffer whose range `access_ok`
+        // passed; a fault in either store is EFAULT for this event.
+        if unsafe { user::put_event(self.ptr.wrapping_add(index), events, data) } {
+            Ok(())
+        } else {
+            Err(Fault)
         }
     }
 }

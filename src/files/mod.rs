@@ -11,6 +11,9 @@
 //! lock, so a blocking read holds nothing; `complete` accounts the result and runs the
 //! wake-ups (the poll callbacks).
 
+mod collect;
+pub mod ctl;
+mod deadline;
 pub mod deferred;
 pub mod demote;
 pub mod gate;
@@ -18,6 +21,8 @@ pub mod instance;
 pub mod openfile;
 pub mod parking;
 pub mod table;
+pub mod wait;
+pub mod watches;
 
 use std::sync::Arc;
 
@@ -168,13 +173,10 @@ pub fn forget(table: &mut table::Table, entry: Option<Entry>) {
             }
         }
         Some(Entry::Epoll(inst)) => {
-            if inst
-                .fd_refs
-                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
-                == 1
-            {
-                table.remove(inst.wake_fd.load(std::sync::atomic::Ordering::Relaxed));
-                if let Some(pfd) = inst.parking.lock().fd() {
+            if inst.drop_ref() {
+                let (wake_fd, parking_fd) = inst.internal_fds();
+                table.remove(wake_fd);
+                if let Some(pfd) = parking_fd {
                     table.remove(pfd);
                 }
                 inst.released();
@@ -182,7 +184,7 @@ pub fn forget(table: &mut table::Table, entry: Option<Entry>) {
                 .entries()
                 .find(|(_, e)| matches!(e, Entry::Epoll(i) if Arc::ptr_eq(i, &inst)))
             {
-                inst.any_fd.store(fd, std::sync::atomic::Ordering::Relaxed);
+                inst.set_any_fd(fd);
             }
         }
         Some(Entry::Internal) | None => {}
@@ -276,8 +278,7 @@ pub fn duplicate(table: &mut table::Table, oldfd: i32, newfd: i32) {
             table.install(newfd, Entry::File(file));
         }
         Some(Entry::Epoll(inst)) => {
-            inst.fd_refs
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            inst.add_ref();
             table.install(newfd, Entry::Epoll(inst));
         }
         Some(Entry::Internal) | None => {}

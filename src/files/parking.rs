@@ -13,7 +13,7 @@
 //! parking fd, which no one ever waits on. There the kernel keeps the key by its own
 //! rules (the open file and the fd number) and drops it at the file's last close, as
 //! it would drop the disarmed item. `epoll_ctl` on the instance looks in the parking fd
-//! for the numbers parked there (`preload/epoll.rs:parked_ctl`): ADD of a parked key
+//! for the numbers parked there (`ctl.rs:parked_ctl`): ADD of a parked key
 //! gives EEXIST, MOD moves the item into the instance with its new interest (the
 //! re-arm), and DEL removes it.
 //!
@@ -24,7 +24,7 @@
 
 use super::table::{Entry, Table, MAX_FDS};
 use crate::engine::events::{EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD};
-use crate::sys::{real, ErrnoGuard};
+use crate::sys::{real, syscall, ErrnoGuard};
 
 /// The parked items of one instance.
 pub struct Parking {
@@ -66,16 +66,14 @@ impl Parking {
     /// exclusively). False when that cannot be done (no fd left): the caller then
     /// falls back to the instance itself.
     pub fn park(&mut self, table: &mut Table, fd: i32, events: u32, data: u64) -> bool {
-        let _errno = ErrnoGuard::save();
         if self.fd < 0 {
             // SAFETY: plain epoll fd creation.
-            let pfd = unsafe { real::epoll_create1(libc::EPOLL_CLOEXEC) };
-            if pfd < 0 {
+            let Ok(pfd) = (unsafe { syscall!(epoll_create1(libc::EPOLL_CLOEXEC)) }) else {
                 return false;
-            }
+            };
             if pfd as usize >= MAX_FDS {
                 // SAFETY: closes the fd just made; the table cannot mark it internal.
-                unsafe { real::close(pfd) };
+                let _ = unsafe { syscall!(close(pfd)) };
                 return false;
             }
             let stale = table.install(pfd, Entry::Internal);
@@ -84,7 +82,7 @@ impl Parking {
         }
         let mut ev = libc::epoll_event { events, u64: data };
         // SAFETY: registers an open fd of the program in our own epoll fd.
-        if unsafe { real::epoll_ctl(self.fd, EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
+        if unsafe { syscall!(epoll_ctl(self.fd, EPOLL_CTL_ADD, fd, &mut ev)) }.is_err() {
             return false;
         }
         if let Err(at) = self.numbers.binary_search(&fd) {
@@ -114,11 +112,10 @@ impl Parking {
     /// `op` (MOD with an empty interest, or DEL) on the parked item keyed by `fd`:
     /// true when the kernel found it.
     fn lookup(&mut self, op: i32, fd: i32) -> bool {
-        let _errno = ErrnoGuard::save();
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: acts on our own parking fd only; the kernel checks `fd`, and DEL
         // ignores the event.
-        let found = unsafe { real::epoll_ctl(self.fd, op, fd, &mut ev) } == 0;
+        let found = unsafe { syscall!(epoll_ctl(self.fd, op, fd, &mut ev)) }.is_ok();
         if !found {
             self.missed();
         }
@@ -140,6 +137,8 @@ impl Parking {
     /// numbers found are marked in place (sign bit) and the rest dropped. Nothing is
     /// allocated, since `epoll_ctl` may be called from a signal handler.
     fn refresh(&mut self) {
+        // `open` is libc's own (not in `sys::real`): its errno is put back by hand.
+        let _errno = ErrnoGuard::save();
         self.misses = 0;
         let mut path = *b"/proc/self/fdinfo/\0\0\0\0\0\0\0\0\0\0\0\0";
         let digits = decimal(self.fd, &mut path[18..]);
@@ -193,9 +192,8 @@ impl Parking {
     /// Close the parking fd (the instance is gone); the caller removes its table entry.
     pub fn close(&mut self) {
         if self.fd >= 0 {
-            let _errno = ErrnoGuard::save();
             // SAFETY: closes our own parking fd, which nothing uses any more.
-            unsafe { real::close(self.fd) };
+            let _ = unsafe { syscall!(close(self.fd)) };
             self.fd = -1;
             self.numbers.clear();
         }

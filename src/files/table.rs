@@ -6,18 +6,17 @@
 //! under one reader-biased lock (`gate.rs`), which is also the gate: every hook that touches engine
 //! state holds it for reading (`Gate`), and `fork` holds it for writing across the
 //! fork so that the child never inherits a half-done operation. A thread takes the gate
-//! only while it does not already hold it (`sys::in_library`), so signal handlers never
+//! only while it does not already hold it (`gate::in_library`), so signal handlers never
 //! deadlock on it: a hook re-entered from a handler passes through and leaves its
 //! accounting in `deferred` for the interrupted code to finish.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::gate::{GateLock, ReadGuard, WriteGuard};
+use super::gate::{self, GateLock, ReadGuard, WriteGuard};
 
 use super::instance::Instance;
 use super::openfile::OpenFile;
-use crate::sys;
 
 /// fds at or above this are never served (they go to the kernel).
 pub const MAX_FDS: usize = 1 << 20;
@@ -112,10 +111,22 @@ impl std::ops::Deref for Gate {
 /// Enter the gate, or `None` when this thread is already inside the library.
 #[inline]
 pub fn enter() -> Option<Gate> {
-    let slot = sys::enter_library()?;
+    let slot = gate::enter_library()?;
     Some(Gate {
         guard: TABLE.read(slot),
     })
+}
+
+/// The instance behind `fd`, if it is one of ours.
+pub fn instance_of(fd: i32) -> Option<Arc<Instance>> {
+    if !is_served(fd) {
+        return None;
+    }
+    let gate = enter()?;
+    match gate.get(fd) {
+        Some(Entry::Epoll(inst)) => Some(Arc::clone(inst)),
+        _ => None,
+    }
 }
 
 /// Exclusive access to the table: fd creation, close, dup, demotion.
@@ -138,7 +149,7 @@ impl std::ops::DerefMut for GateMut {
 
 /// Enter the gate exclusively, or `None` when this thread is already inside.
 pub fn enter_mut() -> Option<GateMut> {
-    let slot = sys::enter_library()?;
+    let slot = gate::enter_library()?;
     Some(GateMut {
         guard: TABLE.write(slot),
     })

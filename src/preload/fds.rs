@@ -280,8 +280,7 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
             Some(Entry::Epoll(inst)) => {
                 // A number past the table: the kernel alone serves the instance.
                 demote::demote_all_files(&mut gate);
-                inst.kernel_only
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                inst.make_kernel_only();
             }
             Some(Entry::File(file)) if !servable(r) => {
                 // Numbers the library does not serve (stdio, past the table) take the
@@ -301,18 +300,15 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
 /// Move one of the library's own fds (an instance's wake-up eventfd or parking fd) off
 /// `fd`, which the program is about to reuse.
 fn relocate_internal(table: &mut table::Table, fd: c_int) {
-    let _errno = sys::ErrnoGuard::save();
     // SAFETY: duplicates the library's own eventfd.
-    let moved = unsafe { real::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if moved < 0 || !servable(moved) {
+    let Ok(moved) = (unsafe { sys::syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, 0)) }) else {
+        return;
+    };
+    if !servable(moved) {
         return;
     }
     for inst in demote::instances(table) {
-        if inst.wake_fd.load(std::sync::atomic::Ordering::Relaxed) == fd {
-            inst.wake_fd
-                .store(moved, std::sync::atomic::Ordering::Relaxed);
-        }
-        inst.parking.lock().moved(fd, moved);
+        inst.internal_moved(fd, moved);
     }
     table.remove(fd);
     table.install(moved, Entry::Internal);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
+use crate::files::gate;
 use crate::files::instance::Instance;
 use crate::files::table::{self, Entry};
 use crate::sys::{self, real};
@@ -32,7 +33,7 @@ impl Observing {
             for inst in &found {
                 // poll() reads the epoll fd's level: the signal must be able to fall.
                 inst.level_wakeups();
-                inst.ep.add_observer();
+                inst.add_observer();
             }
         } else {
             found.clear();
@@ -50,7 +51,7 @@ impl Drop for Observing {
         // The gate is free here: Observing::new released it before the real call.
         if let Some(_gate) = table::enter() {
             for inst in &self.0 {
-                inst.ep.remove_observer();
+                inst.remove_observer();
             }
         }
     }
@@ -75,7 +76,7 @@ fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> impl Iterator<Item = c_in
 
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    if sys::in_library() || fds.is_null() {
+    if gate::in_library() || fds.is_null() {
         // SAFETY: forwarded as received.
         return unsafe { real::poll(fds, nfds, timeout) };
     }
@@ -91,7 +92,7 @@ pub unsafe extern "C" fn ppoll(
     timeout: *const timespec,
     sigmask: *const sigset_t,
 ) -> c_int {
-    if sys::in_library() || fds.is_null() {
+    if gate::in_library() || fds.is_null() {
         // SAFETY: forwarded as received.
         return unsafe { real::ppoll(fds, nfds, timeout, sigmask) };
     }

@@ -10,12 +10,10 @@
 //! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
 //! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` and `io_setup` (Linux AIO) stop serving |
 
-use std::sync::atomic::Ordering;
-
 use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 
 use crate::files::table::{self, fork_hold, Entry};
-use crate::files::{self, demote};
+use crate::files::{self, demote, gate};
 use crate::sys::{self, real};
 
 pub extern "C" fn atfork_prepare() {
@@ -117,11 +115,11 @@ fn let_child_inherit() {
     };
     demote::demote_all_files(&mut gate);
     for inst in demote::instances(&gate) {
-        let fd = inst.any_fd.load(Ordering::Relaxed);
+        let fd = inst.any_fd();
         // SAFETY: F_GETFD on the instance's own fd.
         let flags = unsafe { real::fcntl(fd, libc::F_GETFD, 0) };
         if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
-            inst.kernel_only.store(true, Ordering::SeqCst);
+            inst.make_kernel_only();
         }
     }
 }
@@ -239,7 +237,7 @@ pub unsafe extern "C" fn syscall(
     a5: c_long,
     a6: c_long,
 ) -> c_long {
-    if !sys::in_library() {
+    if !gate::in_library() {
         if num == libc::SYS_io_uring_setup || num == libc::SYS_io_setup {
             // io_uring moves data without any call the library can see. Linux AIO
             // (io_setup, then io_submit) signals completions by the kernel writing an
@@ -289,7 +287,7 @@ fn raw_access(fd: c_int) {
         Some(Entry::File(_)) => demote::demote_fd(fd),
         Some(Entry::Epoll(inst)) => {
             demote::demote_everything();
-            inst.kernel_only.store(true, Ordering::SeqCst);
+            inst.make_kernel_only();
         }
         _ => {}
     }
@@ -301,7 +299,7 @@ fn raw_access(fd: c_int) {
 /// # Safety
 /// `msg` is NULL or the program's message header.
 pub unsafe fn before_fd_passing(msg: *const libc::msghdr) {
-    if msg.is_null() || sys::in_library() {
+    if msg.is_null() || gate::in_library() {
         return;
     }
     // SAFETY: the program's header; the control buffer walk uses libc's CMSG macros,

@@ -19,6 +19,7 @@ use libc::{c_int, epoll_event, timespec};
 use super::user;
 use crate::engine::events::EPOLL_CTL_DEL;
 use crate::engine::trace::{self as rec, Record};
+use crate::files::gate;
 use crate::files::instance::Instance;
 use crate::files::table::{self, Entry};
 use crate::sys::{self, real, ErrnoGuard};
@@ -167,14 +168,14 @@ fn write_all(fd: c_int, mut bytes: &[u8]) -> bool {
 }
 
 extern "C" fn at_exit() {
-    let was = sys::in_library();
-    sys::set_in_library(true);
+    let was = gate::in_library();
+    gate::set_in_library(true);
     rec::record(Record {
         kind: rec::KIND_EXIT,
         ..Record::default()
     });
     rec::flush_all();
-    sys::set_in_library(was);
+    gate::set_in_library(was);
 }
 
 /// `_exit` and `_Exit` leave without running `atexit` handlers, and fork children
@@ -235,9 +236,9 @@ fn instance(epfd: c_int, fd: Option<c_int>) -> (u64, bool) {
         return (0, false);
     };
     let inst: &Instance = inst;
-    let engine = !inst.kernel_only.load(Ordering::Relaxed)
-        && fd.is_some_and(|fd| matches!(gate.get(fd), Some(Entry::File(_))));
-    (rec::instance_id(&inst.ep), engine)
+    let engine =
+        !inst.is_kernel_only() && fd.is_some_and(|fd| matches!(gate.get(fd), Some(Entry::File(_))));
+    (inst.trace_id(), engine)
 }
 
 fn result(r: c_int) -> u64 {

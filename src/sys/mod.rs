@@ -5,6 +5,7 @@
 pub mod fault;
 pub mod real;
 pub mod uaccess;
+pub mod user;
 
 /// The calling thread's errno.
 pub fn errno() -> i32 {
@@ -16,6 +17,44 @@ pub fn errno() -> i32 {
 pub fn set_errno(value: i32) {
     // SAFETY: as in `errno`.
     unsafe { *libc::__errno_location() = value }
+}
+
+/// A real call as a `Result`, in the shape of mio's `syscall!`: the one place where
+/// -1 and errno become `Err(Errno)`. The program's errno is left as it was, so an
+/// internal call never disturbs it and errno is set only at the exported boundary.
+/// Expands to an unsafe call: use it inside `unsafe` with the call's `// SAFETY:`.
+///
+/// ```ignore
+/// let fd = unsafe { syscall!(eventfd(0, libc::EFD_CLOEXEC)) }?;
+/// ```
+macro_rules! syscall {
+    ($name:ident($($arg:expr),* $(,)?)) => {{
+        let saved = $crate::sys::errno();
+        let r = $crate::sys::real::$name($($arg),*);
+        let result = if r == -1 {
+            Err($crate::sys::Errno($crate::sys::errno()))
+        } else {
+            Ok(r)
+        };
+        $crate::sys::set_errno(saved);
+        result
+    }};
+}
+pub(crate) use syscall;
+
+/// An errno value carried in a `Result`: the library's own calls return
+/// `Result<_, Errno>`, and errno is set only where a hook returns to the program
+/// (`sys::c_result`, `sys::fail`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+/// The exported boundary: a hook's result as libc returns it, errno set on failure.
+#[inline]
+pub fn c_result(result: Result<libc::c_int, Errno>) -> libc::c_int {
+    match result {
+        Ok(n) => n,
+        Err(Errno(e)) => fail(e),
+    }
 }
 
 /// Restores errno when dropped: wrap internal calls that must not disturb the host
@@ -54,7 +93,6 @@ pub fn monotonic_ns() -> i128 {
 /// The kernel's readiness of one fd right now (`poll` with a zero timeout), as epoll
 /// bits. `None` when the fd is not open.
 pub fn poll_now(fd: i32) -> Option<u32> {
-    let _errno = ErrnoGuard::save();
     let all = libc::POLLIN | libc::POLLPRI | libc::POLLOUT | libc::POLLRDNORM | libc::POLLRDBAND
         | libc::POLLWRNORM | libc::POLLWRBAND | 0x400 /* POLLMSG */ | libc::POLLRDHUP;
     let mut pfd = libc::pollfd {
@@ -63,8 +101,8 @@ pub fn poll_now(fd: i32) -> Option<u32> {
         revents: 0,
     };
     // SAFETY: pfd is one valid pollfd; the real poll does not call back into us.
-    let r = unsafe { real::poll(&mut pfd, 1, 0) };
-    if r < 0 || pfd.revents & libc::POLLNVAL != 0 {
+    let r = unsafe { syscall!(poll(&mut pfd, 1, 0)) };
+    if r.is_err() || pfd.revents & libc::POLLNVAL != 0 {
         return None;
     }
     Some(pfd.revents as u16 as u32)
@@ -96,7 +134,3 @@ impl Drop for SignalsBlocked {
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
     }
 }
-
-pub use crate::files::gate::{
-    enter_library, in_library, leave_library, mark_deferred, set_in_library, take_deferred,
-};

@@ -5,7 +5,6 @@
 
 use libc::epoll_event;
 
-use crate::engine::{EventSink, Fault};
 use crate::sys::uaccess;
 
 /// The top of user space on x86_64 (`TASK_SIZE_MAX`).
@@ -50,42 +49,19 @@ pub fn read_plain<T: Copy>(ptr: *const T) -> Option<T> {
     Some(unsafe { value.assume_init() })
 }
 
-/// The program's event buffer as the engine's sink: `len` entries at `ptr`.
-pub struct UserEvents {
-    ptr: *mut epoll_event,
-    len: usize,
-    usable: bool,
-}
-
-impl UserEvents {
-    pub fn new(ptr: *mut epoll_event, len: usize) -> Self {
-        let usable = access_ok(
-            ptr as *const u8,
-            len.saturating_mul(std::mem::size_of::<epoll_event>()),
-        );
-        UserEvents { ptr, len, usable }
-    }
-}
-
-impl EventSink for UserEvents {
-    #[inline]
-    fn put(&mut self, index: usize, events: u32, data: u64) -> Result<(), Fault> {
-        if !self.usable || index >= self.len {
-            return Err(Fault);
-        }
-        // The kernel's `epoll_put_uevent`: events, then data; a fault in either is
-        // EFAULT for this event.
-        let p = self.ptr.wrapping_add(index) as *mut u8;
-        // SAFETY: index < len, inside the range `access_ok` passed; fault-tolerant
-        // stores into the program's buffer.
-        let ok = unsafe {
-            uaccess::put_u32(p as *mut u32, events)
-                && uaccess::put_u64(p.wrapping_add(4) as *mut u64, data)
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(Fault)
-        }
+/// Write one `struct epoll_event` (packed: events at 0, data at 4) into the program's
+/// buffer, as the kernel's `epoll_put_uevent` does: events, then data. False is
+/// EFAULT.
+///
+/// # Safety
+/// `ptr` is inside a buffer the program passed for writing, whose range passed
+/// `access_ok` (a fault is caught; a valid address is written as it is).
+#[inline]
+pub unsafe fn put_event(ptr: *mut epoll_event, events: u32, data: u64) -> bool {
+    let p = ptr as *mut u8;
+    // SAFETY: fault-tolerant stores into the program's buffer (the caller's contract).
+    unsafe {
+        uaccess::put_u32(p as *mut u32, events)
+            && uaccess::put_u64(p.wrapping_add(4) as *mut u64, data)
     }
 }

@@ -1,0 +1,138 @@
+//! Non-blocking looks at both sources of an instance with engine and kernel items:
+//! the engine's transfer and a zero-timeout `epoll_wait` on the kernel epoll fd,
+//! alternating which goes first so neither starves the other. The library's own
+//! wake-up events are stripped from what the kernel reports.
+
+use libc::{c_int, epoll_event};
+
+use super::instance::{Instance, WAKE_MARKER};
+use super::table;
+use crate::engine::stats::STATS;
+use crate::sys::{syscall, Errno};
+
+impl Instance {
+    /// Collect ready events without blocking from both sources into `events[..max]`.
+    /// `events` is the program's buffer, range-checked by the caller.
+    pub(super) fn collect(
+        &self,
+        epfd: c_int,
+        events: *mut epoll_event,
+        max: usize,
+    ) -> Result<usize, Errno> {
+        let kernel = self.has_kernel_items();
+        let kernel_first = kernel && self.kernel_first_turn();
+        let mut n = 0;
+        let mut fault = false;
+        if kernel_first {
+            match self.kernel_collect(epfd, events, 0, max) {
+                Ok(k) => n += k,
+                Err(_) => fault = true,
+            }
+        }
+        if n < max {
+            match self.engine_collect(events, n, max) {
+                Ok(k) => n += k,
+                Err(_) => fault = true,
+            }
+        }
+        if kernel && !kernel_first && n < max {
+            match self.kernel_collect(epfd, events, n, max) {
+                Ok(k) => n += k,
+                Err(_) => fault = true,
+            }
+        }
+        if n == 0 && fault {
+            return Err(Errno(libc::EFAULT));
+        }
+        Ok(n)
+    }
+
+    /// The engine's transfer into `events[from..max]`.
+    pub(super) fn engine_collect(
+        &self,
+        events: *mut epoll_event,
+        from: usize,
+        max: usize,
+    ) -> Result<usize, ()> {
+        let Some(_gate) = table::enter() else {
+            return Ok(0);
+        };
+        self.transfer(events.wrapping_add(from), max - from)
+            .map_err(|_| ())
+    }
+
+    /// A non-blocking look at the kernel-registered fds into `events[from..max]`.
+    fn kernel_collect(
+        &self,
+        epfd: c_int,
+        events: *mut epoll_event,
+        from: usize,
+        max: usize,
+    ) -> Result<usize, ()> {
+        let at = events.wrapping_add(from);
+        // SAFETY: the buffer range was checked with access_ok; the kernel faults cleanly.
+        let r =
+            unsafe { syscall!(epoll_wait(epfd, at, (max - from) as c_int, 0)) }.map_err(|_| ())?;
+        // SAFETY: the kernel just wrote r events at `at`.
+        let (n, signalled) = unsafe { strip_marker(at, r as usize) };
+        if signalled {
+            if let Some(_gate) = table::enter() {
+                self.settle();
+            }
+        }
+        STATS.add(&STATS.kernel_events, n as u64);
+        Ok(n)
+    }
+}
+
+/// Remove the library's own wake-up events from `events[..n]`, keeping order. Returns
+/// the number left and whether a wake-up was seen.
+///
+/// # Safety
+/// The kernel just wrote `n` events at `events` (the program's buffer).
+pub(super) unsafe fn strip_marker(events: *mut epoll_event, n: usize) -> (usize, bool) {
+    let mut kept = 0;
+    let mut seen = false;
+    for i in 0..n {
+        // SAFETY: the kernel just wrote n events at events[0..n].
+        let ev = unsafe { std::ptr::read_unaligned(events.add(i)) };
+        if ev.u64 == WAKE_MARKER {
+            seen = true;
+            continue;
+        }
+        if kept != i {
+            // SAFETY: kept < i < n, inside what the kernel wrote.
+            unsafe { std::ptr::write_unaligned(events.add(kept), ev) };
+        }
+        kept += 1;
+    }
+    (kept, seen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(data: u64) -> epoll_event {
+        epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: data,
+        }
+    }
+
+    #[test]
+    fn strip_marker_removes_wakeups_and_keeps_order() {
+        let mut buf = [ev(1), ev(WAKE_MARKER), ev(2), ev(3), ev(WAKE_MARKER), ev(4)];
+        // SAFETY: six events written just above.
+        let (n, seen) = unsafe { strip_marker(buf.as_mut_ptr(), buf.len()) };
+        assert!(seen);
+        let kept: Vec<u64> = buf[..n].iter().map(|e| e.u64).collect();
+        assert_eq!(kept, [1, 2, 3, 4]);
+
+        let mut plain = [ev(7), ev(8)];
+        // SAFETY: two events written just above.
+        let (n, seen) = unsafe { strip_marker(plain.as_mut_ptr(), plain.len()) };
+        assert_eq!((n, seen), (2, false));
+        assert_eq!((plain[0].u64, plain[1].u64), (7, 8));
+    }
+}

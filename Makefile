@@ -6,6 +6,7 @@
 #                 CPython's own epoll/selectors/asyncio suites on both
 #   make demo     the bundled C programs on the kernel and under uepoll, side by side
 #   make test-cli      the uepoll command: run, ab, trace, errors
+#   make test-inventory every libc fd entry point classified (docs/interposition.md)
 #   make test-external  CPython's epoll/selectors/asyncio suites, kernel and uepoll
 #   make test-diff      the differential test: kernel epoll vs uepoll, step by step
 #   make fuzz           the differential test as a soak (FUZZ_MINUTES, default 10)
@@ -28,7 +29,7 @@ CARGO   ?= cargo
 
 
 .PHONY: docs-check
-.PHONY: all lib test test-rust test-cli test-conformance test-diff fuzz test-stress test-torture soak test-nosyscall test-external test-real test-real-quick loom demo bench test-bench-smoke clippy fmt clean
+.PHONY: all lib test test-rust test-cli test-inventory test-conformance test-diff fuzz test-stress test-torture soak test-nosyscall test-external test-real test-real-quick loom demo bench test-bench-smoke clippy fmt clean
 
 all: lib $(PROGS)
 
@@ -46,7 +47,7 @@ $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/bench-idle $(BUILD)/bench-mem: c
 $(BUILD):
 	mkdir -p $(BUILD)
 
-test: all test-rust test-cli loom test-conformance test-diff test-stress test-torture test-nosyscall test-external test-real-quick docs-check
+test: all test-rust test-cli test-inventory loom test-conformance test-diff test-stress test-torture test-nosyscall test-external test-real-quick docs-check
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -54,6 +55,11 @@ test-rust:
 
 test-cli: all
 	scripts/cli-check.sh target/release/uepoll $(BUILD)
+
+# Every glibc function that can reach an fd is classified in docs/interposition.md,
+# and the table's hooked rows are exactly what the library exports.
+test-inventory: lib
+	scripts/libc-inventory.sh $(LIB) docs/interposition.md
 
 loom:
 	RUSTFLAGS="--cfg loom" $(CARGO) test --release --lib --target-dir target/loom loom_models -- --test-threads=1

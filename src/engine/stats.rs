@@ -60,6 +60,32 @@ impl Stats {
         self.enabled.load(Relaxed)
     }
 
+    /// Start again from zero: a fork child counts its own work only, so the blocks
+    /// the processes of one program print add up (`transfers_in_flight` is zero in
+    /// the child: no transfer runs across a fork).
+    pub fn reset(&self) {
+        for c in [
+            &self.engine_events,
+            &self.kernel_events,
+            &self.transfers,
+            &self.transfers_in_flight,
+            &self.max_concurrent_transfers,
+            &self.requeues,
+            &self.callbacks_skipped_linked,
+            &self.wakeups,
+            &self.demotions,
+            &self.deferred,
+            &self.in_flight_waits,
+        ] {
+            c.store(0, Relaxed);
+        }
+    }
+
+    /// True when counting (`UEPOLL_STATS=1`).
+    pub fn is_enabled(&self) -> bool {
+        self.on()
+    }
+
     /// Count `n` more of `counter`, if counting.
     #[inline(always)]
     pub fn add(&self, counter: &AtomicU64, n: u64) {

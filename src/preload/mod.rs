@@ -99,6 +99,15 @@ pub(crate) fn write_stderr(bytes: &[u8]) {
     let _ = unsafe { sys::syscall!(write(2, bytes.as_ptr() as *const _, bytes.len())) };
 }
 
+/// A process leaving through `_exit` or `_Exit` (fork children usually do, the
+/// kernel's selftest harness among them) runs no `atexit` handler: print the counters
+/// here too, so `UEPOLL_STATS=1` shows every process that loaded the library.
+pub(crate) fn print_stats_at_exit() {
+    if STATS.is_enabled() {
+        print_stats();
+    }
+}
+
 extern "C" fn print_stats() {
     let was = gate::in_library();
     gate::set_in_library(true);

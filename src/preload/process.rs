@@ -29,6 +29,7 @@ pub extern "C" fn atfork_parent() {
 pub extern "C" fn atfork_child() {
     fork_hold::release_in_child();
     files::child_started();
+    crate::engine::stats::STATS.reset();
 }
 
 #[no_mangle]

@@ -179,13 +179,11 @@ extern "C" fn at_exit() {
 }
 
 /// `_exit` and `_Exit` leave without running `atexit` handlers, and fork children
-/// usually leave this way: write the trace's buffers first. With tracing off this is
-/// the real call and nothing else.
+/// usually leave this way: print the counters (`UEPOLL_STATS=1`) and write the
+/// trace's buffers first. With both off this is the real call and nothing else.
 #[no_mangle]
 pub extern "C" fn _exit(status: c_int) -> ! {
-    if rec::on() {
-        at_exit();
-    }
+    before_exit();
     // SAFETY: the program's own call, passed on.
     unsafe { real::_exit(status) }
 }
@@ -193,11 +191,17 @@ pub extern "C" fn _exit(status: c_int) -> ! {
 #[no_mangle]
 #[allow(non_snake_case)]
 pub extern "C" fn _Exit(status: c_int) -> ! {
+    before_exit();
+    // SAFETY: glibc's _Exit is _exit.
+    unsafe { real::_exit(status) }
+}
+
+/// What `exit()`'s `atexit` handlers would have done.
+fn before_exit() {
+    super::print_stats_at_exit();
     if rec::on() {
         at_exit();
     }
-    // SAFETY: glibc's _Exit is _exit.
-    unsafe { real::_exit(status) }
 }
 
 extern "C" fn fork_prepare() {

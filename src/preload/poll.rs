@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
+use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
 
+use super::user;
 use crate::files::instance::Instance;
 use crate::files::table::{self, Entry};
-use crate::sys::{self, real};
+use crate::sys::{self, real, uaccess};
 
 /// Observe the instances among `fds` while the guard lives.
 struct Observing(Vec<Arc<Instance>>);
@@ -56,21 +57,48 @@ impl Drop for Observing {
     }
 }
 
-fn pollfds(fds: *mut pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
-    (0..nfds as usize).map(move |i| {
-        // SAFETY: the program's array of nfds entries (the kernel would fault on it
-        // otherwise, and so does the program's own use).
-        unsafe { (*fds.add(i)).fd }
+/// The fd numbers of the program's `pollfd` array, read through the fault-tolerant
+/// access. The walk stops at the first entry it cannot read: the real call then gets
+/// the same array and answers EFAULT (or EINVAL first, for too many entries) itself.
+fn pollfds(fds: *const pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
+    let entry = std::mem::size_of::<pollfd>();
+    (0..nfds as usize).map_while(move |i| {
+        let at = (fds as *const u8).wrapping_add(i.wrapping_mul(entry)) as *const pollfd;
+        if !user::access_ok(at as *const u8, entry) {
+            return None;
+        }
+        // SAFETY: a fault-tolerant read of the program's pointer; `fd` is the first
+        // field of `struct pollfd`.
+        unsafe { uaccess::get_i32(std::ptr::addr_of!((*at).fd)) }
     })
 }
 
-fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> impl Iterator<Item = c_int> {
-    (0..nfds.clamp(0, libc::FD_SETSIZE as c_int)).filter(move |&fd| {
-        sets.iter().any(|&set| {
-            // SAFETY: the program's fd_set, valid for nfds bits.
-            !set.is_null() && unsafe { libc::FD_ISSET(fd, set) }
-        })
-    })
+/// The members of the program's `fd_set`s below `nfds`, read a word at a time through
+/// the fault-tolerant access, as the kernel's `get_fd_set` copies whole longs. A set
+/// that cannot be read ends the walk: the real call answers EFAULT for it. Only the
+/// first `FD_SETSIZE` numbers are looked at, the size of a glibc `fd_set`.
+fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> Vec<c_int> {
+    const BITS: usize = u64::BITS as usize;
+    let n = nfds.clamp(0, libc::FD_SETSIZE as c_int) as usize;
+    let words = n.div_ceil(BITS);
+    let mut union = [0u64; libc::FD_SETSIZE / BITS];
+    for set in sets.into_iter().filter(|s| !s.is_null()) {
+        for (w, slot) in union.iter_mut().enumerate().take(words) {
+            let at = (set as *const u64).wrapping_add(w);
+            if !user::access_ok(at as *const u8, 8) {
+                return Vec::new();
+            }
+            // SAFETY: a fault-tolerant read of the program's pointer.
+            match unsafe { uaccess::get_u64(at) } {
+                Some(bits) => *slot |= bits,
+                None => return Vec::new(),
+            }
+        }
+    }
+    (0..n)
+        .filter(|&fd| union[fd / BITS] & (1u64 << (fd % BITS)) != 0)
+        .map(|fd| fd as c_int)
+        .collect()
 }
 
 #[no_mangle]
@@ -100,6 +128,43 @@ pub unsafe extern "C" fn ppoll(
     unsafe { real::ppoll(fds, nfds, timeout, sigmask) }
 }
 
+/// glibc's check in the fortified entry points: the caller's array, `fdslen` bytes,
+/// must hold `nfds` entries, or the process ends in `__chk_fail`.
+fn poll_chk(nfds: nfds_t, fdslen: size_t) {
+    if (fdslen / std::mem::size_of::<pollfd>()) < nfds as usize {
+        // SAFETY: glibc's own failure report; it does not return.
+        unsafe { real::__chk_fail() }
+    }
+}
+
+/// `poll` as a program built with `-D_FORTIFY_SOURCE` calls it when `nfds` is not a
+/// compile-time constant.
+#[no_mangle]
+pub unsafe extern "C" fn __poll_chk(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: c_int,
+    fdslen: size_t,
+) -> c_int {
+    poll_chk(nfds, fdslen);
+    // SAFETY: forwarded as received.
+    unsafe { poll(fds, nfds, timeout) }
+}
+
+/// `ppoll`'s fortified entry point, as `__poll_chk`.
+#[no_mangle]
+pub unsafe extern "C" fn __ppoll_chk(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+    fdslen: size_t,
+) -> c_int {
+    poll_chk(nfds, fdslen);
+    // SAFETY: forwarded as received.
+    unsafe { ppoll(fds, nfds, timeout, sigmask) }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn select(
     nfds: c_int,
@@ -108,7 +173,7 @@ pub unsafe extern "C" fn select(
     e: *mut fd_set,
     timeout: *mut timeval,
 ) -> c_int {
-    let _observing = Observing::new(set_members(nfds, [r, w, e]));
+    let _observing = Observing::new(set_members(nfds, [r, w, e]).into_iter());
     // SAFETY: forwarded as received.
     unsafe { real::select(nfds, r, w, e, timeout) }
 }
@@ -122,7 +187,7 @@ pub unsafe extern "C" fn pselect(
     timeout: *const timespec,
     sigmask: *const sigset_t,
 ) -> c_int {
-    let _observing = Observing::new(set_members(nfds, [r, w, e]));
+    let _observing = Observing::new(set_members(nfds, [r, w, e]).into_iter());
     // SAFETY: forwarded as received.
     unsafe { real::pselect(nfds, r, w, e, timeout, sigmask) }
 }

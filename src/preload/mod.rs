@@ -10,6 +10,7 @@
 //! - errno is the real call's, or set exactly as the kernel would; internal calls save
 //!   and restore it.
 
+mod dprintf;
 mod epoll;
 mod fds;
 mod io;

@@ -41,7 +41,7 @@ enum hk_bad { B_NULL, B_LOW, B_NONE, B_N };
 static const char *const hk_bad_name[B_N] = { "NULL", "0x10", "a PROT_NONE page" };
 
 enum hk_call {
-    C_SENDMSG, C_SENDMMSG, C_RECVMSG, C_READV, C_WRITEV, C_EVENTFD_READ,
+    C_SENDMSG, C_SENDMMSG, C_RECVMSG, C_RECVMMSG, C_READV, C_WRITEV, C_EVENTFD_READ,
     C_POLL, C_POLL_CHK, C_PPOLL, C_PPOLL_CHK, C_SELECT, C_PSELECT,
 };
 
@@ -56,6 +56,7 @@ static const struct hk_entry {
     { "sendmsg", C_SENDMSG, 1, 1, { "msghdr", "msg_iov", "iov_base", "msg_control", "msg_name" } },
     { "sendmmsg", C_SENDMMSG, 1, 1, { "mmsghdr vector" } },
     { "recvmsg", C_RECVMSG, 0, 1, { "msghdr", "msg_iov", "iov_base", "msg_name" } },
+    { "recvmmsg", C_RECVMMSG, 0, 1, { "mmsghdr vector", "timespec" } },
     { "readv", C_READV, 0, 0, { "iovec array", "iov_base" } },
     { "writev", C_WRITEV, 1, 0, { "iovec array", "iov_base" } },
     { "eventfd_read", C_EVENTFD_READ, 0, 0, { "eventfd_t" } },
@@ -183,6 +184,12 @@ static long hk_call(const struct hk_entry *e, int arg, void *bad, struct hk_fix 
         return e->call == C_SENDMSG ? sendmsg(fd, &msg, 0) : recvmsg(fd, &msg, MSG_DONTWAIT);
     case C_SENDMMSG:
         return sendmmsg(fd, bad, 1, 0);
+    case C_RECVMMSG: {
+        struct mmsghdr mm = { .msg_hdr = msg };
+        struct mmsghdr *v = !strcmp(a, "mmsghdr vector") ? bad : &mm;
+        struct timespec *t = !strcmp(a, "timespec") ? bad : NULL;
+        return recvmmsg(fd, v, 1, MSG_DONTWAIT, t);
+    }
     case C_READV:
     case C_WRITEV:
         iov.iov_len = 8; /* an eventfd moves 8 bytes */
@@ -230,12 +237,17 @@ static struct hk_outcome hk_expected(const struct hk_entry *e, int arg, enum hk_
 {
     struct hk_outcome ok1 = { 0, 1, 0 }, efault = { 0, -1, EFAULT };
     int is_null = b == B_NULL;
+    /* do_recvmmsg copies the timeout before it looks at the fd. */
+    if (e->call == C_RECVMMSG && hk_is(e, arg, "timespec") && !is_null)
+        return efault;
     if (e->socket && (k == K_PIPE || k == K_EVENTFD))
         return (struct hk_outcome){ 0, -1, ENOTSOCK };
     switch (e->call) {
     case C_SENDMSG:
         /* A NULL msg_name is no address: __copy_msghdr skips it. */
         return hk_is(e, arg, "msg_name") && is_null ? ok1 : efault;
+    case C_RECVMMSG:
+        return hk_is(e, arg, "timespec") ? ok1 : efault;
     case C_RECVMSG:
         /* The name is written back after the data; a socketpair's peer has none. */
         if (hk_is(e, arg, "msg_name") && (is_null || k != K_KERNEL))
@@ -276,7 +288,7 @@ static int hk_expected_edges(const struct hk_entry *e, int arg, struct hk_outcom
     int dgram = f->kind == K_DGRAM || f->kind == K_SEQPACKET;
     if (o.sig || (o.ret < 0 && (o.err != EFAULT || !data)))
         return 0;
-    if (o.ret > 0 && (e->call == C_SENDMSG || e->call == C_RECVMSG))
+    if (o.ret > 0 && (e->call == C_SENDMSG || e->call == C_RECVMSG || e->call == C_RECVMMSG))
         return sock ? (fds[0] = f->peer, 1) : 0; /* data for the peer, room for it */
     if (o.ret >= 0)
         return 0;
@@ -404,7 +416,7 @@ static void hk_report_case(const char *what, const struct hk_outcome *want, int 
 {
     char desc[256];
     if (want->sig)
-        snprintf(desc, sizeof desc, "%s: glibc itself faults (signal %d)", what, want->sig);
+        snprintf(desc, sizeof desc, "%s: killed by signal %d, by glibc itself", what, want->sig);
     else
         snprintf(desc, sizeof desc, "%s: %ld/%s", what, want->ret,
                  want->ret < 0 ? errname(want->err) : "ok");
@@ -537,8 +549,27 @@ static void hk_poll_chk(int how, int ep, int wfd, const char *name)
     check(r == 1 && pf[0].revents == POLLIN, desc, "%s=%d revents=0x%x", name, r, pf[0].revents);
 }
 
+/* __poll_chk/__ppoll_chk with an array shorter than nfds: glibc's __chk_fail. */
+static void hk_run_chk_fail(void *arg, struct hk_report *r)
+{
+    struct pollfd pf[1] = { { .fd = 0, .events = POLLIN } };
+    struct timespec zero = { 0, 0 };
+    nfds_t two = (nfds_t)opaque_int(2);
+    r->ret = *(int *)arg ? __ppoll_chk(pf, two, &zero, NULL, sizeof pf)
+                         : __poll_chk(pf, two, 0, sizeof pf);
+}
+
 static void g_fortify(void)
 {
+    for (int how = 0; how < 2; how++) {
+        struct hk_report r;
+        struct hk_outcome want = { SIGABRT, 0, 0 };
+        int sig = hk_in_child(hk_run_chk_fail, &how, &r);
+        hk_report_case(how ? "__ppoll_chk with nfds past the array's length"
+                           : "__poll_chk with nfds past the array's length",
+                       &want, sig, &r);
+    }
+
     int ep = mkepoll(), p[2];
     mkpipe(p);
     add(ep, p[0], EPOLLIN, 1);

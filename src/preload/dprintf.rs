@@ -10,7 +10,6 @@
 use libc::{c_int, c_void, size_t, ssize_t};
 
 use crate::files::table::{self, Entry};
-use crate::sys;
 
 extern "C" {
     fn uepoll_dprintf(fd: c_int, fmt: *const libc::c_char, ...) -> c_int;
@@ -55,13 +54,19 @@ pub unsafe extern "C" fn __vdprintf_chk() {
 
 /// For the shim: 1 when `fd` is a file the engine serves, so its output must go
 /// through the library's write path; 0 sends the call to glibc unchanged (epoll fds,
-/// the library's own fds, everything unserved, and re-entered calls).
+/// the library's own fds, everything unserved).
 #[no_mangle]
 pub extern "C" fn uepoll_stdio_serves(fd: c_int) -> c_int {
-    if sys::in_library() || !table::is_served(fd) {
+    if !table::is_served(fd) {
         return 0;
     }
-    let file = table::enter().is_some_and(|gate| matches!(gate.get(fd), Some(Entry::File(_))));
+    let file = match table::enter() {
+        Some(gate) => matches!(gate.get(fd), Some(Entry::File(_))),
+        // A signal handler that interrupted the library: the entry cannot be looked
+        // at, but the write hook defers the accounting of a served file and passes
+        // anything else through, so its path is right either way.
+        None => true,
+    };
     c_int::from(file)
 }
 

@@ -6,6 +6,10 @@
 //! The exported names are naked trampolines: one `jmp` to the shim, so a variadic
 //! call arrives with its registers (`%al` counting the vector arguments) and stack
 //! exactly as the program made it. Stable Rust cannot define a variadic function.
+//!
+//! The two helpers the shim calls back (`uepoll_stdio_serves`, `uepoll_stdio_write`)
+//! need C names, but are not exported: the shim declares them hidden, and the linker
+//! gives a symbol the most restrictive visibility any of its objects asks for.
 
 use libc::{c_int, c_void, size_t, ssize_t};
 

@@ -31,9 +31,10 @@
 
 #define HIDDEN __attribute__((visibility("hidden")))
 
-/* The library's side (src/preload/dprintf.rs). */
-int uepoll_stdio_serves(int fd);
-ssize_t uepoll_stdio_write(int fd, const void *buf, size_t len);
+/* The library's side (src/preload/dprintf.rs). Hidden here, so the linker keeps
+ * them out of the library's exports although Rust marks them #[no_mangle]. */
+HIDDEN int uepoll_stdio_serves(int fd);
+HIDDEN ssize_t uepoll_stdio_write(int fd, const void *buf, size_t len);
 
 /* glibc's, declared by <stdio.h> only under _FORTIFY_SOURCE. */
 extern int __vfprintf_chk(FILE *fp, int flag, const char *fmt, va_list ap);

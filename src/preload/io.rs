@@ -107,7 +107,7 @@ fn msghdr_ok(msg: *const msghdr, sending: bool) -> bool {
     };
     let name_len = (h.msg_namelen as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
     iov_ok(h.msg_iov, h.msg_iovlen)
-        && (!sending || h.msg_name.is_null() || copyable(h.msg_name, name_len))
+        && (!sending || h.msg_name.is_null() || name_len == 0 || copyable(h.msg_name, name_len))
         && (!sending || h.msg_controllen == 0 || copyable(h.msg_control, h.msg_controllen))
 }
 

@@ -77,28 +77,30 @@ fn pollfds(fds: *const pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
 /// the fault-tolerant access, as the kernel's `get_fd_set` copies whole longs. A set
 /// that cannot be read ends the walk: the real call answers EFAULT for it. Only the
 /// first `FD_SETSIZE` numbers are looked at, the size of a glibc `fd_set`.
-fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> Vec<c_int> {
+fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> impl Iterator<Item = c_int> {
     const BITS: usize = u64::BITS as usize;
     let n = nfds.clamp(0, libc::FD_SETSIZE as c_int) as usize;
-    let words = n.div_ceil(BITS);
-    let mut union = [0u64; libc::FD_SETSIZE / BITS];
+    let union = sets_union(sets, n.div_ceil(BITS)).unwrap_or_default();
+    (0..n)
+        .filter(move |&fd| union[fd / BITS] & (1u64 << (fd % BITS)) != 0)
+        .map(|fd| fd as c_int)
+}
+
+/// The union of the first `words` words of each non-NULL set, or `None` when one of
+/// them cannot be read.
+fn sets_union(sets: [*mut fd_set; 3], words: usize) -> Option<[u64; libc::FD_SETSIZE / 64]> {
+    let mut union = [0u64; libc::FD_SETSIZE / 64];
     for set in sets.into_iter().filter(|s| !s.is_null()) {
         for (w, slot) in union.iter_mut().enumerate().take(words) {
             let at = (set as *const u64).wrapping_add(w);
             if !user::access_ok(at as *const u8, 8) {
-                return Vec::new();
+                return None;
             }
             // SAFETY: a fault-tolerant read of the program's pointer.
-            match unsafe { uaccess::get_u64(at) } {
-                Some(bits) => *slot |= bits,
-                None => return Vec::new(),
-            }
+            *slot |= unsafe { uaccess::get_u64(at) }?;
         }
     }
-    (0..n)
-        .filter(|&fd| union[fd / BITS] & (1u64 << (fd % BITS)) != 0)
-        .map(|fd| fd as c_int)
-        .collect()
+    Some(union)
 }
 
 #[no_mangle]
@@ -173,7 +175,7 @@ pub unsafe extern "C" fn select(
     e: *mut fd_set,
     timeout: *mut timeval,
 ) -> c_int {
-    let _observing = Observing::new(set_members(nfds, [r, w, e]).into_iter());
+    let _observing = Observing::new(set_members(nfds, [r, w, e]));
     // SAFETY: forwarded as received.
     unsafe { real::select(nfds, r, w, e, timeout) }
 }
@@ -187,7 +189,7 @@ pub unsafe extern "C" fn pselect(
     timeout: *const timespec,
     sigmask: *const sigset_t,
 ) -> c_int {
-    let _observing = Observing::new(set_members(nfds, [r, w, e]).into_iter());
+    let _observing = Observing::new(set_members(nfds, [r, w, e]));
     // SAFETY: forwarded as received.
     unsafe { real::pselect(nfds, r, w, e, timeout, sigmask) }
 }

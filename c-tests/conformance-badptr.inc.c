@@ -630,6 +630,43 @@ static void g_fortify(void)
         expect_wait0("the level-triggered item is not ready once drained", ep);
     }
 
+    /* A served stream socketpair: an edge for the peer's ET reader per call. */
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
+        perror("socketpair");
+        exit(2);
+    }
+    int se = mkepoll();
+    add(se, sv[1], EPOLLIN | EPOLLET, 3);
+    for (int how = 0; how < 4; how++) {
+        hk_printf(how, sv[0], how);
+        snprintf(desc, sizeof desc, "%s to a served stream socket: an edge for the peer",
+                 hk_printf_name[how]);
+        expect_wait1(desc, se, 0, 3, EPOLLIN);
+    }
+    expect_eq("the peer received the four texts", drain(sv[1]),
+              4 * (long long)strlen("dprintf 0\n"));
+    close_pair(sv);
+    xclose(se);
+
+    /* A served eventfd takes exactly 8 bytes as a value (anything else: EINVAL): the
+     * library's counter must hold the value dprintf wrote. */
+    int efd = eventfd(0, EFD_NONBLOCK), ee = mkepoll();
+    add(ee, efd, EPOLLIN, 4);
+    expect_err("dprintf of 10 bytes to a served eventfd gives EINVAL",
+               dprintf(efd, "dprintf 7\n"), EINVAL);
+    expect_wait0("and writes nothing", ee);
+    expect_eq("dprintf of 8 bytes to a served eventfd writes them",
+              dprintf(efd, "%s", opaque_int(1) ? "dprintf " : ""), 8);
+    expect_wait1("the eventfd is readable", ee, 0, 4, EPOLLIN);
+    uint64_t value = 0, want;
+    memcpy(&want, "dprintf ", 8);
+    expect_ok("eventfd_read", eventfd_read(efd, &value));
+    expect_eq("its counter is the 8 bytes", (long long)value, (long long)want);
+    expect_wait0("not readable once read", ee);
+    xclose(efd);
+    xclose(ee);
+
     /* A write that fills the pipe: the count written and EAGAIN as glibc gives them. */
     int big = fcntl(p[1], F_GETPIPE_SZ);
     char *fill = malloc((size_t)big + 1);

@@ -24,7 +24,8 @@ BUILD   := build
 LIB     := target/release/libuepoll.so
 PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/fork-stress \
            $(BUILD)/bench-latency $(BUILD)/bench-eventfd $(BUILD)/bench-idle $(BUILD)/bench-unserved \
-           $(BUILD)/bench-mem $(BUILD)/difftest $(BUILD)/torture
+           $(BUILD)/bench-mem $(BUILD)/difftest $(BUILD)/torture \
+           $(BUILD)/conformance-fortify $(BUILD)/difftest-fortify
 CARGO   ?= cargo
 
 
@@ -41,8 +42,19 @@ $(BUILD)/%: c-tests/%.c | $(BUILD)
 
 # conformance.c includes its bad-input groups from a second file; the benchmarks
 # share a header.
-$(BUILD)/conformance: c-tests/conformance-hostile.inc.c c-tests/conformance-inflight.inc.c
+$(BUILD)/conformance: c-tests/conformance-hostile.inc.c c-tests/conformance-inflight.inc.c \
+                     c-tests/conformance-badptr.inc.c
 $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/bench-idle $(BUILD)/bench-mem: c-tests/bench-common.h
+
+# The conformance suite and the difftest built a second time as Debian builds programs,
+# fortified: glibc then routes poll, ppoll, dprintf, read, recv... through their
+# __*_chk entry points, which the library must hook as well.
+FORTIFY := -O2 -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3
+$(BUILD)/conformance-fortify: c-tests/conformance.c c-tests/conformance-hostile.inc.c \
+                              c-tests/conformance-inflight.inc.c c-tests/conformance-badptr.inc.c | $(BUILD)
+	$(CC) $(CFLAGS) $(FORTIFY) -o $@ $<
+$(BUILD)/difftest-fortify: c-tests/difftest.c | $(BUILD)
+	$(CC) $(CFLAGS) $(FORTIFY) -o $@ $<
 
 $(BUILD):
 	mkdir -p $(BUILD)
@@ -66,9 +78,11 @@ loom:
 
 test-conformance: all
 	scripts/conformance.sh $(LIB) $(BUILD)/conformance
+	scripts/conformance.sh $(LIB) $(BUILD)/conformance-fortify
 
 test-diff: all
 	scripts/difftest.sh $(LIB) $(BUILD)/difftest
+	scripts/difftest.sh $(LIB) $(BUILD)/difftest-fortify
 
 # A long differential soak under uepoll, seeded from the clock (FUZZ_MINUTES, default 10).
 FUZZ_MINUTES ?= 10

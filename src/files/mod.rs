@@ -86,6 +86,9 @@ pub struct Done {
     pub value: Option<u64>,
     /// The call only peeked (MSG_PEEK): nothing was consumed.
     pub peek: bool,
+    /// A failed call got as far as the file's own read or write (the hook's judgement
+    /// from errno and the arguments it could read); always true for a success.
+    pub reached: bool,
 }
 
 /// Account a finished I/O call and run the wake-ups it causes.
@@ -106,6 +109,14 @@ pub fn complete(prep: Prep, done: Done) {
 /// Account `done` on `file`: the file layer's model of the kernel's wake-ups.
 pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done) {
     let n = done.result;
+    if n < 0 && !done.reached {
+        // Refused before the file's op (wrong kind of fd, a header or iovec array the
+        // kernel could not copy): the file saw nothing, and nobody is woken.
+        return;
+    }
+    if n < 0 && done.error == libc::EFAULT && !done.peek {
+        fault_after_op(file, done.dir);
+    }
     if n < 0 && file.kind == Kind::PipeWrite && done.dir == Dir::Write {
         // pipe_write wakes the readers on its way out even when it wrote nothing
         // (EAGAIN on a full pipe): an edge for edge-triggered readers, as in the kernel.
@@ -140,6 +151,23 @@ pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done) 
     }
     if done.dir == Dir::Read && crate::engine::eventpoll::any_nested() {
         prune_nested(file);
+    }
+}
+
+/// The copy between the file and the program's buffer faulted inside the file's op:
+/// what the kernel had done by then stays done.
+fn fault_after_op(file: &Arc<OpenFile>, dir: Dir) {
+    match (file.kind, dir) {
+        // unix_*_sendmsg allocated the skb (charged to the sender) before copying
+        // into it; freeing it runs `unix_write_space` on the sender.
+        (Kind::Socket { .. }, Dir::Write) => file.socket_send_failed(),
+        // unix_dgram_recvmsg dequeued the datagram (and woke the peer's writers)
+        // before the copy out failed: the datagram is gone.
+        (Kind::Socket { stream: false, .. }, Dir::Read) => file.socket_received(),
+        // eventfd_read consumed the counter before copying it out: the value is lost
+        // to the library, so the kernel takes the file.
+        (Kind::EventFd { .. }, Dir::Read) => demote::demote_fd_later(file),
+        _ => {}
     }
 }
 

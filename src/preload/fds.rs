@@ -12,7 +12,7 @@ use super::active;
 use crate::files::openfile::OpenFile;
 use crate::files::table::{self, Entry, MAX_FDS};
 use crate::files::{self, demote};
-use crate::sys::{self, fail, real};
+use crate::sys::{self, fail, real, uaccess};
 
 /// Serve only fds above stdio (stdio numbers are written by libc internals the hooks
 /// never see) and inside the table.
@@ -25,9 +25,8 @@ pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
     let stamp = files::creation_stamp();
     // SAFETY: forwarded; the kernel checks the pointer.
     let r = unsafe { real::pipe(fds) };
-    // SAFETY: on success the kernel wrote two fds there.
     if r == 0 {
-        unsafe { adopt_pipe(stamp, *fds, *fds.add(1)) };
+        adopt_pipe(stamp, fds);
     }
     r
 }
@@ -37,15 +36,25 @@ pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
     let stamp = files::creation_stamp();
     // SAFETY: forwarded; the kernel checks the pointer.
     let r = unsafe { real::pipe2(fds, flags) };
-    // SAFETY: on success the kernel wrote two fds there.
     if r == 0 {
-        unsafe { adopt_pipe(stamp, *fds, *fds.add(1)) };
+        adopt_pipe(stamp, fds);
     }
     r
 }
 
+/// The two fds the kernel just stored at `sv` (a `pipe`'s or `socketpair`'s int[2]),
+/// read back through the fault-tolerant access: another thread may have unmapped the
+/// array since, and then the new files are not known, so the kernel serves them.
+fn created_pair(sv: *const c_int) -> Option<(c_int, c_int)> {
+    // SAFETY: fault-tolerant reads of the program's array.
+    unsafe { uaccess::get_i32(sv).zip(uaccess::get_i32(sv.wrapping_add(1))) }
+}
+
 /// Serve a new pipe, unless a child started meanwhile may have inherited it.
-fn adopt_pipe(stamp: u64, rfd: c_int, wfd: c_int) {
+fn adopt_pipe(stamp: u64, fds: *const c_int) {
+    let Some((rfd, wfd)) = created_pair(fds) else {
+        return;
+    };
     if !active() || !servable(rfd) || !servable(wfd) {
         return;
     }
@@ -68,8 +77,9 @@ pub unsafe extern "C" fn socketpair(
     // SAFETY: forwarded; the kernel checks the pointer.
     let r = unsafe { real::socketpair(domain, ty, protocol, sv) };
     if r == 0 && domain == libc::AF_UNIX && active() {
-        // SAFETY: on success the kernel wrote two fds there.
-        let (a, b) = unsafe { (*sv, *sv.add(1)) };
+        let Some((a, b)) = created_pair(sv) else {
+            return r;
+        };
         let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
         if servable(a)
             && servable(b)

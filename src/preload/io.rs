@@ -8,16 +8,20 @@ use libc::{
 };
 
 use crate::files::{self, Dir, Done, Prep};
-use crate::sys::{self, real};
+use crate::sys::user;
+use crate::sys::{self, real, uaccess};
 
 /// Run `call` (the real I/O) on `fd` and account it. `value` points at the 8 bytes an
-/// eventfd read or write moves, when the hook can see them.
+/// eventfd read or write moves, when the hook can see them. `args_ok` says, after a
+/// failure with EFAULT, whether the kernel could copy everything it reads before the
+/// file's own read or write (headers, iovec arrays, addresses; see `reached`).
 #[inline(always)]
 fn io(
     fd: c_int,
     dir: Dir,
     peek: bool,
     value: *const c_void,
+    args_ok: impl FnOnce() -> bool,
     call: impl FnOnce() -> isize,
 ) -> isize {
     let prep = files::prepare(fd, dir);
@@ -26,9 +30,12 @@ fn io(
     }
     let result = call();
     let err = sys::errno();
+    let reached = result >= 0 || reached(err, args_ok);
     let value = if result == 8 && !value.is_null() {
-        // SAFETY: the kernel just moved 8 bytes through this buffer, so it is readable.
-        Some(unsafe { std::ptr::read_unaligned(value as *const u64) })
+        // SAFETY: a fault-tolerant read of the buffer the kernel just moved 8 bytes
+        // through; another thread may have unmapped it since, and then the value is
+        // out of sight (the file layer demotes the eventfd).
+        unsafe { uaccess::get_u64(value as *const u64) }
     } else {
         None
     };
@@ -40,18 +47,81 @@ fn io(
             error: if result < 0 { err } else { 0 },
             value,
             peek,
+            reached,
         },
     );
     sys::set_errno(err);
     result
 }
 
+/// Whether a call that failed with `err` got as far as the file's own read or write,
+/// which can change the file (an eventfd read that faults has consumed the counter, a
+/// datagram whose copy faults is dropped) and wake its waiters (a failed pipe write
+/// wakes the readers, a send whose copy faults frees its buffer and wakes the sender).
+/// The errors the VFS and the socket layer return before that (a wrong kind of fd, bad
+/// flags, a header or iovec array they cannot copy) leave the file untouched.
+fn reached(err: c_int, args_ok: impl FnOnce() -> bool) -> bool {
+    match err {
+        libc::EBADF
+        | libc::EINVAL
+        | libc::ENOTSOCK
+        | libc::EOPNOTSUPP
+        | libc::EMSGSIZE
+        | libc::EISCONN => false,
+        libc::EFAULT => args_ok(),
+        _ => true,
+    }
+}
+
+/// The kernel's cap on one read or write (`MAX_RW_COUNT`); socket calls clamp to it
+/// before their range check.
+const MAX_RW_COUNT: usize = (c_int::MAX as usize) & !4095;
+
+/// The range check `vfs_read`/`vfs_write` make on the buffer before the file's op.
+fn buf_ok(buf: *const c_void, len: usize) -> bool {
+    user::access_ok(buf as *const u8, len)
+}
+
+/// `len` bytes at `ptr` can be copied from the program: in range and readable.
+fn copyable(ptr: *const c_void, len: usize) -> bool {
+    // SAFETY: a fault-tolerant probe of the program's pointer, after the range check.
+    user::access_ok(ptr as *const u8, len) && unsafe { uaccess::readable(ptr as *const u8, len) }
+}
+
+/// An iovec array `import_iovec` accepts: at most `UIO_MAXIOV` entries, readable, each
+/// segment inside user space.
+fn iov_ok(iov: *const iovec, count: usize) -> bool {
+    count <= UIO_MAXIOV
+        && (0..count).all(|i| {
+            user::read_plain(iov.wrapping_add(i)).is_some_and(|v: iovec| {
+                (v.iov_len as isize) >= 0 && user::access_ok(v.iov_base as *const u8, v.iov_len)
+            })
+        })
+}
+
+/// A message header the kernel copies in full before the socket's op: the header and
+/// its iovec array, and for a send its address and control buffer.
+fn msghdr_ok(msg: *const msghdr, sending: bool) -> bool {
+    let Some(h) = user::read_plain(msg) else {
+        return false;
+    };
+    let name_len = (h.msg_namelen as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
+    iov_ok(h.msg_iov, h.msg_iovlen)
+        && (!sending || h.msg_name.is_null() || name_len == 0 || copyable(h.msg_name, name_len))
+        && (!sending || h.msg_controllen == 0 || copyable(h.msg_control, h.msg_controllen))
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
     // SAFETY: forwarded as received.
-    io(fd, Dir::Read, false, buf, || unsafe {
-        real::read(fd, buf, count)
-    })
+    io(
+        fd,
+        Dir::Read,
+        false,
+        buf,
+        || buf_ok(buf, count),
+        || unsafe { real::read(fd, buf, count) },
+    )
 }
 
 #[no_mangle]
@@ -62,42 +132,67 @@ pub unsafe extern "C" fn __read_chk(
     buflen: size_t,
 ) -> ssize_t {
     // SAFETY: forwarded as received (the real one does the fortify check).
-    io(fd, Dir::Read, false, buf, || unsafe {
-        real::__read_chk(fd, buf, count, buflen)
-    })
+    io(
+        fd,
+        Dir::Read,
+        false,
+        buf,
+        || buf_ok(buf, count),
+        || unsafe { real::__read_chk(fd, buf, count, buflen) },
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
     // SAFETY: forwarded as received.
-    io(fd, Dir::Write, false, buf, || unsafe {
-        real::write(fd, buf, count)
-    })
+    io(
+        fd,
+        Dir::Write,
+        false,
+        buf,
+        || buf_ok(buf, count),
+        || unsafe { real::write(fd, buf, count) },
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     // SAFETY: forwarded as received.
-    io(fd, Dir::Read, false, std::ptr::null(), || unsafe {
-        real::readv(fd, iov, iovcnt)
-    })
+    io(
+        fd,
+        Dir::Read,
+        false,
+        std::ptr::null(),
+        || iov_ok(iov, iovcnt as usize),
+        || unsafe { real::readv(fd, iov, iovcnt) },
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     // SAFETY: forwarded as received.
-    io(fd, Dir::Write, false, std::ptr::null(), || unsafe {
-        real::writev(fd, iov, iovcnt)
-    })
+    io(
+        fd,
+        Dir::Write,
+        false,
+        std::ptr::null(),
+        || iov_ok(iov, iovcnt as usize),
+        || unsafe { real::writev(fd, iov, iovcnt) },
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
     let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
-    io(fd, Dir::Read, peek, buf, || unsafe {
-        real::recv(fd, buf, len, flags)
-    })
+    io(
+        fd,
+        Dir::Read,
+        peek,
+        buf,
+        || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || unsafe { real::recv(fd, buf, len, flags) },
+    )
 }
 
 #[no_mangle]
@@ -110,17 +205,27 @@ pub unsafe extern "C" fn __recv_chk(
 ) -> ssize_t {
     let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
-    io(fd, Dir::Read, peek, buf, || unsafe {
-        real::__recv_chk(fd, buf, len, buflen, flags)
-    })
+    io(
+        fd,
+        Dir::Read,
+        peek,
+        buf,
+        || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || unsafe { real::__recv_chk(fd, buf, len, buflen, flags) },
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: forwarded as received.
-    io(fd, Dir::Write, false, buf, || unsafe {
-        real::send(fd, buf, len, flags)
-    })
+    io(
+        fd,
+        Dir::Write,
+        false,
+        buf,
+        || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || unsafe { real::send(fd, buf, len, flags) },
+    )
 }
 
 #[no_mangle]
@@ -134,9 +239,14 @@ pub unsafe extern "C" fn recvfrom(
 ) -> ssize_t {
     let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
-    io(fd, Dir::Read, peek, buf, || unsafe {
-        real::recvfrom(fd, buf, len, flags, addr, addrlen)
-    })
+    io(
+        fd,
+        Dir::Read,
+        peek,
+        buf,
+        || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) },
+    )
 }
 
 #[no_mangle]
@@ -151,9 +261,14 @@ pub unsafe extern "C" fn __recvfrom_chk(
 ) -> ssize_t {
     let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
-    io(fd, Dir::Read, peek, buf, || unsafe {
-        real::__recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen)
-    })
+    io(
+        fd,
+        Dir::Read,
+        peek,
+        buf,
+        || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || unsafe { real::__recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen) },
+    )
 }
 
 #[no_mangle]
@@ -166,28 +281,45 @@ pub unsafe extern "C" fn sendto(
     addrlen: socklen_t,
 ) -> ssize_t {
     // SAFETY: forwarded as received.
-    io(fd, Dir::Write, false, buf, || unsafe {
-        real::sendto(fd, buf, len, flags, addr, addrlen)
-    })
+    io(
+        fd,
+        Dir::Write,
+        false,
+        buf,
+        || {
+            buf_ok(buf, len.min(MAX_RW_COUNT))
+                && (addr.is_null() || copyable(addr as *const c_void, addrlen as usize))
+        },
+        || unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) },
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
-    io(fd, Dir::Read, peek, std::ptr::null(), || unsafe {
-        real::recvmsg(fd, msg, flags)
-    })
+    io(
+        fd,
+        Dir::Read,
+        peek,
+        std::ptr::null(),
+        || msghdr_ok(msg, false),
+        || unsafe { real::recvmsg(fd, msg, flags) },
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    // SAFETY: the program's own message header.
-    unsafe { super::process::before_fd_passing(msg) };
+    super::process::before_fd_passing(msg);
     // SAFETY: forwarded as received.
-    io(fd, Dir::Write, false, std::ptr::null(), || unsafe {
-        real::sendmsg(fd, msg, flags)
-    })
+    io(
+        fd,
+        Dir::Write,
+        false,
+        std::ptr::null(),
+        || msghdr_ok(msg, true),
+        || unsafe { real::sendmsg(fd, msg, flags) },
+    )
 }
 
 #[no_mangle]
@@ -200,10 +332,22 @@ pub unsafe extern "C" fn recvmmsg(
 ) -> c_int {
     let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
-    io(fd, Dir::Read, peek, std::ptr::null(), || unsafe {
-        real::recvmmsg(fd, msgvec, vlen, flags, timeout)
-    } as isize) as c_int
+    io(
+        fd,
+        Dir::Read,
+        peek,
+        std::ptr::null(),
+        || {
+            (timeout.is_null()
+                || copyable(timeout as *const c_void, std::mem::size_of::<timespec>()))
+                && msghdr_ok(msgvec as *const msghdr, false)
+        },
+        || unsafe { real::recvmmsg(fd, msgvec, vlen, flags, timeout) } as isize,
+    ) as c_int
 }
+
+/// The kernel's limit on a `sendmmsg` vector (`UIO_MAXIOV`).
+const UIO_MAXIOV: usize = 1024;
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmmsg(
@@ -213,15 +357,24 @@ pub unsafe extern "C" fn sendmmsg(
     flags: c_int,
 ) -> c_int {
     if !msgvec.is_null() {
-        for i in 0..vlen as usize {
-            // SAFETY: the program's own vector of vlen headers.
-            unsafe { super::process::before_fd_passing(&(*msgvec.add(i)).msg_hdr) };
+        // The kernel sends at most UIO_MAXIOV messages, and stops at the first header
+        // it cannot read.
+        for i in 0..(vlen as usize).min(UIO_MAXIOV) {
+            let hdr = msgvec.wrapping_add(i) as *const msghdr; // msg_hdr is the first field
+            if !super::process::before_fd_passing(hdr) {
+                break;
+            }
         }
     }
     // SAFETY: forwarded as received.
-    io(fd, Dir::Write, false, std::ptr::null(), || unsafe {
-        real::sendmmsg(fd, msgvec, vlen, flags)
-    } as isize) as c_int
+    io(
+        fd,
+        Dir::Write,
+        false,
+        std::ptr::null(),
+        || msghdr_ok(msgvec as *const msghdr, true),
+        || unsafe { real::sendmmsg(fd, msgvec, vlen, flags) } as isize,
+    ) as c_int
 }
 
 /// glibc's `eventfd_read` calls its internal read, which the hooks cannot see: serve

@@ -11,6 +11,7 @@
 //!   exported boundary (`sys::c_result`, `sys::fail`). The library's own calls return
 //!   `Result<_, Errno>` (`sys::syscall!`) and leave the program's errno alone.
 
+mod dprintf;
 mod epoll;
 mod fds;
 mod io;
@@ -18,9 +19,6 @@ mod poll;
 mod process;
 mod signals;
 mod trace;
-
-// The program-memory helpers moved to `sys`; `super::user` keeps naming them here.
-use crate::sys::user;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 

@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
-use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
+use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
 
 use crate::files::gate;
 use crate::files::instance::Instance;
 use crate::files::table::{self, Entry};
-use crate::sys::{self, real};
+use crate::sys::user;
+use crate::sys::{self, real, uaccess};
 
 /// Observe the instances among `fds` while the guard lives.
 struct Observing(Vec<Arc<Instance>>);
@@ -57,21 +58,50 @@ impl Drop for Observing {
     }
 }
 
-fn pollfds(fds: *mut pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
-    (0..nfds as usize).map(move |i| {
-        // SAFETY: the program's array of nfds entries (the kernel would fault on it
-        // otherwise, and so does the program's own use).
-        unsafe { (*fds.add(i)).fd }
+/// The fd numbers of the program's `pollfd` array, read through the fault-tolerant
+/// access. The walk stops at the first entry it cannot read: the real call then gets
+/// the same array and answers EFAULT (or EINVAL first, for too many entries) itself.
+fn pollfds(fds: *const pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
+    let entry = std::mem::size_of::<pollfd>();
+    (0..nfds as usize).map_while(move |i| {
+        let at = (fds as *const u8).wrapping_add(i.wrapping_mul(entry)) as *const pollfd;
+        if !user::access_ok(at as *const u8, entry) {
+            return None;
+        }
+        // SAFETY: a fault-tolerant read of the program's pointer; `fd` is the first
+        // field of `struct pollfd`.
+        unsafe { uaccess::get_i32(std::ptr::addr_of!((*at).fd)) }
     })
 }
 
+/// The members of the program's `fd_set`s below `nfds`, read a word at a time through
+/// the fault-tolerant access, as the kernel's `get_fd_set` copies whole longs. A set
+/// that cannot be read ends the walk: the real call answers EFAULT for it. Only the
+/// first `FD_SETSIZE` numbers are looked at, the size of a glibc `fd_set`.
 fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> impl Iterator<Item = c_int> {
-    (0..nfds.clamp(0, libc::FD_SETSIZE as c_int)).filter(move |&fd| {
-        sets.iter().any(|&set| {
-            // SAFETY: the program's fd_set, valid for nfds bits.
-            !set.is_null() && unsafe { libc::FD_ISSET(fd, set) }
-        })
-    })
+    const BITS: usize = u64::BITS as usize;
+    let n = nfds.clamp(0, libc::FD_SETSIZE as c_int) as usize;
+    let union = sets_union(sets, n.div_ceil(BITS)).unwrap_or_default();
+    (0..n)
+        .filter(move |&fd| union[fd / BITS] & (1u64 << (fd % BITS)) != 0)
+        .map(|fd| fd as c_int)
+}
+
+/// The union of the first `words` words of each non-NULL set, or `None` when one of
+/// them cannot be read.
+fn sets_union(sets: [*mut fd_set; 3], words: usize) -> Option<[u64; libc::FD_SETSIZE / 64]> {
+    let mut union = [0u64; libc::FD_SETSIZE / 64];
+    for set in sets.into_iter().filter(|s| !s.is_null()) {
+        for (w, slot) in union.iter_mut().enumerate().take(words) {
+            let at = (set as *const u64).wrapping_add(w);
+            if !user::access_ok(at as *const u8, 8) {
+                return None;
+            }
+            // SAFETY: a fault-tolerant read of the program's pointer.
+            *slot |= unsafe { uaccess::get_u64(at) }?;
+        }
+    }
+    Some(union)
 }
 
 #[no_mangle]
@@ -99,6 +129,43 @@ pub unsafe extern "C" fn ppoll(
     let _observing = Observing::new(pollfds(fds, nfds));
     // SAFETY: forwarded as received.
     unsafe { real::ppoll(fds, nfds, timeout, sigmask) }
+}
+
+/// glibc's check in the fortified entry points: the caller's array, `fdslen` bytes,
+/// must hold `nfds` entries, or the process ends in `__chk_fail`.
+fn poll_chk(nfds: nfds_t, fdslen: size_t) {
+    if (fdslen / std::mem::size_of::<pollfd>()) < nfds as usize {
+        // SAFETY: glibc's own failure report; it does not return.
+        unsafe { real::__chk_fail() }
+    }
+}
+
+/// `poll` as a program built with `-D_FORTIFY_SOURCE` calls it when `nfds` is not a
+/// compile-time constant.
+#[no_mangle]
+pub unsafe extern "C" fn __poll_chk(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: c_int,
+    fdslen: size_t,
+) -> c_int {
+    poll_chk(nfds, fdslen);
+    // SAFETY: forwarded as received.
+    unsafe { poll(fds, nfds, timeout) }
+}
+
+/// `ppoll`'s fortified entry point, as `__poll_chk`.
+#[no_mangle]
+pub unsafe extern "C" fn __ppoll_chk(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+    fdslen: size_t,
+) -> c_int {
+    poll_chk(nfds, fdslen);
+    // SAFETY: forwarded as received.
+    unsafe { ppoll(fds, nfds, timeout, sigmask) }
 }
 
 #[no_mangle]

@@ -14,7 +14,8 @@ use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 
 use crate::files::table::{self, fork_hold, Entry};
 use crate::files::{self, demote, gate};
-use crate::sys::{self, real};
+use crate::sys::user;
+use crate::sys::{self, real, uaccess};
 
 pub extern "C" fn atfork_prepare() {
     files::child_starting();
@@ -295,34 +296,63 @@ fn raw_access(fd: c_int) {
 }
 
 /// Before a `sendmsg`: files passed with SCM_RIGHTS will be shared with another
-/// process.
+/// process. Returns false when the header cannot be read, so the kernel's copy of it
+/// fails too and the call sends nothing (`sendmmsg` stops there).
 ///
-/// # Safety
-/// `msg` is NULL or the program's message header.
-pub unsafe fn before_fd_passing(msg: *const libc::msghdr) {
+/// Every field is read through the fault-tolerant access: a header, control buffer or
+/// fd array the program cannot hand the kernel ends the walk, and the real call then
+/// answers EFAULT itself. The walk is glibc's `CMSG_FIRSTHDR`/`CMSG_NXTHDR`, kept
+/// inside `msg_controllen`; a malformed buffer that the kernel refuses (EINVAL) only
+/// costs a demotion.
+pub fn before_fd_passing(msg: *const libc::msghdr) -> bool {
     if msg.is_null() || gate::in_library() {
-        return;
+        return !msg.is_null();
     }
-    // SAFETY: the program's header; the control buffer walk uses libc's CMSG macros,
-    // which stay inside msg_controllen.
-    unsafe {
-        let msg = &*msg;
-        if msg.msg_control.is_null() || msg.msg_controllen == 0 {
-            return;
+    let Some(hdr) = user::read_plain(msg) else {
+        return false;
+    };
+    let control = hdr.msg_control as *const u8;
+    // The kernel refuses a control length past INT_MAX (ENOBUFS) before reading it.
+    let len = hdr.msg_controllen;
+    if control.is_null() || len > c_int::MAX as usize || !user::access_ok(control, len) {
+        return true;
+    }
+    let head = std::mem::size_of::<libc::cmsghdr>();
+    let align = |n: usize| (n + 7) & !7; // CMSG_ALIGN on x86_64
+    let mut off = 0usize;
+    while off + head <= len {
+        let at = control.wrapping_add(off);
+        // SAFETY: fault-tolerant reads of the program's control buffer, inside
+        // `msg_controllen` (checked above); the fields of `struct cmsghdr`.
+        let fields = unsafe {
+            let c = at as *const libc::cmsghdr;
+            uaccess::get_usize(std::ptr::addr_of!((*c).cmsg_len)).zip(
+                uaccess::get_i32(std::ptr::addr_of!((*c).cmsg_level))
+                    .zip(uaccess::get_i32(std::ptr::addr_of!((*c).cmsg_type))),
+            )
+        };
+        let Some((cmsg_len, (level, ty))) = fields else {
+            return true;
+        };
+        if cmsg_len < head {
+            return true;
         }
-        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cmsg) as *const c_int;
-                let bytes = ((*cmsg).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
-                for i in 0..bytes / std::mem::size_of::<c_int>() {
-                    let fd = std::ptr::read_unaligned(data.add(i));
-                    if table::is_served(fd) {
-                        raw_access(fd);
-                    }
+        // A length past the buffer's end makes this header the last one.
+        let cmsg_len = cmsg_len.min(len - off);
+        if level == libc::SOL_SOCKET && ty == libc::SCM_RIGHTS {
+            let data = at.wrapping_add(align(head)) as *const c_int;
+            for i in 0..cmsg_len.saturating_sub(align(head)) / std::mem::size_of::<c_int>() {
+                // SAFETY: a fault-tolerant read inside the control buffer.
+                let Some(fd) = (unsafe { uaccess::get_i32(data.wrapping_add(i)) }) else {
+                    return true;
+                };
+                if table::is_served(fd) {
+                    raw_access(fd);
                 }
             }
-            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
         }
+        // CMSG_NXTHDR: the next header must fit, with its own length, inside the buffer.
+        off += align(cmsg_len);
     }
+    true
 }

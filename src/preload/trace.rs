@@ -16,12 +16,12 @@ use std::sync::OnceLock;
 
 use libc::{c_int, epoll_event, timespec};
 
-use super::user;
 use crate::engine::events::EPOLL_CTL_DEL;
 use crate::engine::trace::{self as rec, Record};
 use crate::files::gate;
 use crate::files::instance::Instance;
 use crate::files::table::{self, Entry};
+use crate::sys::user;
 use crate::sys::{self, real, ErrnoGuard};
 
 static PATH: OnceLock<CString> = OnceLock::new();

@@ -213,6 +213,24 @@ pub unsafe fn epoll_sleep(
     unsafe { epoll_pwait(epfd, events, maxevents, ms, sigmask) }
 }
 
+/// The real `__chk_fail`: glibc's report of a failed `_FORTIFY_SOURCE` check, which
+/// ends the process ("*** buffer overflow detected ***") and does not return.
+///
+/// # Safety
+/// None beyond ending the process.
+pub unsafe fn __chk_fail() -> ! {
+    static CACHE: AtomicUsize = AtomicUsize::new(0);
+    let addr = resolve(&CACHE, b"__chk_fail\0");
+    if addr != 0 {
+        // SAFETY: glibc's __chk_fail has this signature.
+        let f: unsafe extern "C" fn() -> ! = unsafe { std::mem::transmute(addr) };
+        // SAFETY: no arguments, no contract.
+        unsafe { f() }
+    }
+    // A libc without the fortify family cannot have called a `_chk` entry point.
+    std::process::abort()
+}
+
 /// The real `_exit` (it does not return, so it is not in the macro's family).
 ///
 /// # Safety

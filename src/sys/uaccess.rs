@@ -141,6 +141,27 @@ macro_rules! user_store {
 
 user_load!(get_u32, u32, "{value:e}");
 user_load!(get_u64, u64, "{value}");
+/// Read the program's `i32` at `ptr` (an fd number, a `cmsg_level`); `None` is EFAULT.
+///
+/// # Safety
+/// As `get_u32`.
+#[inline(always)]
+pub unsafe fn get_i32(ptr: *const i32) -> Option<i32> {
+    // SAFETY: the same four bytes read as unsigned, fault-tolerant.
+    unsafe { get_u32(ptr as *const u32) }.map(|v| v as i32)
+}
+
+/// Read the program's `usize` at `ptr` (a length field: `msg_controllen`,
+/// `cmsg_len`); `None` is EFAULT.
+///
+/// # Safety
+/// As `get_u64`.
+#[inline(always)]
+pub unsafe fn get_usize(ptr: *const usize) -> Option<usize> {
+    // SAFETY: x86_64 only (see the module comment): a usize is the u64 read here.
+    unsafe { get_u64(ptr as *const u64) }.map(|v| v as usize)
+}
+
 user_store!(put_u32, u32, "{value:e}");
 user_store!(put_u64, u64, "{value}");
 
@@ -176,3 +197,31 @@ pub unsafe fn copy_from_user(dst: &mut [u8], src: *const u8) -> bool {
 }
 
 user_load!(get_u8, u8, "movzx {value:e}, byte ptr [{ptr}]", u32);
+
+/// Whether `len` bytes of the program's memory at `ptr` can be read: one byte of each
+/// page the range touches, as a copy of it would find them. For the failure paths that
+/// need to know where the kernel's copy stopped; `ptr` must already have passed the
+/// caller's range check.
+///
+/// # Safety
+/// `ptr` is a pointer the program passed.
+pub unsafe fn readable(ptr: *const u8, len: usize) -> bool {
+    const PAGE: usize = 4096;
+    if len == 0 {
+        return true;
+    }
+    // Protection is per page: one byte of each page decides for the whole page.
+    let last = (ptr as usize).saturating_add(len - 1);
+    let mut at = ptr as usize;
+    loop {
+        // SAFETY: a fault-tolerant read of the program's pointer.
+        if unsafe { get_u8(at as *const u8) }.is_none() {
+            return false;
+        }
+        let next = (at & !(PAGE - 1)).saturating_add(PAGE);
+        if next > last {
+            return true;
+        }
+        at = next;
+    }
+}

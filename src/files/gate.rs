@@ -21,8 +21,8 @@
 //!
 //! ## Waiting with signals blocked
 //!
-//! A thread that waits in the gate (a reader behind a writer, or a writer behind a
-//! reader that was preempted inside) is inside the library, so a signal handler's
+//! A thread that waits in the gate (a reader behind a writer, a writer behind another
+//! writer, or behind a reader that was preempted inside) is inside the library, so a signal handler's
 //! hook on it can only leave a deferred record (`deferred.rs`). Such a wait can last a
 //! scheduler time slice, and each return from `futex` or `sched_yield` delivers the
 //! signals pending by then: under a signal storm (`torture signals` on a loaded
@@ -32,7 +32,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{compiler_fence, fence, AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use crate::sys;
 
@@ -293,10 +293,18 @@ impl<T> GateLock<T> {
     /// Enter for writing, on the calling thread's `slot` (from `enter_library`): wait
     /// for every reader to leave.
     pub fn write(&'static self, slot: &'static ReaderSlot) -> WriteGuard<T> {
-        let writers = WRITERS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut blocked = None;
+        let writers = match WRITERS.try_lock() {
+            Ok(writers) => writers,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                // Behind another writer: signals wait (module comment).
+                blocked = Some(sys::SignalsBlocked::block_all());
+                WRITERS.lock().unwrap_or_else(|p| p.into_inner())
+            }
+        };
         WRITER.store(true, Ordering::Relaxed);
         barrier_all_threads();
-        let mut blocked = None;
         {
             let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
             for slot in registry.iter() {

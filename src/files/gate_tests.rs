@@ -76,6 +76,24 @@ fn a_thread_waiting_in_the_gate_takes_signals_once_through() {
         },
         || drop(table::enter_mut().expect("outside the library")),
     );
+    // A writer behind a writer that stays inside.
+    signal_waits_for_the_gate(
+        || {
+            let (tx, rx) = mpsc::channel::<()>();
+            let (in_tx, in_rx) = mpsc::channel();
+            let writer = std::thread::spawn(move || {
+                let _gate = table::enter_mut().expect("outside the library");
+                in_tx.send(()).unwrap();
+                rx.recv().unwrap();
+            });
+            in_rx.recv().unwrap();
+            Box::new(move || {
+                tx.send(()).unwrap();
+                writer.join().unwrap();
+            })
+        },
+        || drop(table::enter_mut().expect("outside the library")),
+    );
     // A reader behind a writer that stays inside.
     signal_waits_for_the_gate(
         || {

@@ -45,6 +45,13 @@ $(BUILD)/%: c-tests/%.c | $(BUILD)
 $(BUILD)/conformance: c-tests/conformance-hostile.inc.c c-tests/conformance-inflight.inc.c \
                      c-tests/conformance-badptr.inc.c
 $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/bench-idle $(BUILD)/bench-mem: c-tests/bench-common.h
+$(BUILD)/conformance $(BUILD)/difftest: c-tests/epoll-bits.h
+
+# The torture is one program built from a file per mode on shared code.
+TORTURE_SRC := c-tests/torture.c c-tests/torture-common.c c-tests/torture-churn.c \
+               c-tests/torture-signals.c c-tests/torture-spawn.c
+$(BUILD)/torture: $(TORTURE_SRC) c-tests/torture-common.h | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $(TORTURE_SRC)
 
 # The conformance suite and the difftest built a second time as Debian builds programs,
 # fortified: glibc then routes poll, ppoll, dprintf, read, recv... through their
@@ -94,7 +101,7 @@ test-stress: all
 	@echo "== fork-stress: fork 300 times while 3 threads churn the engine (uepoll)"
 	timeout 300 env LD_PRELOAD=$$(realpath $(LIB)) $(BUILD)/fork-stress -f 300 -t 3
 
-# Concurrency torture (c-tests/torture.c) on the kernel, then under uepoll: about 60 s.
+# Concurrency torture (c-tests/torture*.c) on the kernel, then under uepoll: about 60 s.
 test-torture: all
 	scripts/torture.sh $(LIB) $(BUILD)/torture
 

@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "epoll-bits.h"
+
 /* ------------------------------------------------------------------ */
 /* Reporting                                                           */
 /* ------------------------------------------------------------------ */
@@ -106,34 +108,6 @@ static int expect_ok(const char *desc, long ret)
 static int expect_eq(const char *desc, long long got, long long want)
 {
     return check(got == want, desc, "got %lld, expected %lld", got, want);
-}
-
-static const char *bits(uint32_t ev, char *buf, size_t len)
-{
-    static const struct { uint32_t bit; const char *name; } names[] = {
-        { EPOLLIN, "IN" }, { EPOLLPRI, "PRI" }, { EPOLLOUT, "OUT" },
-        { EPOLLERR, "ERR" }, { EPOLLHUP, "HUP" }, { EPOLLRDNORM, "RDNORM" },
-        { EPOLLRDBAND, "RDBAND" }, { EPOLLWRNORM, "WRNORM" },
-        { EPOLLWRBAND, "WRBAND" }, { EPOLLMSG, "MSG" }, { EPOLLRDHUP, "RDHUP" },
-        { EPOLLEXCLUSIVE, "EXCLUSIVE" }, { EPOLLWAKEUP, "WAKEUP" },
-        { EPOLLONESHOT, "ONESHOT" }, { EPOLLET, "ET" },
-    };
-    size_t off = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (ev & names[i].bit) {
-            off += snprintf(buf + off, len - off, "%s%s", off ? "|" : "",
-                            names[i].name);
-            ev &= ~names[i].bit;
-            if (off >= len)
-                return buf;
-        }
-    }
-    if (ev && off < len)
-        off += snprintf(buf + off, len - off, "%s0x%x", off ? "|" : "", ev);
-    if (off == 0)
-        snprintf(buf, len, "0");
-    return buf;
 }
 
 /* Human-readable result of a wait, for failure details. */

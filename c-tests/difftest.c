@@ -81,6 +81,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "epoll-bits.h"
+
 #if !defined(__x86_64__)
 #error "difftest makes raw x86_64 system calls"
 #endif
@@ -466,29 +468,6 @@ static const char *errname(int e)
 {
     const char *n = strerrorname_np(e);
     return n ? n : "E?";
-}
-
-static void bits(uint32_t ev, char *buf, size_t len)
-{
-    static const struct { uint32_t bit; const char *name; } names[] = {
-        { EPOLLIN, "IN" }, { EPOLLPRI, "PRI" }, { EPOLLOUT, "OUT" },
-        { EPOLLERR, "ERR" }, { EPOLLHUP, "HUP" }, { EPOLLRDNORM, "RDNORM" },
-        { EPOLLRDBAND, "RDBAND" }, { EPOLLWRNORM, "WRNORM" },
-        { EPOLLWRBAND, "WRBAND" }, { EPOLLMSG, "MSG" }, { EPOLLRDHUP, "RDHUP" },
-        { EPOLLEXCLUSIVE, "EXCLUSIVE" }, { EPOLLWAKEUP, "WAKEUP" },
-        { EPOLLONESHOT, "ONESHOT" }, { EPOLLET, "ET" },
-    };
-    size_t off = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && off < len; i++)
-        if (ev & names[i].bit) {
-            off += snprintf(buf + off, len - off, "%s%s", off ? "|" : "", names[i].name);
-            ev &= ~names[i].bit;
-        }
-    if (ev && off < len)
-        off += snprintf(buf + off, len - off, "%s0x%x", off ? "|" : "", ev);
-    if (off == 0)
-        snprintf(buf, len, "0");
 }
 
 static const char *ctl_op_name(int op)

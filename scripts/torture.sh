@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Torture on kernel epoll, then under uepoll: build/torture's churn, signals, spawn and
-# handler-malloc modes (see c-tests/torture.c). Every run must pass on both sides. About 60 s in all.
+# handler-malloc modes (c-tests/torture.c, a file per mode, torture-common.c for what
+# they share). Every run must pass on both sides. About 60 s in all.
 # Usage: scripts/torture.sh LIB TORTURE_BINARY
 #   TORTURE_CHURN_SECS (default 8), TORTURE_SIGNALS_SECS (5), TORTURE_SPAWN_SECS (5):
 #   seconds per run; TORTURE_SEED: seed for the churn runs.

@@ -18,10 +18,21 @@
 //!                                          |yes
 //!                                          +--> active=false; wait for the writer; retry
 //! ```
+//!
+//! ## Waiting with signals blocked
+//!
+//! A thread that waits in the gate (a reader behind a writer, a writer behind another
+//! writer, or behind a reader that was preempted inside) is inside the library, so a signal handler's
+//! hook on it can only leave a deferred record (`deferred.rs`). Such a wait can last a
+//! scheduler time slice, and each return from `futex` or `sched_yield` delivers the
+//! signals pending by then: under a signal storm (`torture signals` on a loaded
+//! machine) the thread's fixed record buffer overflowed in about half the runs, and
+//! every served file was handed to the kernel. So these waits block signals: at most
+//! one of each signal is pending when the wait ends, and its handler runs then.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{compiler_fence, fence, AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use crate::sys;
 
@@ -272,7 +283,9 @@ impl<T> GateLock<T> {
                 return ReadGuard { lock: self, slot };
             }
             slot.active.store(false, Ordering::Release);
-            // Wait for the writer to finish, then try again.
+            // Wait for the writer to finish, then try again. Signals wait too (module
+            // comment: "Waiting with signals blocked").
+            let _blocked = sys::SignalsBlocked::block_all();
             drop(WRITERS.lock().unwrap_or_else(|p| p.into_inner()));
         }
     }
@@ -280,7 +293,16 @@ impl<T> GateLock<T> {
     /// Enter for writing, on the calling thread's `slot` (from `enter_library`): wait
     /// for every reader to leave.
     pub fn write(&'static self, slot: &'static ReaderSlot) -> WriteGuard<T> {
-        let writers = WRITERS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut blocked = None;
+        let writers = match WRITERS.try_lock() {
+            Ok(writers) => writers,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                // Behind another writer: signals wait (module comment).
+                blocked = Some(sys::SignalsBlocked::block_all());
+                WRITERS.lock().unwrap_or_else(|p| p.into_inner())
+            }
+        };
         WRITER.store(true, Ordering::Relaxed);
         barrier_all_threads();
         {
@@ -292,11 +314,17 @@ impl<T> GateLock<T> {
                     if spins < 64 {
                         std::hint::spin_loop();
                     } else {
+                        // A reader takes long (it may be preempted inside the gate):
+                        // signals wait from here on (module comment).
+                        blocked.get_or_insert_with(sys::SignalsBlocked::block_all);
                         std::thread::yield_now();
                     }
                 }
             }
         }
+        // Pending signals are delivered here; their hooks find this thread inside the
+        // library and leave one record each.
+        drop(blocked);
         WriteGuard {
             lock: self,
             slot,
@@ -365,3 +393,7 @@ impl<T> Drop for WriteGuard<T> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "gate_tests.rs"]
+mod tests;

@@ -1,0 +1,115 @@
+//! Waits in the gate hold signals back (module comment: "Waiting with signals blocked").
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::files::table;
+
+/// Set by the test's SIGUSR2 handler.
+static HANDLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    HANDLED.store(true, Ordering::SeqCst);
+}
+
+/// Runs `wait` (a gate entry that must wait for `holder`'s side) on a new thread, sends
+/// that thread a signal once it waits, and checks that its handler runs only after the
+/// holder let go. Without blocked signals the handler ran during the wait, where a hook
+/// could only leave a deferred record: under a signal storm the records overflowed
+/// and every served file was demoted (`torture signals`).
+fn signal_waits_for_the_gate(holder: impl FnOnce() -> Box<dyn FnOnce()>, wait: fn()) {
+    HANDLED.store(false, Ordering::SeqCst);
+    let release = holder();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        // SAFETY: pthread_self has no preconditions.
+        tx.send(unsafe { libc::pthread_self() }).unwrap();
+        wait();
+    });
+    let tid = rx.recv().unwrap();
+    // Long enough for the waiter to be past its first spins, in the slow wait.
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: the waiter is alive: it cannot finish before `release` runs.
+    assert_eq!(unsafe { libc::pthread_kill(tid, libc::SIGUSR2) }, 0);
+    std::thread::sleep(Duration::from_millis(100));
+    let during = HANDLED.load(Ordering::SeqCst);
+    release();
+    waiter.join().unwrap();
+    assert!(
+        !during,
+        "the signal was handled while the thread waited in the gate"
+    );
+    assert!(
+        HANDLED.load(Ordering::SeqCst),
+        "the signal was never handled"
+    );
+}
+
+#[test]
+fn a_thread_waiting_in_the_gate_takes_signals_once_through() {
+    // SAFETY: installs a handler that only stores to an atomic; SIGUSR2 is used by no
+    // other test.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR2, &act, std::ptr::null_mut()),
+            0
+        );
+    }
+    // A writer behind a reader that stays inside.
+    signal_waits_for_the_gate(
+        || {
+            let (tx, rx) = mpsc::channel::<()>();
+            let (in_tx, in_rx) = mpsc::channel();
+            let reader = std::thread::spawn(move || {
+                let _gate = table::enter().expect("outside the library");
+                in_tx.send(()).unwrap();
+                rx.recv().unwrap();
+            });
+            in_rx.recv().unwrap();
+            Box::new(move || {
+                tx.send(()).unwrap();
+                reader.join().unwrap();
+            })
+        },
+        || drop(table::enter_mut().expect("outside the library")),
+    );
+    // A writer behind a writer that stays inside.
+    signal_waits_for_the_gate(
+        || {
+            let (tx, rx) = mpsc::channel::<()>();
+            let (in_tx, in_rx) = mpsc::channel();
+            let writer = std::thread::spawn(move || {
+                let _gate = table::enter_mut().expect("outside the library");
+                in_tx.send(()).unwrap();
+                rx.recv().unwrap();
+            });
+            in_rx.recv().unwrap();
+            Box::new(move || {
+                tx.send(()).unwrap();
+                writer.join().unwrap();
+            })
+        },
+        || drop(table::enter_mut().expect("outside the library")),
+    );
+    // A reader behind a writer that stays inside.
+    signal_waits_for_the_gate(
+        || {
+            let (tx, rx) = mpsc::channel::<()>();
+            let (in_tx, in_rx) = mpsc::channel();
+            let writer = std::thread::spawn(move || {
+                let _gate = table::enter_mut().expect("outside the library");
+                in_tx.send(()).unwrap();
+                rx.recv().unwrap();
+            });
+            in_rx.recv().unwrap();
+            Box::new(move || {
+                tx.send(()).unwrap();
+                writer.join().unwrap();
+            })
+        },
+        || drop(table::enter().expect("outside the library")),
+    );
+}

@@ -231,7 +231,7 @@ impl Drop for Storm {
     fn drop(&mut self) {
         {
             let _gate = table::enter().expect("outside the library");
-            self.ep.clear();
+            self.ep.free();
         }
         let mut gate = table::enter_mut().expect("outside the library");
         for fd in [self.r, self.w, self.evfd] {
@@ -250,6 +250,7 @@ fn done(dir: Dir, result: isize, value: Option<u64>) -> Done {
         error: 0,
         value,
         peek: false,
+        reached: true,
     }
 }
 

@@ -7,7 +7,8 @@
 #   make demo     the bundled C programs on the kernel and under uepoll, side by side
 #   make test-cli      the uepoll command: run, ab, trace, errors
 #   make test-inventory every libc fd entry point classified (docs/interposition.md)
-#   make test-external  CPython's epoll/selectors/asyncio suites, kernel and uepoll
+#   make test-external  CPython's epoll/selectors/asyncio suites and the kernel's epoll
+#                       selftests, kernel and uepoll
 #   make test-diff      the differential test: kernel epoll vs uepoll, step by step
 #   make fuzz           the differential test as a soak (FUZZ_MINUTES, default 10)
 #   make test-real      redis, nginx, memcached, an asyncio echo server: kernel vs uepoll

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Semantics checks uepoll did not write: CPython's own test suites for epoll,
-# selectors and asyncio, run on the kernel and under uepoll. Both runs must pass.
+# selectors and asyncio, run on the kernel and under uepoll (both runs must pass), and
+# the kernel's own epoll selftests (scripts/kselftest-check.sh: several runs per side;
+# every test must pass under uepoll in every run unless it fails on the kernel in the
+# same run).
 # Usage: scripts/external-check.sh LIB
 set -euo pipefail
 lib=$(realpath "$1")
@@ -24,4 +27,6 @@ for side in kernel uepoll; do
     fi
     grep -E "^Total tests:|^Result:" "$out/$side.txt" | tr '\n' ' '; echo
 done
+scripts_dir=$(dirname "$0")
+"$scripts_dir/kselftest-check.sh" "$lib" "${KSELFTEST_RUNS:-3}" || status=1
 exit $status

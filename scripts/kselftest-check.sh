@@ -24,7 +24,10 @@ fetch() {
     local tmp
     tmp=$(mktemp -d "$cache/fetch.XXXXXX")
     echo "== fetching $pkg (Debian package) for the epoll selftests"
-    if ! (cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>"$tmp/apt.err"); then
+    # A fresh machine may have no package lists yet: as root, fetch them and retry.
+    if ! (cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>"$tmp/apt.err") &&
+        ! { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>>"$tmp/apt.err" &&
+            (cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>>"$tmp/apt.err"); }; then
         cat "$tmp/apt.err" >&2
         echo "kselftest-check: 'apt-get download $pkg' failed (needs Debian's package lists: run 'apt-get update' as root)" >&2
         rm -rf "$tmp"

@@ -8,6 +8,7 @@ use libc::{c_int, epoll_event};
 use super::instance::{Instance, WAKE_MARKER};
 use super::table;
 use crate::engine::stats::STATS;
+use crate::sys::user;
 use crate::sys::{syscall, Errno};
 
 impl Instance {
@@ -88,21 +89,27 @@ impl Instance {
 /// Remove the library's own wake-up events from `events[..n]`, keeping order. Returns
 /// the number left and whether a wake-up was seen.
 ///
+/// The buffer is the program's: it is read and written through the fault-tolerant
+/// access in `sys::user`, so a buffer another thread unmaps meanwhile ends the walk
+/// (what was kept so far is returned) instead of crashing the program.
+///
 /// # Safety
 /// The kernel just wrote `n` events at `events` (the program's buffer).
 pub(super) unsafe fn strip_marker(events: *mut epoll_event, n: usize) -> (usize, bool) {
     let mut kept = 0;
     let mut seen = false;
     for i in 0..n {
-        // SAFETY: the kernel just wrote n events at events[0..n].
-        let ev = unsafe { std::ptr::read_unaligned(events.add(i)) };
-        if ev.u64 == WAKE_MARKER {
+        let at = events.wrapping_add(i);
+        let Some((bits, data)) = user::read_event(at) else {
+            break;
+        };
+        if data == WAKE_MARKER {
             seen = true;
             continue;
         }
-        if kept != i {
-            // SAFETY: kept < i < n, inside what the kernel wrote.
-            unsafe { std::ptr::write_unaligned(events.add(kept), ev) };
+        // SAFETY: kept < i < n, inside what the kernel wrote (the caller's contract).
+        if kept != i && !unsafe { user::put_event(events.wrapping_add(kept), bits, data) } {
+            break;
         }
         kept += 1;
     }

@@ -12,8 +12,8 @@
  * the kernel every answer is exactly 1.
  */
 
-#define INFLIGHT_THREADS 8
-#define INFLIGHT_CALLS 4000
+#define INFLIGHT_THREADS 32
+#define INFLIGHT_CALLS 2000
 #define INFLIGHT_ROUNDS 2000
 
 struct inflight {
@@ -67,7 +67,7 @@ static void g_inflight(void)
     for (int i = 0; i < INFLIGHT_THREADS; i++)
         pthread_join(t[i], NULL);
     check(atomic_load(&f.misses) == 0,
-          "8 threads x 4000 timeout-0 waits on one always-ready LT item: every wait gets it",
+          "32 threads x 2000 timeout-0 waits on one always-ready LT item: every wait gets it",
           "%ld of %ld waits returned no event", atomic_load(&f.misses), atomic_load(&f.calls));
 
     /* 2. poll() then a timeout-0 wait on the instance, while another thread

@@ -7,6 +7,11 @@
  * reports microseconds per call.
  *
  * Flags: -n pipes (200)  -q quiet  -r runs (16)  -m min ms per run (250)
+ *        -t threads (1)  threads timing the same loop on the one instance at
+ *           once; each call must still return exactly n (the kernel serialises
+ *           transfers on ep->mtx, so a second caller gets the items the first
+ *           puts back: case 6 of docs/design.md); us/call is then the wall time
+ *           over all threads' calls (the instance's throughput)
  *        -w keep|close|auto  what to do with the write ends (auto):
  *           keep   every pipe keeps both ends open (2n descriptors);
  *           close  each write end is closed once its byte is written (n
@@ -28,6 +33,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,18 +65,53 @@ static double my_sqrt(double x)
 
 static void usage(const char *p)
 {
-	fprintf(stderr, "usage: %s [-n pipes] [-q] [-r runs] [-m min_ms] [-w keep|close|auto]\n", p);
+	fprintf(stderr, "usage: %s [-n pipes] [-q] [-r runs] [-m min_ms] [-w keep|close|auto] [-t threads]\n", p);
 	exit(2);
+}
+
+/* One thread's share of a run: batches of epoll_wait(epfd, evs, n, 0) for at
+ * least min_ns, each checked to return exactly n. */
+struct loop {
+	int epfd, n, batch, run;
+	double min_ns;
+	struct epoll_event *evs;
+	long calls;
+	double el;
+	int failed;
+};
+
+static void *timed_loop(void *arg)
+{
+	struct loop *l = arg;
+	double t0 = now_ns();
+	l->calls = 0;
+	do {
+		for (int b = 0; b < l->batch; b++) {
+			int got = epoll_wait(l->epfd, l->evs, l->n, 0);
+			if (got != l->n) {
+				fprintf(stderr,
+					"bench-wait: run %d call %ld: epoll_wait returned %d, expected %d%s%s\n",
+					l->run, l->calls + b, got, l->n, got < 0 ? ": " : "",
+					got < 0 ? strerror(errno) : "");
+				l->failed = 1;
+				return NULL;
+			}
+		}
+		l->calls += l->batch;
+		l->el = now_ns() - t0;
+	} while (l->el < l->min_ns);
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	int n = 200, quiet = 0, runs = 16;
+	int n = 200, quiet = 0, runs = 16, threads = 1;
 	int wmode = 2; /* 0 keep, 1 close, 2 auto */
 	double min_ms = 250;
 	int opt;
-	while ((opt = getopt(argc, argv, "n:qr:m:w:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:qr:m:w:t:h")) != -1) {
 		switch (opt) {
+		case 't': threads = atoi(optarg); break;
 		case 'n': n = atoi(optarg); break;
 		case 'q': quiet = 1; break;
 		case 'r': runs = atoi(optarg); break;
@@ -88,7 +129,7 @@ int main(int argc, char **argv)
 		default: usage(argv[0]);
 		}
 	}
-	if (optind != argc || n < 1 || runs < 1 || min_ms <= 0)
+	if (optind != argc || n < 1 || runs < 1 || min_ms <= 0 || threads < 1 || threads > 64)
 		usage(argv[0]);
 
 	/* 2n pipe ends plus stdio, the epoll fd and a preload library's own fds. */
@@ -178,23 +219,40 @@ int main(int argc, char **argv)
 		batch = 256;
 
 	double min_ns = min_ms * 1e6;
+	struct loop loops[64];
+	pthread_t tids[64];
+	for (int t = 0; t < threads; t++) {
+		loops[t].evs = t == 0 ? evs : calloc((size_t)n, sizeof(*evs));
+		if (!loops[t].evs) {
+			fprintf(stderr, "bench-wait: out of memory\n");
+			return 1;
+		}
+	}
 	for (int r = 0; r < runs; r++) {
 		long calls = 0;
-		double t0 = now_ns(), el;
-		do {
-			for (int b = 0; b < batch; b++) {
-				int got = epoll_wait(epfd, evs, n, 0);
-				if (got != n) {
-					fprintf(stderr,
-						"bench-wait: run %d call %ld: epoll_wait returned %d, expected %d%s%s\n",
-						r, calls + b, got, n, got < 0 ? ": " : "",
-						got < 0 ? strerror(errno) : "");
-					return 1;
-				}
+		double el = 0;
+		for (int t = 0; t < threads; t++) {
+			loops[t].epfd = epfd;
+			loops[t].n = n;
+			loops[t].batch = batch;
+			loops[t].run = r;
+			loops[t].min_ns = min_ns;
+			loops[t].failed = 0;
+			if (t > 0 && pthread_create(&tids[t], NULL, timed_loop, &loops[t]) != 0) {
+				fprintf(stderr, "bench-wait: pthread_create failed\n");
+				return 1;
 			}
-			calls += batch;
-			el = now_ns() - t0;
-		} while (el < min_ns);
+		}
+		timed_loop(&loops[0]);
+		for (int t = 0; t < threads; t++) {
+			if (t > 0)
+				pthread_join(tids[t], NULL);
+			if (loops[t].failed)
+				return 1;
+			calls += loops[t].calls;
+			if (loops[t].el > el)
+				el = loops[t].el;
+		}
 		res[r] = el / (double)calls / 1000.0; /* us per call */
 		if (!quiet)
 			printf("run %d: %.3f us/call (%ld calls)\n", r, res[r], calls);
@@ -224,6 +282,8 @@ int main(int argc, char **argv)
 			close(fds[i]);
 	close(epfd);
 	free(fds);
+	for (int t = 1; t < threads; t++)
+		free(loops[t].evs);
 	free(evs);
 	free(res);
 	return 0;

@@ -134,6 +134,9 @@ if want sweep; then
 	for n in 1 10 100 200 1000 10000; do
 		wl "sweep-$n" "$KV" "$bindir/bench-wait -n $n $bw"
 	done
+	# Two threads on one instance: every call must still return all n (case 6).
+	# Not run on the seed, which answers 0 to the second caller by design.
+	wl "wait2-200" "kernel uepoll multipass" "$bindir/bench-wait -n 200 -t 2 $bw"
 fi
 if want churn; then
 	for t in 1 2 4 8 16; do
@@ -485,6 +488,7 @@ END {
 	out("variants", "|---|---:|---:|---:|---:|---:|---:|---:|")
 	nv = 0
 	for (i = 1; i <= 6; i++) { nv++; VC[nv] = "sweep-" NS[i]; VK[nv] = "NS_PER_CALL"; VN[nv] = "epwbench n=" NS[i] ", ns/call" }
+	nv++; VC[nv] = "wait2-200"; VK[nv] = "NS_PER_CALL"; VN[nv] = "epwbench n=200, 2 threads on one instance, ns/call (seed: not run, it answers 0)"
 	nv++; VC[nv] = "churn-lt-2"; VK[nv] = "events_per_sec"; VN[nv] = "churn LT, 2 threads, events/s"
 	nv++; VC[nv] = "churn-et-2"; VK[nv] = "events_per_sec"; VN[nv] = "churn ET, 2 threads, events/s"
 	for (i = 1; i <= nv; i++) {

@@ -88,54 +88,24 @@ impl Drop for SlotRelease {
 
 /// Register with `membarrier` once, at start-up. Without it, readers fence.
 pub fn init() {
-    const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
     const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-    let _errno = sys::ErrnoGuard::save();
-    // SAFETY: membarrier registration takes no pointers.
-    let r = unsafe {
-        sys::real::syscall(
-            libc::SYS_membarrier,
-            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
-            0,
-            0,
-            0,
-            0,
-            0,
-        )
-    };
-    if r == 0 {
-        // SAFETY: as above; a first barrier proves the command works.
-        let ok = unsafe {
-            sys::real::syscall(
-                libc::SYS_membarrier,
-                MEMBARRIER_CMD_PRIVATE_EXPEDITED,
-                0,
-                0,
-                0,
-                0,
-                0,
-            )
-        } == 0;
-        ASYMMETRIC.store(ok, Ordering::SeqCst);
-    }
+    // A first barrier proves the command works.
+    let ok = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED).is_ok()
+        && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED).is_ok();
+    ASYMMETRIC.store(ok, Ordering::SeqCst);
+}
+
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+
+/// `membarrier(cmd, 0, 0)`; the program's errno is left as it was.
+fn membarrier(cmd: libc::c_long) -> Result<libc::c_long, sys::Errno> {
+    // SAFETY: membarrier takes no pointers.
+    unsafe { sys::syscall!(syscall(libc::SYS_membarrier, cmd, 0, 0, 0, 0, 0)) }
 }
 
 fn barrier_all_threads() {
-    const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
     if ASYMMETRIC.load(Ordering::Relaxed) {
-        let _errno = sys::ErrnoGuard::save();
-        // SAFETY: membarrier takes no pointers.
-        unsafe {
-            sys::real::syscall(
-                libc::SYS_membarrier,
-                MEMBARRIER_CMD_PRIVATE_EXPEDITED,
-                0,
-                0,
-                0,
-                0,
-                0,
-            )
-        };
+        let _ = membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
     } else {
         fence(Ordering::SeqCst);
     }

@@ -41,7 +41,8 @@ $(BUILD)/%: c-tests/%.c | $(BUILD)
 
 # conformance.c includes its bad-input groups from a second file; the benchmarks
 # share a header.
-$(BUILD)/conformance: c-tests/conformance-hostile.inc.c c-tests/conformance-inflight.inc.c
+$(BUILD)/conformance: c-tests/conformance-hostile.inc.c c-tests/conformance-inflight.inc.c \
+                      c-tests/conformance-gaps.inc.c
 $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/bench-idle $(BUILD)/bench-mem: c-tests/bench-common.h
 
 $(BUILD):

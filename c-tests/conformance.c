@@ -1830,6 +1830,7 @@ static void g_regress(void)
 
 #include "conformance-hostile.inc.c"
 #include "conformance-inflight.inc.c"
+#include "conformance-gaps.inc.c"
 
 static const struct {
     const char *name;
@@ -1842,7 +1843,7 @@ static const struct {
     { "pollsel", g_pollsel },   { "tcp", g_tcp },         { "threads", g_threads },
     { "regress", g_regress },   { "badptr", g_badptr },   { "sigsegv", g_sigsegv },
     { "limits", g_limits },     { "watches", g_watches }, { "foreign", g_foreign },
-    { "aio", g_aio },           { "inflight", g_inflight },
+    { "aio", g_aio },           { "inflight", g_inflight }, { "gaps", g_gaps },
 };
 
 /* Number of open descriptors: a leak detector between groups (debug aid,

@@ -334,7 +334,12 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
         });
     }
     // SAFETY: plain forwarding.
-    unsafe { real::fcntl(fd, cmd, arg) }
+    let r = unsafe { real::fcntl(fd, cmd, arg) };
+    if cmd == libc::F_SETPIPE_SZ && r >= 0 && table::is_served(fd) {
+        let _errno = sys::ErrnoGuard::save();
+        super::handoff::pipe_resized(fd);
+    }
+    r
 }
 
 #[no_mangle]

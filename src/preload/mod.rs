@@ -11,12 +11,16 @@
 //!   exported boundary (`sys::c_result`, `sys::fail`). The library's own calls return
 //!   `Result<_, Errno>` (`sys::syscall!`) and leave the program's errno alone.
 
+mod aliases;
 mod epoll;
 mod fds;
+mod handoff;
 mod io;
 mod poll;
 mod process;
+mod rawcall;
 mod signals;
+mod spawn;
 mod trace;
 
 // The program-memory helpers moved to `sys`; `super::user` keeps naming them here.

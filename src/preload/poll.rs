@@ -13,10 +13,10 @@ use crate::files::table::{self, Entry};
 use crate::sys::{self, real};
 
 /// Observe the instances among `fds` while the guard lives.
-struct Observing(Vec<Arc<Instance>>);
+pub(super) struct Observing(Vec<Arc<Instance>>);
 
 impl Observing {
-    fn new(fds: impl Iterator<Item = c_int>) -> Self {
+    pub(super) fn new(fds: impl Iterator<Item = c_int>) -> Self {
         let mut found: Vec<Arc<Instance>> = Vec::new();
         for fd in fds {
             if !table::is_served(fd) {
@@ -57,7 +57,7 @@ impl Drop for Observing {
     }
 }
 
-fn pollfds(fds: *mut pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
+pub(super) fn pollfds(fds: *mut pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
     (0..nfds as usize).map(move |i| {
         // SAFETY: the program's array of nfds entries (the kernel would fault on it
         // otherwise, and so does the program's own use).
@@ -65,7 +65,7 @@ fn pollfds(fds: *mut pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
     })
 }
 
-fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> impl Iterator<Item = c_int> {
+pub(super) fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> impl Iterator<Item = c_int> {
     (0..nfds.clamp(0, libc::FD_SETSIZE as c_int)).filter(move |&fd| {
         sets.iter().any(|&set| {
             // SAFETY: the program's fd_set, valid for nfds bits.

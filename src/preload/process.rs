@@ -8,7 +8,10 @@
 //! | `posix_spawn`, `system`, `popen` | demote every file (the child may inherit them); an instance without close-on-exec becomes the kernel's alone |
 //! | fd passing (`SCM_RIGHTS`) | demote the files passed; an instance passed becomes the kernel's alone |
 //! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
-//! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` and `io_setup` (Linux AIO) stop serving |
+//! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` and `io_setup` (Linux AIO) stop serving; `close_range`, the poll family, the fork/clone family and `unshare` go to their hooks' code (`rawcall.rs`) |
+//!
+//! `_Fork`, `clone` and `unshare` are in `spawn.rs`; calls that hand an fd to
+//! something unseen (`connect`, AIO, …) in `handoff.rs`.
 
 use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 

@@ -282,6 +282,14 @@ static void *gap_raw_unshare_thread(void *arg)
     return NULL;
 }
 
+static void *gap_close_range_unshare_thread(void *arg)
+{
+    int fd = *(int *)arg;
+    if (close_range(fd, fd, CLOSE_RANGE_UNSHARE) != 0)
+        return (void *)1;
+    return NULL;
+}
+
 static void gap_unshare_child(void *arg)
 {
     int p[2];
@@ -307,6 +315,10 @@ static void gap_unshare(void)
     check(!strcmp(child_end(gap_unshare_child, gap_raw_unshare_thread, desc, sizeof desc),
                   "exit 0"),
           "the same with syscall(SYS_unshare)", "%s", desc);
+    check(!strcmp(child_end(gap_unshare_child, gap_close_range_unshare_thread, desc,
+                            sizeof desc),
+                  "exit 0"),
+          "the same with close_range(CLOSE_RANGE_UNSHARE)", "%s", desc);
 }
 
 /* ---- 3. Readiness changed without a read or write ----------------------------- */

@@ -173,6 +173,12 @@ static int gap_clone_child(void *arg)
     return write(fd, "c", 1) == 1 ? 0 : 1;
 }
 
+static int gap_exec_child(void *arg)
+{
+    execl("/bin/sh", "sh", "-c", (const char *)arg, (char *)NULL);
+    _exit(127);
+}
+
 static void gap_children(void)
 {
     int p[2], ep;
@@ -213,6 +219,15 @@ static void gap_children(void)
     ep = gap_pipe(p);
     pid = clone(gap_clone_child, stack + sizeof stack, SIGCHLD, &p[1]);
     expect_eq("the clone(SIGCHLD) child wrote", gap_reap(pid), 0);
+    expect_wait1("its write to the watched pipe is reported", ep, 1000, 0x6a, EPOLLIN);
+    close_pair(p);
+    xclose(ep);
+
+    ep = gap_pipe(p);
+    gap_write_end_on_9(p);
+    pid = clone(gap_exec_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                "printf m >&9");
+    expect_eq("the clone(CLONE_VM | CLONE_VFORK) child exec'd and wrote", gap_reap(pid), 0);
     expect_wait1("its write to the watched pipe is reported", ep, 1000, 0x6a, EPOLLIN);
     close_pair(p);
     xclose(ep);

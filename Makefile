@@ -44,7 +44,7 @@ $(BUILD)/%: c-tests/%.c | $(BUILD)
 # conformance.c includes its bad-input groups from a second file; the benchmarks
 # share a header.
 $(BUILD)/conformance: c-tests/conformance-hostile.inc.c c-tests/conformance-inflight.inc.c \
-                     c-tests/conformance-badptr.inc.c
+                     c-tests/conformance-badptr.inc.c c-tests/conformance-gaps.inc.c
 $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/bench-idle $(BUILD)/bench-mem: c-tests/bench-common.h
 $(BUILD)/conformance $(BUILD)/difftest: c-tests/epoll-bits.h
 
@@ -59,9 +59,10 @@ $(BUILD)/torture: $(TORTURE_SRC) c-tests/torture-common.h | $(BUILD)
 # __*_chk entry points, which the library must hook as well.
 FORTIFY := -O2 -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3
 $(BUILD)/conformance-fortify: c-tests/conformance.c c-tests/conformance-hostile.inc.c \
-                              c-tests/conformance-inflight.inc.c c-tests/conformance-badptr.inc.c | $(BUILD)
+                              c-tests/conformance-inflight.inc.c c-tests/conformance-badptr.inc.c \
+                              c-tests/conformance-gaps.inc.c c-tests/epoll-bits.h | $(BUILD)
 	$(CC) $(CFLAGS) $(FORTIFY) -o $@ $<
-$(BUILD)/difftest-fortify: c-tests/difftest.c | $(BUILD)
+$(BUILD)/difftest-fortify: c-tests/difftest.c c-tests/epoll-bits.h | $(BUILD)
 	$(CC) $(CFLAGS) $(FORTIFY) -o $@ $<
 
 $(BUILD):

@@ -144,6 +144,10 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    if flags & libc::CLOSE_RANGE_UNSHARE as c_int != 0 && !crate::files::gate::in_library() {
+        // The calling thread may get its own copy of the fd table first: as unshare.
+        super::spawn::files_unshared();
+    }
     if flags & libc::CLOSE_RANGE_CLOEXEC as c_int != 0 || first > last {
         // SAFETY: plain forwarding: nothing is closed, or the kernel refuses.
         return unsafe { real::close_range(first, last, flags) };
@@ -344,7 +348,12 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
         });
     }
     // SAFETY: plain forwarding.
-    unsafe { real::fcntl(fd, cmd, arg) }
+    let r = unsafe { real::fcntl(fd, cmd, arg) };
+    if cmd == libc::F_SETPIPE_SZ && r >= 0 && table::is_served(fd) {
+        let _errno = sys::ErrnoGuard::save();
+        super::handoff::pipe_resized(fd);
+    }
+    r
 }
 
 #[no_mangle]

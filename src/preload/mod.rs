@@ -11,13 +11,17 @@
 //!   exported boundary (`sys::c_result`, `sys::fail`). The library's own calls return
 //!   `Result<_, Errno>` (`sys::syscall!`) and leave the program's errno alone.
 
+mod aliases;
 mod dprintf;
 mod epoll;
 mod fds;
+mod handoff;
 mod io;
 mod poll;
 mod process;
+mod rawcall;
 mod signals;
+mod spawn;
 mod trace;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};

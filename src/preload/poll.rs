@@ -14,10 +14,10 @@ use crate::sys::user;
 use crate::sys::{self, real, uaccess};
 
 /// Observe the instances among `fds` while the guard lives.
-struct Observing(Vec<Arc<Instance>>);
+pub(super) struct Observing(Vec<Arc<Instance>>);
 
 impl Observing {
-    fn new(fds: impl Iterator<Item = c_int>) -> Self {
+    pub(super) fn new(fds: impl Iterator<Item = c_int>) -> Self {
         let mut found: Vec<Arc<Instance>> = Vec::new();
         for fd in fds {
             if !table::is_served(fd) {
@@ -61,7 +61,7 @@ impl Drop for Observing {
 /// The fd numbers of the program's `pollfd` array, read through the fault-tolerant
 /// access. The walk stops at the first entry it cannot read: the real call then gets
 /// the same array and answers EFAULT (or EINVAL first, for too many entries) itself.
-fn pollfds(fds: *const pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
+pub(super) fn pollfds(fds: *const pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
     let entry = std::mem::size_of::<pollfd>();
     (0..nfds as usize).map_while(move |i| {
         let at = (fds as *const u8).wrapping_add(i.wrapping_mul(entry)) as *const pollfd;
@@ -78,7 +78,7 @@ fn pollfds(fds: *const pollfd, nfds: nfds_t) -> impl Iterator<Item = c_int> {
 /// the fault-tolerant access, as the kernel's `get_fd_set` copies whole longs. A set
 /// that cannot be read ends the walk: the real call answers EFAULT for it. Only the
 /// first `FD_SETSIZE` numbers are looked at, the size of a glibc `fd_set`.
-fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> impl Iterator<Item = c_int> {
+pub(super) fn set_members(nfds: c_int, sets: [*mut fd_set; 3]) -> impl Iterator<Item = c_int> {
     const BITS: usize = u64::BITS as usize;
     let n = nfds.clamp(0, libc::FD_SETSIZE as c_int) as usize;
     let union = sets_union(sets, n.div_ceil(BITS)).unwrap_or_default();

@@ -8,7 +8,10 @@
 //! | `posix_spawn`, `system`, `popen` | demote every file (the child may inherit them); an instance without close-on-exec becomes the kernel's alone |
 //! | fd passing (`SCM_RIGHTS`) | demote the files passed; an instance passed becomes the kernel's alone |
 //! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
-//! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` and `io_setup` (Linux AIO) stop serving |
+//! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` and `io_setup` (Linux AIO) stop serving; `close_range`, the poll family, the fork/clone family and `unshare` go to their hooks' code (`rawcall.rs`) |
+//!
+//! `_Fork`, `clone` and `unshare` are in `spawn.rs`; calls that hand an fd to
+//! something unseen (`connect`, AIO, …) in `handoff.rs`.
 
 use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 
@@ -92,10 +95,10 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
 /// A child process is starting (without atfork handlers) from now until this is
 /// dropped: files the program creates meanwhile are not served, since the child may
 /// inherit them (`files::creation_stamp`).
-struct ChildStarting;
+pub(super) struct ChildStarting;
 
 impl ChildStarting {
-    fn demote() -> Self {
+    pub(super) fn demote() -> Self {
         files::child_starting();
         let_child_inherit();
         ChildStarting
@@ -133,7 +136,7 @@ pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FI
     unsafe { real::fdopen(fd, mode) }
 }
 
-fn demote_quietly(fd: c_int) {
+pub(super) fn demote_quietly(fd: c_int) {
     if table::is_served(fd) {
         let _errno = sys::ErrnoGuard::save();
         demote::demote_fd(fd);
@@ -240,6 +243,9 @@ pub unsafe extern "C" fn syscall(
     a6: c_long,
 ) -> c_long {
     if !gate::in_library() {
+        if let Some(r) = super::rawcall::routed(num, [a1, a2, a3, a4, a5, a6]) {
+            return r;
+        }
         if num == libc::SYS_io_uring_setup || num == libc::SYS_io_setup {
             // io_uring moves data without any call the library can see. Linux AIO
             // (io_setup, then io_submit) signals completions by the kernel writing an
@@ -276,6 +282,10 @@ fn fd_args(num: c_long, [a1, a2, a3]: [c_long; 3]) -> [Option<c_long>; 2] {
         SYS_dup2 | SYS_dup3 | SYS_tee | SYS_sendfile | SYS_copy_file_range => [Some(a1), Some(a2)],
         SYS_splice => [Some(a1), Some(a3)],
         SYS_epoll_ctl => [Some(a1), Some(a3)],
+        // As their hooks: a datagram end's peer, the send buffer (any option, raw),
+        // a copy of the fd onto a number the library does not know.
+        SYS_connect | SYS_setsockopt => [Some(a1), None],
+        SYS_pidfd_getfd => [Some(a2), None],
         _ => [None, None],
     }
 }

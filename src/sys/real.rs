@@ -247,3 +247,76 @@ pub unsafe fn _exit(status: c_int) -> ! {
     // Every libc has _exit; `libc::_exit` would bind to the library's own hook.
     std::process::abort()
 }
+
+// The entry points of the inventory's former gap rows (docs/interposition.md).
+real_fns! {
+    #[allow(non_snake_case)] // glibc's own name
+    fn _Fork() -> libc::pid_t;
+    fn clone(f: *mut c_void, stack: *mut c_void, flags: c_int, arg: *mut c_void, ptid: *mut c_void, tls: *mut c_void, ctid: *mut c_void) -> c_int;
+    fn unshare(flags: c_int) -> c_int;
+    fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: socklen_t) -> c_int;
+    fn pidfd_getfd(pidfd: c_int, targetfd: c_int, flags: c_uint) -> c_int;
+    fn aio_read(cb: *mut libc::aiocb) -> c_int;
+    fn aio_write(cb: *mut libc::aiocb) -> c_int;
+    fn lio_listio(mode: c_int, list: *const *mut libc::aiocb, nent: c_int, sig: *mut libc::sigevent) -> c_int;
+}
+
+/// The real `_IO_proc_open` (glibc's `popen` body, given the `FILE` to fill).
+///
+/// # Safety
+/// As glibc's `_IO_proc_open`.
+#[allow(non_snake_case)] // glibc's own name
+pub unsafe fn _IO_proc_open(
+    fp: *mut libc::FILE,
+    command: *const c_char,
+    mode: *const c_char,
+) -> *mut libc::FILE {
+    static CACHE: AtomicUsize = AtomicUsize::new(0);
+    let addr = resolve(&CACHE, b"_IO_proc_open\0");
+    if addr == 0 {
+        super::set_errno(libc::ENOSYS);
+        return std::ptr::null_mut();
+    }
+    // SAFETY: glibc's _IO_proc_open has this signature.
+    let f: unsafe extern "C" fn(*mut libc::FILE, *const c_char, *const c_char) -> *mut libc::FILE =
+        unsafe { std::mem::transmute(addr) };
+    // SAFETY: forwarded contract.
+    unsafe { f(fp, command, mode) }
+}
+
+/// The real `_IO_file_attach` (stdio over an existing fd, given the `FILE`).
+///
+/// # Safety
+/// As glibc's `_IO_file_attach`.
+#[allow(non_snake_case)] // glibc's own name
+pub unsafe fn _IO_file_attach(fp: *mut libc::FILE, fd: c_int) -> *mut libc::FILE {
+    static CACHE: AtomicUsize = AtomicUsize::new(0);
+    let addr = resolve(&CACHE, b"_IO_file_attach\0");
+    if addr == 0 {
+        super::set_errno(libc::ENOSYS);
+        return std::ptr::null_mut();
+    }
+    // SAFETY: glibc's _IO_file_attach has this signature.
+    let f: unsafe extern "C" fn(*mut libc::FILE, c_int) -> *mut libc::FILE =
+        unsafe { std::mem::transmute(addr) };
+    // SAFETY: forwarded contract.
+    unsafe { f(fp, fd) }
+}
+
+/// The real `backtrace_symbols_fd` (returns nothing).
+///
+/// # Safety
+/// As glibc's `backtrace_symbols_fd`.
+pub unsafe fn backtrace_symbols_fd(buffer: *const *mut c_void, size: c_int, fd: c_int) {
+    static CACHE: AtomicUsize = AtomicUsize::new(0);
+    let addr = resolve(&CACHE, b"backtrace_symbols_fd\0");
+    if addr == 0 {
+        return;
+    }
+    // SAFETY: glibc's backtrace_symbols_fd has this signature.
+    let f: unsafe extern "C" fn(*const *mut c_void, c_int, c_int) =
+        unsafe { std::mem::transmute(addr) };
+    // SAFETY: forwarded contract.
+    unsafe { f(buffer, size, fd) }
+}

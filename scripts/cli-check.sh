@@ -170,7 +170,7 @@ for m in ("set_rps", "get_rps"):
     rows = [r for r in j["results"] if r["metric"] == m]
     assert len(rows) == 2 and all(r["median"] > 0 for r in rows), rows
 assert all(r["client_end"] == "exit status 0" and r["ok"] for r in j["run_list"]), j["run_list"]
-# redis's TCP sockets stay on the kernel (docs/real-programs.md): its counters show
+# the TCP sockets of redis stay on the kernel (docs/real-programs.md): its counters show
 # the events as kernel_events
 c = j["counters"][0]
 assert c["engine"] == "singlepass" and dict(c["median"])["kernel_events"] > 0, c'

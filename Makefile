@@ -4,7 +4,10 @@
 #   make test     Rust unit tests, loom models, the conformance suite on the kernel and
 #                 under uepoll, a stress run under uepoll, the no-syscall check,
 #                 CPython's own epoll/selectors/asyncio suites on both
-#   make demo     the bundled C programs on the kernel and under uepoll, side by side
+#   make demo     the bundled stress and wait benchmark through `uepoll ab`, all four
+#                 engines side by side (about a minute)
+#   make deps     install the Debian packages the tests need (scripts/install-deps.sh;
+#                 as root, else it prints the command); a prerequisite of make test
 #   make test-cli      the uepoll command: run, ab, trace, errors
 #   make test-external  CPython's epoll/selectors/asyncio suites, kernel and uepoll
 #   make test-diff      the differential test: kernel epoll vs uepoll, step by step
@@ -25,10 +28,12 @@ PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/ben
            $(BUILD)/bench-latency $(BUILD)/bench-eventfd $(BUILD)/bench-idle $(BUILD)/bench-unserved \
            $(BUILD)/bench-mem $(BUILD)/difftest $(BUILD)/torture
 CARGO   ?= cargo
+# nginx and memcached install into /usr/sbin, which a user's PATH may lack.
+export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
 
 
 .PHONY: docs-check
-.PHONY: all lib test test-rust test-cli test-conformance test-diff fuzz test-stress test-torture soak test-nosyscall test-external test-real test-real-quick loom demo bench test-bench-smoke clippy fmt clean
+.PHONY: all lib deps test test-rust test-cli test-conformance test-diff fuzz test-stress test-torture soak test-nosyscall test-external test-real test-real-quick loom demo bench test-bench-smoke clippy fmt clean
 
 all: lib $(PROGS)
 
@@ -46,7 +51,10 @@ $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/bench-idle $(BUILD)/bench-mem: c
 $(BUILD):
 	mkdir -p $(BUILD)
 
-test: all test-rust test-cli loom test-conformance test-diff test-stress test-torture test-nosyscall test-external test-real-quick docs-check
+deps:
+	scripts/install-deps.sh
+
+test: deps all test-rust test-cli loom test-conformance test-diff test-stress test-torture test-nosyscall test-external test-real-quick docs-check
 	@echo "make test: all suites passed"
 
 test-rust:

@@ -315,23 +315,24 @@ fn parse_secs0(s: &str) -> Result<f64, String> {
 /// number.
 pub fn parse_signal(s: &str) -> Result<i32, String> {
     let name = s.strip_prefix("SIG").unwrap_or(s);
-    let sig =
-        match name.to_ascii_uppercase().as_str() {
-            "INT" => libc::SIGINT,
-            "TERM" => libc::SIGTERM,
-            "QUIT" => libc::SIGQUIT,
-            "HUP" => libc::SIGHUP,
-            "USR1" => libc::SIGUSR1,
-            "USR2" => libc::SIGUSR2,
-            "KILL" => libc::SIGKILL,
-            "ALRM" => libc::SIGALRM,
-            n => match n.parse::<i32>() {
-                Ok(v) if (1..=64).contains(&v) => v,
-                _ => return Err(format!(
+    let sig = match name.to_ascii_uppercase().as_str() {
+        "INT" => libc::SIGINT,
+        "TERM" => libc::SIGTERM,
+        "QUIT" => libc::SIGQUIT,
+        "HUP" => libc::SIGHUP,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "KILL" => libc::SIGKILL,
+        "ALRM" => libc::SIGALRM,
+        n => match n.parse::<i32>() {
+            Ok(v) if (1..=64).contains(&v) => v,
+            _ => {
+                return Err(format!(
                     "unknown signal '{s}' (INT, TERM, QUIT, HUP, USR1, USR2, KILL, ALRM or 1-64)"
-                )),
-            },
-        };
+                ))
+            }
+        },
+    };
     Ok(sig)
 }
 

@@ -95,9 +95,7 @@ impl Progress {
             ProgressBar::hidden()
         } else {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            if let Ok(style) =
-                ProgressStyle::with_template("{elapsed_precise} [{bar:24}] run {pos}/{len}: {msg}")
-            {
+            if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:24}] {msg}") {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.enable_steady_tick(Duration::from_millis(250));
@@ -233,7 +231,9 @@ pub fn run(a: &AbArgs, sides: &[Side], lib: &Path, path: &Path) -> i32 {
                 client,
             };
             progress.bar.set_message(format!(
-                "{}{} ({label} of {})",
+                "run {} of {}: {}{} ({label} of {})",
+                records.len() + 1,
+                u64::from(rounds) * sides.len() as u64,
                 side.name(),
                 if warmup { ", warm-up" } else { "" },
                 if warmup { a.warmup } else { a.runs }

@@ -77,4 +77,12 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 apt-get update -qq || { echo "install-deps: apt-get update failed" >&2; exit 1; }
 apt-get install -y -qq "${need[@]}" || { echo "install-deps: apt-get install failed" >&2; exit 1; }
+still=()
+while read -r prog pkg; do
+    command -v "$prog" >/dev/null 2>&1 || still+=("$prog")
+done <<<"$wanted"
+if [ ${#still[@]} -gt 0 ]; then
+    echo "install-deps: installed ${need[*]}, but still not in PATH: ${still[*]}" >&2
+    exit 1
+fi
 echo "install-deps: installed ${need[*]}"

@@ -422,6 +422,7 @@ pub fn run(a: &AbArgs, sides: &[Side], lib: &Path, path: &Path) -> i32 {
     ));
     out.push_str(&report::table(&metrics));
     out.push_str(&counters_text(&counters));
+    out.push_str(&report::summary(&metrics));
     let _ = std::io::stdout().write_all(out.as_bytes());
     let _ = std::io::stdout().flush();
 

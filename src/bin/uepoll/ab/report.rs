@@ -170,6 +170,41 @@ pub fn table(metrics: &[Metric]) -> String {
     out
 }
 
+/// hyperfine's closing lines: for each engine against the baseline, its ratio and
+/// verdict on every metric of the program's own (`--metric`), then CPU and wall time.
+pub fn summary(metrics: &[Metric]) -> String {
+    let Some(first) = metrics.first() else {
+        return String::new();
+    };
+    let baseline = &first.rows[0].engine;
+    let shown: Vec<&Metric> = metrics
+        .iter()
+        .filter(|m| m.unit != "s" || m.name == "cpu" || m.name == "wall")
+        .collect();
+    let mut out = format!("\nsummary (median ratio to {baseline}, 95% CI, verdict)\n");
+    for i in 1..first.rows.len() {
+        let parts: Vec<String> = shown
+            .iter()
+            .map(|m| {
+                let r = &m.rows[i];
+                format!(
+                    "{} {} {} {}",
+                    m.name,
+                    fmt_ratio(r.ratio_to_baseline),
+                    fmt_ci(r.ci95),
+                    r.verdict
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "  {:<12} {}\n",
+            first.rows[i].engine,
+            parts.join("; ")
+        ));
+    }
+    out
+}
+
 /// `metric,engine,...` rows, for CSV and Markdown alike.
 fn flat(metrics: &[Metric]) -> Vec<[String; 10]> {
     let mut rows = Vec::new();
@@ -280,6 +315,8 @@ mod tests {
             "{c}"
         );
         assert!(c.ends_with("better,200;204;196\n"), "{c}");
+        let sm = summary(&m);
+        assert!(sm.contains("singlepass   events 2.00 ["), "{sm}");
         let md = markdown("prog", &m);
         assert!(
             md.contains("| events (higher is better) | singlepass | 200 | 196 | 204 | 2.00 |"),

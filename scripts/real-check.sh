@@ -129,14 +129,14 @@ tput, cpu = {}, {}
 for r in j["run_list"]:
     if r["warmup"]:
         continue
-    m = dict(r["metrics"])
+    m = r["metrics"]
     t, ops = m.get("tput") or 0, m.get("ops")
     cpu_op = (r["user"] + r["sys"]) * 1e6 / ops if ops else 0
     tput.setdefault(r["engine"], []).append(t); cpu.setdefault(r["engine"], []).append(cpu_op)
     side = "kernel" if r["engine"] == "kernel" else "uepoll"
     print("line %s run %s %s: %d %s, server CPU %.2f us/op" % (p, r["run"], side, round(t), unit, cpu_op))
-c = j["counters"][0] if j["counters"] else {"median": [], "runs_with_counters": 0}
-cm = dict(c["median"])
+c = j["counters"][0] if j["counters"] else {"median": {}, "runs_with_counters": 0}
+cm = c["median"]
 print("T", med(tput.get("kernel", [])), med(tput.get("singlepass", [])))
 print("P", "%.2f" % med(cpu.get("kernel", [])), "%.2f" % med(cpu.get("singlepass", [])))
 print("C", int(cm.get("engine_events", 0)), int(cm.get("kernel_events", 0)), int(cm.get("demotions", 0)), c["runs_with_counters"])

@@ -498,6 +498,7 @@ struct Counters {
     engine: String,
     runs_with_counters: usize,
     processes: Vec<usize>,
+    #[serde(serialize_with = "as_object")]
     median: Vec<(String, f64)>,
     /// engine_events / (engine_events + kernel_events)
     served_share: Option<f64>,
@@ -605,6 +606,21 @@ fn counters_text(counters: &[Counters]) -> String {
     out
 }
 
+/// Name-value pairs as a JSON object, in their order.
+fn as_object<S, K, V>(pairs: &[(K, V)], s: S) -> Result<S::Ok, S::Error>
+where
+    S: serde::Serializer,
+    K: Serialize,
+    V: Serialize,
+{
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
 #[derive(Serialize)]
 struct JsonRow<'a> {
     metric: &'a str,
@@ -627,6 +643,7 @@ struct JsonRun<'a> {
     client_end: Option<String>,
     ok: bool,
     problems: &'a [String],
+    #[serde(serialize_with = "as_object")]
     metrics: Vec<(&'a str, Option<f64>)>,
 }
 

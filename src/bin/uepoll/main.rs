@@ -71,17 +71,27 @@ fn real_main(args: &[OsString]) -> i32 {
         Err(e) => match e.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                 // A closed stdout (`uepoll -h | true`) is not an error worth a message.
-                let _ = write!(std::io::stdout(), "{}", e.render());
+                let text = e.render().to_string();
+                let nl = if text.ends_with('\n') { "" } else { "\n" };
+                let _ = write!(std::io::stdout(), "{text}{nl}");
                 return 0;
             }
             _ => {
-                // clap's first line is "error: WHAT"; the rest repeats the usage.
+                // clap says "error: WHAT", then details (the missing arguments, the
+                // possible values, a tip), then the usage line, which --help repeats.
                 let text = e.render().to_string();
-                let first = text.lines().next().unwrap_or("usage error");
-                return usage(
-                    subcommand(args),
-                    first.strip_prefix("error: ").unwrap_or(first),
-                );
+                let msg: Vec<&str> = text
+                    .lines()
+                    .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                    .filter(|l| !l.trim().is_empty())
+                    .collect();
+                let first = msg.first().copied().unwrap_or("usage error");
+                let mut shown = first.strip_prefix("error: ").unwrap_or(first).to_string();
+                for more in msg.iter().skip(1) {
+                    shown.push('\n');
+                    shown.push_str(more);
+                }
+                return usage(subcommand(args), shown);
             }
         },
     };

@@ -133,10 +133,12 @@ print, for every metric, the median, minimum and maximum of each engine, its rat
 to the baseline (the first engine; put `kernel` first) with a 95% bootstrap
 confidence interval (10,000 resamples of the ratio of medians, fixed seed), and a
 verdict: better, worse, or no clear difference (the interval holds 1). Then the
-engine's counters per engine (summed over the processes of a run; median of runs).
+engine's counters per engine (summed over the processes of a run; median of runs)
+with the served share, engine_events / (engine_events + kernel_events), and a
+summary line per engine.
 
 Metrics: wall time, user and system CPU time (wait4's rusage of PROG and the
-children it waited for) always, and each --metric:
+children it waited for) and their sum, cpu, always; and each --metric:
 
   --metric 'NAME=REGEX[:AGG][:higher|lower]'
 

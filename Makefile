@@ -4,7 +4,10 @@
 #   make test     Rust unit tests, loom models, the conformance suite on the kernel and
 #                 under uepoll, a stress run under uepoll, the no-syscall check,
 #                 CPython's own epoll/selectors/asyncio suites on both
-#   make demo     the bundled C programs on the kernel and under uepoll, side by side
+#   make demo     the bundled stress and wait benchmark through `uepoll ab`, all four
+#                 engines side by side (about a minute)
+#   make deps     install the Debian packages the tests need (scripts/install-deps.sh;
+#                 as root, else it prints the command); a prerequisite of make test
 #   make test-cli      the uepoll command: run, ab, trace, errors
 #   make test-inventory every libc fd entry point classified (docs/interposition.md)
 #   make test-external  CPython's epoll/selectors/asyncio suites and the kernel's epoll
@@ -28,10 +31,12 @@ PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/ben
            $(BUILD)/bench-mem $(BUILD)/difftest $(BUILD)/torture \
            $(BUILD)/conformance-fortify $(BUILD)/difftest-fortify
 CARGO   ?= cargo
+# nginx and memcached install into /usr/sbin, which a user's PATH may lack.
+export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
 
 
 .PHONY: docs-check
-.PHONY: all lib test test-rust test-cli test-inventory test-conformance test-diff fuzz test-stress test-torture soak test-nosyscall test-external test-real test-real-quick loom demo bench test-bench-smoke clippy fmt clean
+.PHONY: all lib deps test test-rust test-cli test-inventory test-conformance test-diff fuzz test-stress test-torture soak test-nosyscall test-external test-real test-real-quick loom demo bench test-bench-smoke clippy fmt clean
 
 all: lib $(PROGS)
 
@@ -68,7 +73,10 @@ $(BUILD)/difftest-fortify: c-tests/difftest.c c-tests/epoll-bits.h | $(BUILD)
 $(BUILD):
 	mkdir -p $(BUILD)
 
-test: all test-rust test-cli test-inventory loom test-conformance test-diff test-stress test-torture test-nosyscall test-external test-real-quick docs-check
+deps:
+	scripts/install-deps.sh
+
+test: deps all test-rust test-cli test-inventory loom test-conformance test-diff test-stress test-torture test-nosyscall test-external test-real-quick docs-check
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -82,8 +90,10 @@ test-cli: all
 test-inventory: lib
 	scripts/libc-inventory.sh $(LIB) docs/interposition.md
 
+# --no-default-features: the models need only the library, not the uepoll command's
+# crates (docs/dependencies.md).
 loom:
-	RUSTFLAGS="--cfg loom" $(CARGO) test --release --lib --target-dir target/loom loom_models -- --test-threads=1
+	RUSTFLAGS="--cfg loom" $(CARGO) test --release --lib --no-default-features --target-dir target/loom loom_models -- --test-threads=1
 
 test-conformance: all
 	scripts/conformance.sh $(LIB) $(BUILD)/conformance

@@ -8,8 +8,10 @@
 #   BUILD_DIR   where the C programs are (default build)
 #
 # Exit status: 0 every check passed, 1 some check failed (each is named), 2 setup.
-# Needs bash, coreutils (timeout, mktemp), grep, awk; gcc for the static-binary
-# check (skipped with a message when glibc's static libraries are missing).
+# Needs bash, coreutils (timeout, mktemp), grep, awk, python3 (the JSON checks);
+# gcc for the static-binary check (skipped with a message when glibc's static
+# libraries are missing); redis-server and redis-benchmark for the `ab --client`
+# check (skipped with a message when missing: scripts/install-deps.sh installs them).
 
 set -u
 
@@ -86,18 +88,105 @@ run_cmd "run --stats --engine=multipass" "$U" run --stats --engine=multipass -- 
 expect "run --engine=multipass reaches the library" 0 '' 'engine MultiPass'
 
 echo "== uepoll ab"
-run_cmd "ab stress" "$U" ab -n 1 -- "$B/stress" -d 1
-expect "ab -n 1 prints the table" 0 'uepoll/kernel' ''
-for row in wall user sys engine_events transfers requeues; do
-	grep -Eq "^  $row +" "$tmp/out" || bad "ab: no '$row' row in the table"
+# json_check NAME FILE PYTHON: the file is valid JSON (python3 -m json.tool), then
+# PYTHON (with j = the document) runs its asserts.
+json_check() {
+	local name=$1 file=$2 code=$3
+	if ! python3 -m json.tool "$file" >/dev/null 2>"$tmp/json.err"; then
+		bad "$name: not valid JSON: $(head -2 "$tmp/json.err")"
+		return
+	fi
+	if python3 -c "import json, sys
+j = json.load(open(sys.argv[1]))
+$code" "$file" 2>"$tmp/json.err"; then
+		ok "$name"
+	else
+		bad "$name: $(tail -1 "$tmp/json.err")"
+	fi
+}
+# engine_rows METRIC: the table's rows of one metric block (engine median ...)
+engine_rows() {
+	awk -v m="$1" '$1 == m && /is better\)$/ { on = 1; next } on && /^  engine / { next }
+		on && /^  [a-z]/ { print; next } on { exit }' "$tmp/out"
+}
+four=kernel,singlepass,multipass,seed
+# (a) totalmess-style: stress -d 0 runs until SIGINT, printing "[thread] nevents=N"
+# on stderr after every wait (-V); all four engines, events summed per run.
+run_cmd "ab totalmess-style" "$U" ab -n 2 --engines $four --duration 2 --signal INT \
+	--metric 'events=nevents=([0-9]+):sum' --json "$tmp/a.json" --markdown "$tmp/a.md" \
+	--csv "$tmp/a.csv" --chart "$tmp/a.svg" --log "$tmp/alog" -- "$B/stress" -d 0 -V -n 64 -t 2 -a 64
+expect "ab --duration 2 --signal INT --metric events (4 engines)" 0 '^events  \(sum of /nevents='
+rows=$(engine_rows events)
+for e in kernel singlepass multipass seed; do
+	grep -Eq "^  $e +[1-9][0-9]* " <<<"$rows" || bad "ab (a): no event figure for $e in the table: $(tr '\n' '|' <<<"$rows")"
 done
-grep -q '^events_per_sec' "$tmp/out" || bad "ab: the program's own stdout was not passed through"
-grep -q 'uepoll stats (pid' "$tmp/err" && bad "ab: the counter block leaked to stderr"
+grep -Eq '^  served share +[0-9.]+% +[0-9.]+% +[0-9.]+%$' "$tmp/out" || bad "ab (a): no served share line for the three engines"
+grep -Eq '^  engine_events +[1-9][0-9]* +[1-9][0-9]* +[1-9][0-9]*$' "$tmp/out" || bad "ab (a): no engine_events row for the three engines"
+json_check "ab (a) --json" "$tmp/a.json" '
+rows = [r for r in j["results"] if r["metric"] == "events"]
+assert [r["engine"] for r in rows] == ["kernel", "singlepass", "multipass", "seed"], rows
+for r in rows:
+    assert len(r["values"]) == 2 and all(v > 0 for v in r["values"]), r
+    assert r["median"] > 0 and r["ratio_to_baseline"] > 0, r
+    assert r["verdict"] in ("baseline", "better", "worse", "no clear difference"), r
+    assert r["engine"] == "kernel" or (len(r["ci95"]) == 2 and r["ci95"][0] <= r["ratio_to_baseline"] <= r["ci95"][1]), r
+assert j["runs"] == 2 and j["command"][0].endswith("stress"), j["command"]
+assert {r["metric"] for r in j["results"]} == {"events", "wall", "user", "sys", "cpu"}
+assert all(r["signal_sent"].startswith("SIGINT") and r["ok"] for r in j["run_list"]), j["run_list"]
+assert all(c["served_share"] > 0.5 for c in j["counters"]), j["counters"]'
+[ "$(grep -c '^| events' "$tmp/a.md")" = 4 ] || bad "ab (a) --markdown: expected 4 events rows"
+[ "$(grep -c '^events,' "$tmp/a.csv")" = 4 ] || bad "ab (a) --csv: expected 4 events rows"
+grep -q '^<svg' "$tmp/a.svg" && [ "$(grep -c '<rect x=' "$tmp/a.svg")" = 20 ] ||
+	bad "ab (a) --chart: expected an SVG with 5 panels of 4 bars"
+[ "$(ls "$tmp/alog" | wc -l)" = 8 ] && grep -q '^events_per_sec' "$tmp/alog/1-seed.log" ||
+	bad "ab (a) --log: expected 8 logs holding the program's output"
+grep -q 'uepoll stats (pid' "$tmp/out" "$tmp/err" && bad "ab (a): a counter block leaked into the output"
+
+# (b) epwbench-style: the program times its own loop and prints "AVG: <us per wait>".
+run_cmd "ab epwbench-style" "$U" ab -n 2 -q --engines $four --metric 'avg_us=AVG: ([0-9.]+):last:lower' \
+	--json "$tmp/b.json" -- "$B/bench-wait" -n 200 -r 4 -m 50 -q
+expect "ab --metric avg_us (4 engines)" 0 '^avg_us  \(last of /AVG: '
+rows=$(engine_rows avg_us)
+for e in kernel singlepass multipass seed; do
+	grep -Eq "^  $e +[0-9.]+ " <<<"$rows" || bad "ab (b): no AVG figure for $e"
+done
+json_check "ab (b) --json" "$tmp/b.json" '
+rows = [r for r in j["results"] if r["metric"] == "avg_us"]
+assert len(rows) == 4 and all(r["median"] > 0 and r["better"] == "lower" for r in rows), rows
+print("    avg_us ratios:", ", ".join("%s %.3f" % (r["engine"], r["ratio_to_baseline"]) for r in rows))'
+
+# (c) a server and its load generator: redis-server under each engine, redis-benchmark
+# on the kernel; redis stops on SIGTERM through exit(), so its counters print.
+if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+	rport=16391
+	run_cmd "ab --client redis" "$U" ab -n 1 --engines kernel,singlepass --signal TERM --ready-port $rport \
+		--client "redis-benchmark -p $rport -n 5000 -c 10 -q -t set,get" \
+		--metric 'client:set_rps=SET: ([0-9.]+) requests per second:last:higher' \
+		--metric 'client:get_rps=GET: ([0-9.]+) requests per second:last:higher' \
+		--json "$tmp/c.json" -- redis-server --port $rport --bind 127.0.0.1 --save '' --appendonly no
+	expect "ab --client redis-benchmark -- redis-server" 0 '^set_rps  \(last of /SET: .* in CMD'"'"'s output'
+	json_check "ab (c) --json" "$tmp/c.json" '
+for m in ("set_rps", "get_rps"):
+    rows = [r for r in j["results"] if r["metric"] == m]
+    assert len(rows) == 2 and all(r["median"] > 0 for r in rows), rows
+assert all(r["client_end"] == "exit status 0" and r["ok"] for r in j["run_list"]), j["run_list"]
+# the TCP sockets of redis stay on the kernel (docs/real-programs.md): its counters show
+# the events as kernel_events
+c = j["counters"][0]
+assert c["engine"] == "singlepass" and c["median"]["kernel_events"] > 0, c'
+else
+	echo "cli-check: skip the --client check: redis-server or redis-benchmark is missing (scripts/install-deps.sh installs them)"
+fi
+
 run_cmd "ab -q" "$U" ab -n 1 -q -- "$B/bench-wait" -q -r 1 -m 10
 expect "ab -q" 0 'engine_events'
-grep -q NS_PER_CALL "$tmp/out" && bad "ab -q: the program's stdout was not silenced"
-run_cmd "ab failing run" "$U" ab -n 2 -q -- sh -c 'exit 3'
-expect "ab names failed runs and exits 1" 1 'wall' 'run 2 of 2 \(uepoll\) failed: exit status 3'
+grep -q . "$tmp/err" && bad "ab -q: stderr is not empty: $(head -2 "$tmp/err")"
+grep -q NS_PER_CALL "$tmp/out" && bad "ab -q: the program's output reached the terminal"
+run_cmd "ab failing run" "$U" ab -n 2 -q -- sh -c 'echo last words; exit 3'
+expect "ab names failed runs and exits 1" 1 'wall' 'counted run 2 \(singlepass\) failed: exit status 3'
+grep -q '| last words' "$tmp/err" || bad "ab failing run: the end of its log is not shown"
+run_cmd "ab escalation" "$U" ab -n 1 -q --engines kernel --duration 0.3 --grace 0.5 -- sh -c 'trap "" INT; exec sleep 30'
+expect "ab escalates to SIGTERM when SIGINT is ignored" 1 '' 'sending SIGTERM'
 
 echo "== uepoll trace"
 t=$tmp/bw.trace
@@ -176,7 +265,9 @@ run_cmd "UEPOLL_LIB" env UEPOLL_LIB="$lib" "$U" run -- sh -c 'echo "$LD_PRELOAD"
 expect "UEPOLL_LIB names the library" 0 "^$lib\$"
 
 for args in "" "run" "run --" "frob" "run --engine=fast x" "run --engine" "run -z x" \
-	"ab -n 0 x" "ab -n x" "ab" "trace x" "trace -o f" "trace --dump f x" "trace --dump"; do
+	"ab -n 0 x" "ab -n x" "ab" "ab --metric nonsense x" "ab --metric x=[0-9] x" \
+	"ab --engines kernel,fast x" "ab --engines seed,seed x" "ab --ready-port 1 x" "ab --duration 0 x" \
+	"ab --signal BOGUS x" "ab --metric client:a=(1) true" "trace x" "trace -o f" "trace --dump f x" "trace --dump"; do
 	# shellcheck disable=SC2086
 	run_cmd "usage '$args'" "$U" $args
 	expect "usage error 'uepoll $args' is 2" 2 '' "^uepoll: "

@@ -6,7 +6,7 @@
 //! executable (or at `$UEPOLL_LIB`) and hands it to the program through `LD_PRELOAD`.
 
 mod ab;
-mod args;
+mod cli;
 mod dump;
 mod prog;
 #[allow(dead_code)]
@@ -19,7 +19,10 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
-use args::{Command, Preload, Topic};
+use clap::error::ErrorKind;
+use clap::Parser;
+
+use cli::{Cli, Command, Preload};
 
 /// A usage error.
 pub const EXIT_USAGE: i32 = 2;
@@ -29,97 +32,6 @@ pub const EXIT_OWN: i32 = 125;
 pub const EXIT_NOEXEC: i32 = 126;
 /// The program was not found.
 pub const EXIT_NOTFOUND: i32 = 127;
-
-const MAIN_HELP: &str = "\
-uepoll - run programs on uepoll, the user-space epoll engine (LD_PRELOAD)
-
-Usage:
-  uepoll run [--stats] [--engine=VARIANT] [--] PROG [ARGS...]
-  uepoll ab [-n RUNS] [-q] [-v] [--engine=VARIANT] [--] PROG [ARGS...]
-  uepoll trace -o FILE [--stats] [--engine=VARIANT] [--] PROG [ARGS...]
-  uepoll trace --dump FILE [--file-order]
-  uepoll help [COMMAND]   (or -h, --help; COMMAND -h)
-  uepoll --version
-
-Commands:
-  run     run PROG with libuepoll.so preloaded; PROG replaces uepoll, so its exit
-          status and signals are its own
-  ab      run PROG on the kernel's epoll and under uepoll, interleaved, and compare
-          wall and CPU times and show the engine's counters
-  trace   run PROG recording every epoll_ctl, wait, poll callback and transfer into
-          FILE, or print such a file (--dump)
-
-The library is libuepoll.so next to this executable, or $UEPOLL_LIB. Options come
-before PROG; everything from PROG (or after --) is PROG's.
-
-Exit status: PROG's own (run, trace; 128+N when killed by signal N); 0 success;
-1 a run failed (ab) or FILE is not a readable trace (--dump); 2 usage error;
-125 uepoll failed (library not found, FILE not writable); 126 PROG cannot be run
-under uepoll (not executable, statically linked, not x86_64); 127 PROG not found.
-";
-
-const RUN_HELP: &str = "\
-Usage: uepoll run [--stats] [--engine=VARIANT] [--] PROG [ARGS...]
-
-Run PROG (searched in PATH like a shell does) with libuepoll.so first in LD_PRELOAD
-(existing entries are kept after it). uepoll execs PROG: the exit status, signals,
-stdin/stdout/stderr and pid are PROG's own.
-
-  --stats            UEPOLL_STATS=1: each process prints the engine's counters to
-                     stderr when it exits through exit()
-  --engine=VARIANT   UEPOLL_ENGINE: singlepass (default), multipass or seed
-  -h, --help         this text
-
-PROG must be dynamically linked (LD_PRELOAD cannot reach a static binary); a
-script is fine when its interpreter is. Exit status: PROG's, or 2 (usage),
-125 (library not found), 126 (PROG cannot be run under uepoll), 127 (not found).
-";
-
-const AB_HELP: &str = "\
-Usage: uepoll ab [-n RUNS] [-q] [-v] [--engine=VARIANT] [--] PROG [ARGS...]
-
-Run PROG on the kernel's epoll (A, no preload) and under uepoll (B, with
-UEPOLL_STATS=1), interleaved A B A B ..., RUNS times each, then print the median
-wall time, user and system CPU time (from wait4) of each side and the ratio
-uepoll/kernel, and the engine's counters from the uepoll runs (summed over the
-processes of a run, max_concurrent_transfers as a maximum; median over runs).
-
-PROG's stdin is /dev/null. Its stdout and stderr pass through, except the
-counter blocks the library prints at exit, which go into the table.
-
-  -n, --runs=RUNS    runs per side (default 3)
-  -q, --quiet        send PROG's stdout and stderr to /dev/null
-  -v, --verbose      also print every run
-  --engine=VARIANT   UEPOLL_ENGINE for the uepoll runs
-  -h, --help         this text
-
-Exit status: 0 when every run exited with status 0; 1 when some run failed (each
-failure is named on stderr); 2, 125, 126, 127 as for `uepoll run`.
-";
-
-const TRACE_HELP: &str = "\
-Usage: uepoll trace -o FILE [--stats] [--engine=VARIANT] [--] PROG [ARGS...]
-       uepoll trace --dump FILE [--file-order]
-
-Record: create FILE (truncating it) and run PROG as `uepoll run` does, with
-UEPOLL_TRACE=FILE. Every process that loads the library appends to FILE:
-fork children with their own pid, exec'd programs through the environment.
-Records: start (process), ctl, wait and wait-ret, callback (a watched file woke
-an engine item), transfer (the engine's send_events: items spliced, events
-delivered, items requeued), lost, exit. Times are CLOCK_MONOTONIC ns; each
-record has pid and tid. Buffers are written when full, at thread exit and at
-exit(); a process killed by a signal or leaving through _exit loses the rest.
-
-Print: --dump FILE prints one line per record, ordered by time (--file-order:
-as stored): seconds since the trace started, pid, tid, kind, fields.
-
-  -o, --output=FILE  the trace file
-  --stats            also UEPOLL_STATS=1
-  --engine=VARIANT   UEPOLL_ENGINE: singlepass, multipass or seed
-  --dump FILE        print FILE
-  --file-order       with --dump: do not sort by time
-  -h, --help         this text
-";
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -131,64 +43,98 @@ pub fn error(msg: impl std::fmt::Display) {
     eprintln!("uepoll: {msg}");
 }
 
-fn print_help(topic: Topic) -> i32 {
-    let text = match topic {
-        Topic::Main => MAIN_HELP,
-        Topic::Run => RUN_HELP,
-        Topic::Ab => AB_HELP,
-        Topic::Trace => TRACE_HELP,
-    };
-    // A closed stdout (`uepoll -h | true`) is not an error worth a message.
-    let _ = std::io::stdout().write_all(text.as_bytes());
-    0
+/// A usage error in the command's own style: one `uepoll: ` line and a pointer to the
+/// help of the command it is about.
+fn usage(sub: Option<&str>, msg: impl std::fmt::Display) -> i32 {
+    error(msg);
+    let sub = sub.map(|s| format!(" {s}")).unwrap_or_default();
+    eprintln!("Try 'uepoll{sub} --help'.");
+    EXIT_USAGE
+}
+
+/// The subcommand the arguments name, for pointing at its help.
+fn subcommand(args: &[OsString]) -> Option<&str> {
+    match args.first().and_then(|a| a.to_str()) {
+        Some(s @ ("run" | "ab" | "trace")) => Some(s),
+        _ => None,
+    }
 }
 
 fn real_main(args: &[OsString]) -> i32 {
-    let command = match args::parse(args) {
+    if args.is_empty() {
+        return usage(None, "missing command (run, ab or trace)");
+    }
+    let cli = match Cli::try_parse_from(
+        std::iter::once(OsString::from("uepoll")).chain(args.iter().cloned()),
+    ) {
         Ok(c) => c,
-        Err(u) => {
-            error(&u.msg);
-            let sub = match u.topic {
-                Topic::Main => "",
-                Topic::Run => " run",
-                Topic::Ab => " ab",
-                Topic::Trace => " trace",
-            };
-            eprintln!("Try 'uepoll{sub} --help'.");
-            return EXIT_USAGE;
-        }
-    };
-    match command {
-        Command::Help(topic) => print_help(topic),
-        Command::Version => {
-            println!("uepoll {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
-        Command::Run { preload, prog } => run(&preload, &prog, None),
-        Command::Trace {
-            output,
-            preload,
-            prog,
-        } => run(&preload, &prog, Some(&output)),
-        Command::Ab {
-            runs,
-            quiet,
-            verbose,
-            engine,
-            prog,
-        } => match prepare(&prog) {
-            Ok((lib, path)) => ab::run(&ab::Options {
-                runs,
-                quiet,
-                verbose,
-                engine,
-                lib: &lib,
-                path: &path,
-                prog: &prog,
-            }),
-            Err(code) => code,
+        Err(e) => match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                // A closed stdout (`uepoll -h | true`) is not an error worth a message.
+                let text = e.render().to_string();
+                let nl = if text.ends_with('\n') { "" } else { "\n" };
+                let _ = write!(std::io::stdout(), "{text}{nl}");
+                return 0;
+            }
+            _ => {
+                // clap says "error: WHAT", then details (the missing arguments, the
+                // possible values, a tip), then the usage line, which --help repeats.
+                let text = e.render().to_string();
+                let msg: Vec<&str> = text
+                    .lines()
+                    .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                    .filter(|l| !l.trim().is_empty())
+                    .collect();
+                let first = msg.first().copied().unwrap_or("usage error");
+                let mut shown = first.strip_prefix("error: ").unwrap_or(first).to_string();
+                for more in msg.iter().skip(1) {
+                    shown.push('\n');
+                    shown.push_str(more);
+                }
+                return usage(subcommand(args), shown);
+            }
         },
-        Command::Dump { file, file_order } => dump::dump(&file, file_order),
+    };
+    match cli.command {
+        Command::Run(r) => run(&r.preload, &r.prog, None),
+        Command::Trace(t) => {
+            if let Some(file) = t.dump {
+                if !t.prog.is_empty() {
+                    return usage(Some("trace"), "--dump takes a file, not a program");
+                }
+                return dump::dump(&file, t.file_order);
+            }
+            if t.file_order {
+                return usage(Some("trace"), "--file-order goes with --dump");
+            }
+            let Some(output) = t.output else {
+                return usage(Some("trace"), "missing -o FILE (or --dump FILE)");
+            };
+            if output.as_os_str().is_empty() {
+                return usage(Some("trace"), "-o wants a file name");
+            }
+            if t.prog.is_empty() {
+                return usage(Some("trace"), "missing PROG");
+            }
+            run(&t.preload, &t.prog, Some(&output))
+        }
+        Command::Ab(a) => {
+            let sides = a.sides();
+            if let Some(dup) = sides
+                .iter()
+                .enumerate()
+                .find(|(i, s)| sides[..*i].contains(s))
+            {
+                return usage(
+                    Some("ab"),
+                    format!("engine '{}' is named twice", dup.1.name()),
+                );
+            }
+            match prepare(&a.prog) {
+                Ok((lib, path)) => ab::run(&a, &sides, &lib, &path),
+                Err(code) => code,
+            }
+        }
     }
 }
 

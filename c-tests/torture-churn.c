@@ -31,7 +31,10 @@ struct tfile {
     int nregs, cap;   /* live registrations on this file (book lock) */
     uint32_t *regs;   /* their record slots */
     uint64_t pend_mask; /* children alive at the last close */
-    struct tfile *pend_next;
+    unsigned quiet_mask;  /* instance slots that held its items when the last ref went */
+    unsigned quiet_epoch; /* and the epoch of that set then (see g_inflight) */
+    int pend_why;         /* why its registrations end, once released */
+    struct tfile *pend_next; /* on g_pending, then on g_quiet_pending */
 };
 
 struct rec {
@@ -86,6 +89,15 @@ static uint64_t g_child_mask; /* book lock */
 static struct tfile *g_pending; /* book lock */
 static atomic_long g_children_started; /* before fork(), posix_spawn() */
 static atomic_long g_children_done;    /* after they return in the parent */
+/* Wait calls in flight on each instance slot (ep_item_poll holds a reference to the file
+ * it polls, see file_release_when_quiet), in one word so that a moment when several
+ * slots are idle at once is seen: bits 8i..8i+7 count the waits on slot i; for each
+ * non-empty set m of slots (a bit mask, 1 to 7), a 5-bit epoch at bit 24 + 5(m-1) counts
+ * (modulo 32) the moments when the last wait in flight on the slots of m returned. */
+static atomic_ulong g_inflight;
+_Static_assert(8 * NINST <= 24 && 24 + 5 * ((1 << NINST) - 1) <= 64, "g_inflight layout");
+static struct tfile *g_quiet_pending; /* book lock: files waiting for such a moment */
+static atomic_int g_quiet_npend;
 
 struct inst {
     pthread_rwlock_t lk;
@@ -282,6 +294,110 @@ static void file_release_now(struct tfile *f, int why)
     free(f);
 }
 
+static unsigned fl_count(uint64_t w, int slot)
+{
+    return (unsigned)(w >> (8 * slot)) & 0xffu;
+}
+
+static int fl_shift(unsigned mask)
+{
+    return 24 + 5 * ((int)mask - 1);
+}
+
+static unsigned fl_epoch(uint64_t w, unsigned mask)
+{
+    return (unsigned)(w >> fl_shift(mask)) & 0x1fu;
+}
+
+/* No wait is in flight on any slot of mask. */
+static int fl_idle(uint64_t w, unsigned mask)
+{
+    for (int i = 0; i < NINST; i++)
+        if ((mask >> i & 1) && fl_count(w, i) != 0)
+            return 0;
+    return 1;
+}
+
+/* Release the files on g_quiet_pending whose slots have all been idle at one moment
+ * since their last reference went: the epoch of their set moved, or they are idle now.
+ * Book lock held. */
+static void release_quiet(void)
+{
+    uint64_t w = atomic_load(&g_inflight);
+    struct tfile **pp = &g_quiet_pending;
+    while (*pp) {
+        struct tfile *f = *pp;
+        if (fl_epoch(w, f->quiet_mask) != f->quiet_epoch || fl_idle(w, f->quiet_mask)) {
+            *pp = f->pend_next;
+            atomic_fetch_sub(&g_quiet_npend, 1);
+            file_release_now(f, f->pend_why);
+        } else {
+            pp = &f->pend_next;
+        }
+    }
+}
+
+/* The last reference that the process and its children hold on f has gone: the close
+ * (or dup2, or the reap) has returned. A wait in flight may still hold the file: the
+ * kernel's ep_item_poll takes a reference to the file of each item it polls (epi_fget),
+ * so the final fput can be that wait's, and the items go only when it returns to user
+ * space. A wait on another instance that starts meanwhile may report them. A wait can
+ * hold f only while its instance has an item on f, and a wait that starts while another
+ * holds f may take a reference of its own and so pass it on. The registrations therefore
+ * end at the first moment no wait is in flight on any instance that had an item on f at
+ * the last close (by slot: a slot's later instances count too). Book lock held. */
+static void file_release_when_quiet(struct tfile *f, int why)
+{
+    unsigned mask = 0;
+    for (int k = 0; k < f->nregs; k++) {
+        uint32_t iid = atomic_load(&g_pool[f->regs[k]].inst_id);
+        int slot = -1;
+        for (int i = 0; i < NINST; i++)
+            if (g_inst[i].id == iid)
+                slot = i;
+        mask |= slot >= 0 ? 1u << slot : (1u << NINST) - 1;
+    }
+    uint64_t w = atomic_load(&g_inflight);
+    if (mask == 0 || fl_idle(w, mask)) {
+        file_release_now(f, why);
+        return;
+    }
+    f->quiet_mask = mask;
+    f->quiet_epoch = fl_epoch(w, mask);
+    f->pend_why = why;
+    f->pend_next = g_quiet_pending;
+    g_quiet_pending = f;
+    atomic_fetch_add(&g_quiet_npend, 1);
+    /* The slots may have become idle since the load, and the wait that made them so may
+     * have seen g_quiet_npend still 0 (both sides are seq_cst: one sees the other). */
+    release_quiet();
+}
+
+/* Around each wait call on instance slot `slot`, before it starts and after it returns. */
+static void inflight_begin(int slot)
+{
+    atomic_fetch_add(&g_inflight, 1ull << (8 * slot));
+}
+
+static void inflight_end(int slot)
+{
+    uint64_t w = atomic_load(&g_inflight), nw;
+    do {
+        nw = w - (1ull << (8 * slot));
+        if (fl_count(nw, slot) == 0)
+            for (unsigned m = 1; m < 1u << NINST; m++)
+                if ((m >> slot & 1) && fl_idle(nw, m)) {
+                    uint64_t e = (fl_epoch(nw, m) + 1) & 0x1fu;
+                    nw = (nw & ~(0x1full << fl_shift(m))) | e << fl_shift(m);
+                }
+    } while (!atomic_compare_exchange_weak(&g_inflight, &w, nw));
+    if (fl_count(nw, slot) == 0 && atomic_load(&g_quiet_npend) > 0) {
+        pthread_mutex_lock(&g_book);
+        release_quiet();
+        pthread_mutex_unlock(&g_book);
+    }
+}
+
 /* The last number of f in this process is gone. Children alive now hold a copy: the
  * file (and its registrations) lives until they are reaped. Book lock held. */
 static void file_last_close(struct tfile *f, int why)
@@ -292,7 +408,7 @@ static void file_last_close(struct tfile *f, int why)
         g_pending = f;
         return;
     }
-    file_release_now(f, why);
+    file_release_when_quiet(f, why);
 }
 
 /* Number fd stops naming f (close, or dup2 over it). Book lock held. */
@@ -340,7 +456,7 @@ static void child_reaped(int bit)
         f->pend_mask &= ~(1ull << bit);
         if (f->pend_mask == 0) {
             *pp = f->pend_next;
-            file_release_now(f, W_CHILDREAP);
+            file_release_when_quiet(f, W_CHILDREAP);
         } else {
             pp = &f->pend_next;
         }
@@ -866,7 +982,9 @@ static void op_wait(struct wt *t)
     uint64_t sw = atomic_fetch_add(&g_seq, 1);
     doing(t->idx, "epoll_wait", ep);
     int n;
-    switch (rnd(&t->rs) % 3) {
+    int call = (int)(rnd(&t->rs) % 3);
+    inflight_begin(i);
+    switch (call) {
     case 0:
         n = epoll_wait(ep, t->evs, maxev, timeout);
         break;
@@ -882,6 +1000,9 @@ static void op_wait(struct wt *t)
         break;
     }
     }
+    int err = errno;
+    inflight_end(i);
+    errno = err;
     if (n < 0) {
         violation("epoll_wait on instance %u: %s", iid, strerror(errno));
     } else if (n > maxev) {
@@ -1241,6 +1362,8 @@ int run_churn(long fork_ms)
         pthread_join(forker, NULL);
     double secs = now_s() - t0;
     doing(midx, "final check", -1);
+    if (g_quiet_pending || !fl_idle(atomic_load(&g_inflight), (1u << NINST) - 1))
+        violation("book: files still wait for a moment with no wait in flight");
     long checked = final_check();
     stop_watchdog(wd);
 

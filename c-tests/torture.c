@@ -21,7 +21,10 @@
  *         installs a new one), when its instance is closed, or when the last
  *         reference to its open file description goes: the last fd number of the
  *         file is closed (or dup2'ed over) *and* every child process that was alive
- *         at that moment (and so holds a copy) has been reaped. Closing the
+ *         at that moment (and so holds a copy) has been reaped, *and* after that a
+ *         moment has come when no wait is in flight on the instances that had items
+ *         on the file (the kernel's ep_item_poll holds a reference to the file it
+ *         polls, so the final fput can be a wait's on one of them). Closing the
  *         registered number while a dup is open does not end it (the kernel keys
  *         items by open file description and number). Each ctl call's result
  *         (0, EEXIST, ENOENT) is predicted exactly from the book kept under the

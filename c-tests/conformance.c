@@ -1806,6 +1806,7 @@ static void g_regress(void)
 #include "conformance-inflight.inc.c"
 #include "conformance-badptr.inc.c"
 #include "conformance-gaps.inc.c"
+#include "conformance-rawcall.inc.c"
 
 static const struct {
     const char *name;
@@ -1819,7 +1820,7 @@ static const struct {
     { "regress", g_regress },   { "badptr", g_badptr },   { "sigsegv", g_sigsegv },
     { "limits", g_limits },     { "watches", g_watches }, { "foreign", g_foreign },
     { "aio", g_aio },           { "inflight", g_inflight }, { "hookptr", g_hookptr },
-    { "fortify", g_fortify },   { "gaps", g_gaps },
+    { "fortify", g_fortify },   { "gaps", g_gaps },       { "rawcall", g_rawcall },
 };
 
 /* Number of open descriptors: a leak detector between groups (debug aid,

@@ -8,7 +8,7 @@
 //! | `posix_spawn`, `system`, `popen` | demote every file (the child may inherit them); an instance without close-on-exec becomes the kernel's alone |
 //! | fd passing (`SCM_RIGHTS`) | demote the files passed; an instance passed becomes the kernel's alone |
 //! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
-//! | `syscall()` | demote the files its first three arguments name; `io_uring_setup` and `io_setup` (Linux AIO) stop serving; `close_range`, the poll family, the fork/clone family and `unshare` go to their hooks' code (`rawcall.rs`) |
+//! | `syscall()` | `close`, `close_range`, `dup`/`dup2`/`dup3`, the creation calls (`pipe`, `pipe2`, `socketpair`, `eventfd`, `eventfd2`), `read`/`write`/`readv`/`writev` and the socket I/O family, the six epoll calls, the poll family, the fork/clone family and `unshare` go to their hooks' code (`rawcall.rs`); `io_uring_setup` and `io_setup` (Linux AIO) stop serving; any other number demotes the files its first three arguments name (`fd_args`) |
 //!
 //! `_Fork`, `clone` and `unshare` are in `spawn.rs`; calls that hand an fd to
 //! something unseen (`connect`, AIO, …) in `handoff.rs`.
@@ -273,15 +273,12 @@ pub unsafe extern "C" fn syscall(
 fn fd_args(num: c_long, [a1, a2, a3]: [c_long; 3]) -> [Option<c_long>; 2] {
     use libc::*;
     match num {
-        SYS_read | SYS_write | SYS_readv | SYS_writev | SYS_pread64 | SYS_pwrite64 | SYS_preadv
-        | SYS_pwritev | SYS_preadv2 | SYS_pwritev2 | SYS_close | SYS_dup | SYS_fcntl
-        | SYS_sendto | SYS_recvfrom | SYS_sendmsg | SYS_recvmsg | SYS_sendmmsg | SYS_recvmmsg
-        | SYS_shutdown | SYS_vmsplice | SYS_epoll_wait | SYS_epoll_pwait | SYS_epoll_pwait2 => {
-            [Some(a1), None]
-        }
-        SYS_dup2 | SYS_dup3 | SYS_tee | SYS_sendfile | SYS_copy_file_range => [Some(a1), Some(a2)],
+        // close, dup*, read/write and the socket I/O family, and the epoll calls go to
+        // their hooks (`rawcall.rs`) and never reach here.
+        SYS_pread64 | SYS_pwrite64 | SYS_preadv | SYS_pwritev | SYS_preadv2 | SYS_pwritev2
+        | SYS_fcntl | SYS_shutdown | SYS_vmsplice => [Some(a1), None],
+        SYS_tee | SYS_sendfile | SYS_copy_file_range => [Some(a1), Some(a2)],
         SYS_splice => [Some(a1), Some(a3)],
-        SYS_epoll_ctl => [Some(a1), Some(a3)],
         // As their hooks: a datagram end's peer, the send buffer (any option, raw),
         // a copy of the fd onto a number the library does not know.
         SYS_connect | SYS_setsockopt => [Some(a1), None],

@@ -58,58 +58,35 @@ fn a_thread_waiting_in_the_gate_takes_signals_once_through() {
             0
         );
     }
+    let enter_read = || drop(table::enter().expect("outside the library"));
+    let enter_write = || drop(table::enter_mut().expect("outside the library"));
     // A writer behind a reader that stays inside.
-    signal_waits_for_the_gate(
-        || {
-            let (tx, rx) = mpsc::channel::<()>();
-            let (in_tx, in_rx) = mpsc::channel();
-            let reader = std::thread::spawn(move || {
-                let _gate = table::enter().expect("outside the library");
-                in_tx.send(()).unwrap();
-                rx.recv().unwrap();
-            });
-            in_rx.recv().unwrap();
-            Box::new(move || {
-                tx.send(()).unwrap();
-                reader.join().unwrap();
-            })
-        },
-        || drop(table::enter_mut().expect("outside the library")),
-    );
+    signal_waits_for_the_gate(|| hold_inside(false), enter_write);
     // A writer behind a writer that stays inside.
-    signal_waits_for_the_gate(
-        || {
-            let (tx, rx) = mpsc::channel::<()>();
-            let (in_tx, in_rx) = mpsc::channel();
-            let writer = std::thread::spawn(move || {
-                let _gate = table::enter_mut().expect("outside the library");
-                in_tx.send(()).unwrap();
-                rx.recv().unwrap();
-            });
-            in_rx.recv().unwrap();
-            Box::new(move || {
-                tx.send(()).unwrap();
-                writer.join().unwrap();
-            })
-        },
-        || drop(table::enter_mut().expect("outside the library")),
-    );
+    signal_waits_for_the_gate(|| hold_inside(true), enter_write);
     // A reader behind a writer that stays inside.
-    signal_waits_for_the_gate(
-        || {
-            let (tx, rx) = mpsc::channel::<()>();
-            let (in_tx, in_rx) = mpsc::channel();
-            let writer = std::thread::spawn(move || {
-                let _gate = table::enter_mut().expect("outside the library");
-                in_tx.send(()).unwrap();
-                rx.recv().unwrap();
-            });
-            in_rx.recv().unwrap();
-            Box::new(move || {
-                tx.send(()).unwrap();
-                writer.join().unwrap();
-            })
-        },
-        || drop(table::enter().expect("outside the library")),
-    );
+    signal_waits_for_the_gate(|| hold_inside(true), enter_read);
+}
+
+/// A thread that enters the gate (for writing when `write`) and stays inside until
+/// the returned closure lets it leave and joins it.
+fn hold_inside(write: bool) -> Box<dyn FnOnce()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    let (in_tx, in_rx) = mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        if write {
+            let _gate = table::enter_mut().expect("outside the library");
+            in_tx.send(()).unwrap();
+            rx.recv().unwrap();
+        } else {
+            let _gate = table::enter().expect("outside the library");
+            in_tx.send(()).unwrap();
+            rx.recv().unwrap();
+        }
+    });
+    in_rx.recv().unwrap();
+    Box::new(move || {
+        tx.send(()).unwrap();
+        holder.join().unwrap();
+    })
 }

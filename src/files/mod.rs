@@ -20,6 +20,7 @@ pub mod gate;
 pub mod instance;
 pub mod openfile;
 pub mod parking;
+pub mod spawn_actions;
 pub mod table;
 pub mod wait;
 pub mod watches;
@@ -261,6 +262,12 @@ pub fn child_starting() {
 pub fn child_started() {
     STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     STARTING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// True while a child is being started (posix_spawn, system, popen): a served number
+/// that loses close-on-exec now may go into the child.
+pub fn child_may_inherit() -> bool {
+    STARTING.load(std::sync::atomic::Ordering::SeqCst) != 0
 }
 
 /// Read before a call that creates files; `may_serve_new(stamp)` under the table's

@@ -305,10 +305,27 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
             }
             _ => files::duplicate(&mut gate, oldfd, r),
         }
+        if files::child_may_inherit() && !files::spawn_actions::is_cloexec(r) {
+            // A child starting now (posix_spawn, system) may inherit the new number.
+            inherited_meanwhile(&mut gate, r);
+        }
     }
     drop(gate);
     sys::set_errno(err);
     r
+}
+
+/// `fd` lost close-on-exec (or was made without it) while a child is starting: the
+/// child may hold it, as if it had been open when the child's start looked.
+fn inherited_meanwhile(table: &mut table::Table, fd: c_int) {
+    match table.get(fd).cloned() {
+        Some(Entry::File(file)) => demote::demote_channel(table, &file),
+        Some(Entry::Epoll(inst)) => {
+            demote::demote_all_files(table);
+            inst.make_kernel_only();
+        }
+        _ => {}
+    }
 }
 
 /// Move one of the library's own fds (an instance's wake-up eventfd or parking fd) off
@@ -349,6 +366,17 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
     }
     // SAFETY: plain forwarding.
     let r = unsafe { real::fcntl(fd, cmd, arg) };
+    if cmd == libc::F_SETFD
+        && r == 0
+        && arg & libc::FD_CLOEXEC as c_long == 0
+        && files::child_may_inherit()
+        && table::is_served(fd)
+    {
+        let _errno = sys::ErrnoGuard::save();
+        if let Some(mut gate) = table::enter_mut() {
+            inherited_meanwhile(&mut gate, fd);
+        }
+    }
     if cmd == libc::F_SETPIPE_SZ && r >= 0 && table::is_served(fd) {
         let _errno = sys::ErrnoGuard::save();
         super::handoff::pipe_resized(fd);

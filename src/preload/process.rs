@@ -5,7 +5,9 @@
 //! |---|---|
 //! | `fork` (any path that runs atfork handlers) | before: demote every file, every instance becomes the kernel's alone (parent and child share it) |
 //! | `vfork` | runs as `fork` (a wrapper cannot lend its stack to a vfork child) |
-//! | `posix_spawn`, `system`, `popen` | demote every file (the child may inherit them); an instance without close-on-exec becomes the kernel's alone |
+//! | `posix_spawn`, `posix_spawnp` | demote the files the child holds after its file actions (`spawn_actions.rs`): numbers without close-on-exec, `dup2` targets, `fchdir`/`tcsetpgrp` sources; an instance it holds becomes the kernel's alone, with every file; actions that cannot be read: as if it held everything |
+//! | `system`, `popen` | demote the files without close-on-exec (the shell inherits them), as above |
+//! | a served number losing close-on-exec (`dup`, `fcntl F_SETFD`) while a child starts | demoted (the child may inherit it); `ioctl(FIONCLEX)` is seen when `posix_spawn` returns |
 //! | fd passing (`SCM_RIGHTS`) | demote the files passed; an instance passed becomes the kernel's alone |
 //! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
 //! | `syscall()` | `close`, `close_range`, `dup`/`dup2`/`dup3`, the creation calls (`pipe`, `pipe2`, `socketpair`, `eventfd`, `eventfd2`), `read`/`write`/`readv`/`writev` and the socket I/O family, the six epoll calls, the poll family, the fork/clone family and `unshare` go to their hooks' code (`rawcall.rs`); `io_uring_setup` and `io_setup` (Linux AIO) stop serving; any other number demotes the files its first three arguments name (`fd_args`) |
@@ -19,6 +21,8 @@ use crate::files::table::{self, fork_hold, Entry};
 use crate::files::{self, demote, gate};
 use crate::sys::user;
 use crate::sys::{self, real, uaccess};
+
+use crate::files::spawn_actions::{self, Held};
 
 pub extern "C" fn atfork_prepare() {
     files::child_starting();
@@ -59,7 +63,7 @@ pub unsafe extern "C" fn posix_spawn(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    let _child = ChildStarting::demote();
+    let _child = ChildStarting::spawn(fa);
     // SAFETY: forwarded as received.
     unsafe { real::posix_spawn(pid, path, fa, attr, argv, envp) }
 }
@@ -73,7 +77,7 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    let _child = ChildStarting::demote();
+    let _child = ChildStarting::spawn(fa);
     // SAFETY: forwarded as received.
     unsafe { real::posix_spawnp(pid, file, fa, attr, argv, envp) }
 }
@@ -94,38 +98,95 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
 
 /// A child process is starting (without atfork handlers) from now until this is
 /// dropped: files the program creates meanwhile are not served, since the child may
-/// inherit them (`files::creation_stamp`).
-pub(super) struct ChildStarting;
+/// inherit them (`files::creation_stamp`), and a served number that loses
+/// close-on-exec meanwhile is demoted (`files::child_may_inherit`).
+pub(super) struct ChildStarting {
+    /// The numbers looked at before the child started and left served (close-on-exec):
+    /// looked at again when `posix_spawn` returns, after the child's exec.
+    kept: Vec<c_int>,
+}
 
 impl ChildStarting {
+    /// `system`, `popen`: glibc's child (a shell) holds what has no close-on-exec; the
+    /// pipe `popen` makes for it is glibc's own (made close-on-exec, never served).
     pub(super) fn demote() -> Self {
         files::child_starting();
-        let_child_inherit();
-        ChildStarting
+        let_child_inherit(std::ptr::null());
+        ChildStarting { kept: Vec::new() }
+    }
+
+    /// `posix_spawn`, `posix_spawnp` with the file actions `fa` (may be null).
+    fn spawn(fa: *const libc::posix_spawn_file_actions_t) -> Self {
+        files::child_starting();
+        let kept = let_child_inherit(fa);
+        ChildStarting { kept }
     }
 }
 
 impl Drop for ChildStarting {
     fn drop(&mut self) {
+        // The child has exec'd (glibc's posix_spawn returns after it) or failed. A
+        // number that lost close-on-exec since the look, by a call without a hook
+        // (ioctl FIONCLEX), may have gone into it.
+        let flipped: Vec<c_int> = std::mem::take(&mut self.kept)
+            .into_iter()
+            .filter(|&fd| table::is_served(fd) && !spawn_actions::is_cloexec(fd))
+            .collect();
+        if !flipped.is_empty() {
+            let _errno = sys::ErrnoGuard::save();
+            if let Some(mut gate) = table::enter_mut() {
+                hand_over(&mut gate, &flipped);
+            }
+        }
         files::child_started();
     }
 }
 
-/// A child process is about to start without atfork handlers and may inherit any file,
-/// and any epoll fd not marked close-on-exec (the child could add to it).
-fn let_child_inherit() {
+/// A child process is about to start without atfork handlers and run the file actions
+/// `fa` (null: none): what it will hold goes to the kernel. Returns the served numbers
+/// it will not hold because they are close-on-exec (not those its actions close).
+fn let_child_inherit(fa: *const libc::posix_spawn_file_actions_t) -> Vec<c_int> {
     let _errno = sys::ErrnoGuard::save();
     let Some(mut gate) = table::enter_mut() else {
-        return;
+        return Vec::new();
     };
-    demote::demote_all_files(&mut gate);
-    for inst in demote::instances(&gate) {
-        let fd = inst.any_fd();
-        // SAFETY: F_GETFD on the instance's own fd.
-        let flags = unsafe { real::fcntl(fd, libc::F_GETFD, 0) };
-        if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
-            inst.make_kernel_only();
+    match spawn_actions::held_by_child(&gate, fa) {
+        Held::Everything => {
+            let all: Vec<c_int> = gate.entries().map(|(fd, _)| fd).collect();
+            hand_over(&mut gate, &all);
+            Vec::new()
         }
+        Held::Numbers(held) => {
+            hand_over(&mut gate, &held);
+            gate.entries()
+                .filter(|(fd, e)| {
+                    matches!(e, Entry::File(_) | Entry::Epoll(_))
+                        && !held.contains(fd)
+                        && spawn_actions::is_cloexec(*fd)
+                })
+                .map(|(fd, _)| fd)
+                .collect()
+        }
+    }
+}
+
+/// The numbers `held` go into a child: their files go to the kernel with their peers
+/// (`demote_channel`); an instance among them becomes the kernel's alone, with every
+/// file, since the child may wait on it or add to it.
+fn hand_over(gate: &mut table::Table, held: &[c_int]) {
+    let mut instance_shared = false;
+    for &fd in held {
+        match gate.get(fd).cloned() {
+            Some(Entry::File(file)) => demote::demote_channel(gate, &file),
+            Some(Entry::Epoll(inst)) => {
+                inst.make_kernel_only();
+                instance_shared = true;
+            }
+            _ => {}
+        }
+    }
+    if instance_shared {
+        demote::demote_all_files(gate);
     }
 }
 

@@ -3,6 +3,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::trace_format::Why;
+
+const WHYS: usize = Why::ALL.len();
+
 /// The counters. Every field is monotonic except `transfers_in_flight`. Counting is
 /// off unless `enable` was called (`UEPOLL_STATS=1`), so that the transfer path pays
 /// one predictable branch instead of shared-cache-line increments.
@@ -32,7 +36,15 @@ pub struct Stats {
     /// Transfers that found the ready list empty while another transfer had items in
     /// flight, and waited for it (case 6).
     pub in_flight_waits: AtomicU64,
+    /// Instances that are the kernel's alone now, by the reason they became so: a
+    /// state, not work, so a fork child keeps it (the instances are still there).
+    kernel_only_now: [AtomicU64; WHYS],
+    /// `demotions`, by reason.
+    demotions_by: [AtomicU64; WHYS],
 }
+
+#[allow(clippy::declare_interior_mutable_const)] // only an initialiser for the arrays
+const ZERO: AtomicU64 = AtomicU64::new(0);
 
 pub static STATS: Stats = Stats {
     enabled: std::sync::atomic::AtomicBool::new(false),
@@ -47,6 +59,8 @@ pub static STATS: Stats = Stats {
     demotions: AtomicU64::new(0),
     deferred: AtomicU64::new(0),
     in_flight_waits: AtomicU64::new(0),
+    kernel_only_now: [ZERO; WHYS],
+    demotions_by: [ZERO; WHYS],
 };
 
 impl Stats {
@@ -77,6 +91,9 @@ impl Stats {
             &self.deferred,
             &self.in_flight_waits,
         ] {
+            c.store(0, Relaxed);
+        }
+        for c in &self.demotions_by {
             c.store(0, Relaxed);
         }
     }
@@ -128,6 +145,52 @@ impl Stats {
 
     pub(crate) fn in_flight_wait(&self) {
         self.add(&self.in_flight_waits, 1);
+    }
+
+    /// Registrations or files handed to the kernel for `why` (`n` of them).
+    pub fn demoted(&self, why: Why, n: u64) {
+        if self.on() {
+            self.demotions.fetch_add(n, Relaxed);
+            self.demotions_by[why as usize].fetch_add(n, Relaxed);
+        }
+    }
+
+    /// An instance became the kernel's alone for `why`.
+    pub fn kernel_only_began(&self, why: Why) {
+        self.add(&self.kernel_only_now[why as usize], 1);
+    }
+
+    /// A kernel-only instance (made so for `why`) was released or came back.
+    pub fn kernel_only_ended(&self, why: Why) {
+        if self.on() {
+            let _ = self.kernel_only_now[why as usize]
+                .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+        }
+    }
+
+    /// The counters by reason, after `snapshot`'s: the number of kernel-only instances
+    /// now (always), then each reason's share of it and of `demotions` that is not
+    /// zero.
+    pub fn by_reason(&self) -> Vec<(String, u64)> {
+        let now: Vec<u64> = self
+            .kernel_only_now
+            .iter()
+            .map(|c| c.load(Relaxed))
+            .collect();
+        let mut out = vec![("kernel_only_now".to_string(), now.iter().sum())];
+        for why in Why::ALL {
+            let n = now[why as usize];
+            if n != 0 {
+                out.push((format!("kernel_only_now_{}", why.name()), n));
+            }
+        }
+        for why in Why::ALL {
+            let n = self.demotions_by[why as usize].load(Relaxed);
+            if n != 0 {
+                out.push((format!("demotions_{}", why.name()), n));
+            }
+        }
+        out
     }
 
     /// The counters as `name value` pairs, in a fixed order.

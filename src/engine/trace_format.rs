@@ -42,6 +42,13 @@
 //! | transfer | variant | | spliced | processed | delivered | requeued | maxevents | left ready | instance |
 //! | lost | | | | | | records dropped | | | |
 //! | exit | | | | | | | | | |
+//! | demote | `Why` | | fd (`u32::MAX`: none left) | registrations handed over | | | | | |
+//! | kernel-only | `Why` | | epfd | | | | | | instance |
+//! | promote | `Why` it had gone to the kernel | `PROMOTE_*` | epfd or fd | registrations taken back | | | | | instance (0: a file) |
+//!
+//! `demote`: one open file (with its peer, a record each) went to the kernel.
+//! `kernel-only`: an instance became the kernel's alone. `promote`: the reverse of
+//! either, once no other process can reach the instance or file any more.
 //!
 //! `instance` is an opaque id of the engine instance (0: not one of the library's), the
 //! same in every record about it, so a callback or transfer can be tied to the epfd of
@@ -70,6 +77,82 @@ pub const KIND_TRANSFER: u8 = 6;
 pub const KIND_LOST: u8 = 7;
 /// The process exited through `exit()`.
 pub const KIND_EXIT: u8 = 8;
+
+/// An open file went to the kernel (demotion).
+pub const KIND_DEMOTE: u8 = 9;
+/// An instance became the kernel's alone.
+pub const KIND_KERNEL_ONLY: u8 = 10;
+/// An instance or file came back to the engine.
+pub const KIND_PROMOTE: u8 = 11;
+
+/// `promote` flags: the child that could reach it exec'd (close-on-exec), or exited.
+pub const PROMOTE_CHILD_EXEC: u16 = 1;
+pub const PROMOTE_CHILD_EXIT: u16 = 2;
+
+/// Why a file or an instance went to the kernel: the `sub` of `demote`,
+/// `kernel-only` and `promote` records, and the suffix of the `UEPOLL_STATS`
+/// counters `kernel_only_now_*` and `demotions_*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Why {
+    /// `fork`, `vfork`, `_Fork`, a `clone` child: parent and child share it.
+    Fork = 0,
+    /// `posix_spawn`, `system`, `popen`: the child holds it.
+    Spawn = 1,
+    /// Passed to another process with `SCM_RIGHTS`.
+    FdPassing = 2,
+    /// A raw `syscall()` the library cannot route named it.
+    RawSyscall = 3,
+    /// A number the library does not serve (stdio, past the table) refers to it.
+    FdNumber = 4,
+    /// stdio (`fdopen`) reads or writes it.
+    Stdio = 5,
+    /// A call moves data through it out of the library's sight (`splice`, `tee`,
+    /// `sendfile`, `vmsplice`, `preadv2`, `pwritev2`).
+    KernelIo = 6,
+    /// Handed to something the library does not see (`preload/handoff.rs`: `connect`,
+    /// `setsockopt`, `pidfd_getfd`, `backtrace_symbols_fd`, glibc AIO).
+    Handoff = 7,
+    /// The library stopped serving (`unshare(CLONE_FILES)`, io_uring, Linux AIO).
+    StopServing = 8,
+    /// Its state went out of sight (an eventfd value not seen, deferred I/O lost).
+    Unseen = 9,
+}
+
+impl Why {
+    /// Every reason, in `sub` order.
+    pub const ALL: [Why; 10] = [
+        Why::Fork,
+        Why::Spawn,
+        Why::FdPassing,
+        Why::RawSyscall,
+        Why::FdNumber,
+        Why::Stdio,
+        Why::KernelIo,
+        Why::Handoff,
+        Why::StopServing,
+        Why::Unseen,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Why::Fork => "fork",
+            Why::Spawn => "spawn",
+            Why::FdPassing => "fd_passing",
+            Why::RawSyscall => "raw_syscall",
+            Why::FdNumber => "fd_number",
+            Why::Stdio => "stdio",
+            Why::KernelIo => "kernel_io",
+            Why::Handoff => "handoff",
+            Why::StopServing => "stop_serving",
+            Why::Unseen => "unseen",
+        }
+    }
+
+    pub fn from_sub(sub: u8) -> Option<Why> {
+        Why::ALL.get(sub as usize).copied()
+    }
+}
 
 /// `start`: the library's constructor ran (a new program image).
 pub const START_EXEC: u8 = 0;

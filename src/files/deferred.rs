@@ -91,10 +91,10 @@ pub fn run() {
     }
     let demote = DEMOTE.with(|d| d.swap(NO_FD, Ordering::Relaxed));
     if demote != NO_FD {
-        super::demote::demote_fd(demote);
+        super::demote::demote_fd(demote, crate::engine::trace::Why::Unseen);
     }
     if overflow {
-        super::demote::demote_everything();
+        super::demote::demote_everything(crate::engine::trace::Why::Unseen);
     }
 }
 

@@ -15,6 +15,7 @@ use super::instance::Instance;
 use super::openfile::OpenFile;
 use super::table::{self, Entry, Table};
 use crate::engine::stats::STATS;
+use crate::engine::trace::{self, Record, Why, KIND_DEMOTE};
 use crate::engine::EpFile;
 use crate::sys::syscall;
 
@@ -24,26 +25,26 @@ pub fn demote_fd_later(file: &Arc<OpenFile>) {
 }
 
 /// Demote the file behind `fd`, if the engine serves it.
-pub fn demote_fd(fd: i32) {
+pub fn demote_fd(fd: i32, why: Why) {
     if !table::is_served(fd) {
         return;
     }
     if let Some(mut gate) = table::enter_mut() {
         if let Some(Entry::File(file)) = gate.get(fd).cloned() {
-            demote_channel(&mut gate, &file);
+            demote_channel(&mut gate, &file, why);
         }
     }
 }
 
 /// Demote every served file (the process is about to share them).
-pub fn demote_everything() {
+pub fn demote_everything(why: Why) {
     if let Some(mut gate) = table::enter_mut() {
-        demote_all_files(&mut gate);
+        demote_all_files(&mut gate, why);
     }
 }
 
 /// Demote every served file in `table`.
-pub fn demote_all_files(table: &mut Table) {
+pub fn demote_all_files(table: &mut Table, why: Why) {
     let files: Vec<Arc<OpenFile>> = table
         .entries()
         .filter_map(|(_, e)| match e {
@@ -52,7 +53,7 @@ pub fn demote_all_files(table: &mut Table) {
         })
         .collect();
     for file in files {
-        demote_channel(table, &file);
+        demote_channel(table, &file, why);
     }
 }
 
@@ -70,15 +71,15 @@ pub fn instances(table: &Table) -> Vec<Arc<Instance>> {
 }
 
 /// Demote `file` and its peer.
-pub fn demote_channel(table: &mut Table, file: &Arc<OpenFile>) {
+pub fn demote_channel(table: &mut Table, file: &Arc<OpenFile>, why: Why) {
     let peer = file.peer();
-    demote_one(table, file);
+    demote_one(table, file, why);
     if let Some(peer) = peer {
-        demote_one(table, &peer);
+        demote_one(table, &peer, why);
     }
 }
 
-fn demote_one(table: &mut Table, file: &Arc<OpenFile>) {
+fn demote_one(table: &mut Table, file: &Arc<OpenFile>, why: Why) {
     let fds: Vec<i32> = table
         .entries()
         .filter(|(_, e)| matches!(e, Entry::File(f) if Arc::ptr_eq(f, file)))
@@ -102,6 +103,7 @@ fn demote_one(table: &mut Table, file: &Arc<OpenFile>) {
             .flat_map(|(_, items)| items.iter().map(|&(fd, _, _)| fd))
             .filter(|fd| !fds.contains(fd)),
     );
+    let handed_over: usize = taken.iter().map(|(_, items)| items.len()).sum();
     for (inst, items) in taken {
         for (fd, events, data) in items {
             // The item's own fd number, when it still names this file: the same key.
@@ -114,14 +116,23 @@ fn demote_one(table: &mut Table, file: &Arc<OpenFile>) {
             if let Some(key) = key {
                 inst.demoted_item(table, key, events, data);
             }
-            STATS.add(&STATS.demotions, 1);
+            STATS.demoted(why, 1);
         }
     }
     drop(orphans);
+    if trace::on() {
+        trace::record(Record {
+            kind: KIND_DEMOTE,
+            sub: why as u8,
+            a: fds[0] as u32,
+            b: handed_over as u32,
+            ..Record::default()
+        });
+    }
     for fd in fds {
         table.remove(fd);
     }
-    STATS.add(&STATS.demotions, 1);
+    STATS.demoted(why, 1);
 }
 
 /// One item handed over by the engine: (fd number, interest, data).
@@ -189,9 +200,9 @@ fn number_is_free(n: i32) -> bool {
 /// Before fork: every file is demoted and every instance becomes the kernel's alone,
 /// because parent and child share them from now on.
 pub fn prepare_fork(table: &mut Table) {
-    demote_all_files(table);
+    demote_all_files(table, Why::Fork);
     for inst in instances(table) {
-        inst.make_kernel_only();
+        inst.make_kernel_only(Why::Fork);
         inst.settle();
     }
 }

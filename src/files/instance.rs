@@ -9,7 +9,7 @@
 //! `ctl.rs` (routing `epoll_ctl`), `wait.rs` with `deadline.rs` (the wait loop and its
 //! timeout) and `collect.rs` (non-blocking looks at both sources).
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use libc::epoll_event;
@@ -17,7 +17,9 @@ use libc::epoll_event;
 use super::openfile::OpenFile;
 use super::parking::{is_disarmed, Parking};
 use super::table::{self, Entry, Table, MAX_FDS};
+use crate::engine::stats::STATS;
 use crate::engine::sync::{Mutex, MutexGuard};
+use crate::engine::trace::{self, Record, Why, KIND_KERNEL_ONLY};
 use crate::engine::{CtlError, EpFile, EventPoll, EventSink, Fault, Variant, Waker};
 use crate::sys::{syscall, user, Errno};
 
@@ -101,6 +103,8 @@ pub struct Instance {
     kernel_items: AtomicUsize,
     /// Everything goes to the kernel: the instance is shared with another process.
     kernel_only: AtomicBool,
+    /// Why it became kernel-only (`Why as u8`), once it is.
+    kernel_only_why: AtomicU8,
     /// Alternates which source a wait collects first, so neither starves the other.
     turn: AtomicBool,
     /// Outer instances (or pollers) that watch this one through the kernel.
@@ -143,6 +147,7 @@ impl Instance {
             fd_refs: AtomicUsize::new(1),
             kernel_items: AtomicUsize::new(0),
             kernel_only: AtomicBool::new(false),
+            kernel_only_why: AtomicU8::new(0),
             turn: AtomicBool::new(false),
             nested_watchers: AtomicUsize::new(0),
             wake_level,
@@ -155,6 +160,11 @@ impl Instance {
     /// The last fd of the instance was closed: free the engine side, the eventfd and
     /// the parking fd (the caller removes their table entries).
     pub fn released(&self) {
+        if self.is_kernel_only() {
+            if let Some(why) = Why::from_sub(self.kernel_only_why.load(Ordering::Relaxed)) {
+                STATS.kernel_only_ended(why);
+            }
+        }
         self.ep.free();
         self.parking.lock().close();
         // SAFETY: the eventfd is the library's own and nobody uses it any more.
@@ -297,9 +307,23 @@ impl Instance {
     }
 
     /// Hand the instance to the kernel for good (fork, a raw syscall on it, a number
-    /// past the table).
-    pub fn make_kernel_only(&self) {
-        self.kernel_only.store(true, Ordering::SeqCst);
+    /// past the table), for `why`: counted (`UEPOLL_STATS`) and recorded
+    /// (`UEPOLL_TRACE`) the first time only.
+    pub fn make_kernel_only(&self, why: Why) {
+        if self.kernel_only.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.kernel_only_why.store(why as u8, Ordering::Relaxed);
+        STATS.kernel_only_began(why);
+        if trace::on() {
+            trace::record(Record {
+                kind: KIND_KERNEL_ONLY,
+                sub: why as u8,
+                a: self.any_fd() as u32,
+                g: trace::instance_id(&self.ep),
+                ..Record::default()
+            });
+        }
     }
 
     /// The program registered a kernel-served fd in the kernel epoll fd.

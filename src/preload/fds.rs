@@ -9,6 +9,7 @@
 use libc::{c_int, c_long, c_uint};
 
 use super::active;
+use crate::engine::trace::Why;
 use crate::files::openfile::OpenFile;
 use crate::files::table::{self, Entry, MAX_FDS};
 use crate::files::{self, demote};
@@ -293,15 +294,15 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
             }
             Some(Entry::Epoll(inst)) => {
                 // A number past the table: the kernel alone serves the instance.
-                demote::demote_all_files(&mut gate);
-                inst.make_kernel_only();
+                demote::demote_all_files(&mut gate, Why::FdNumber);
+                inst.make_kernel_only(Why::FdNumber);
             }
             Some(Entry::File(file)) if !servable(r) => {
                 // Numbers the library does not serve (stdio, past the table) take the
                 // file to the kernel.
                 let stale = gate.remove(r);
                 files::forget(&mut gate, stale);
-                demote::demote_channel(&mut gate, &file);
+                demote::demote_channel(&mut gate, &file, Why::FdNumber);
             }
             _ => files::duplicate(&mut gate, oldfd, r),
         }
@@ -319,10 +320,10 @@ fn dup_like(oldfd: c_int, newfd: Option<c_int>, call: impl FnOnce() -> c_int) ->
 /// child may hold it, as if it had been open when the child's start looked.
 fn inherited_meanwhile(table: &mut table::Table, fd: c_int) {
     match table.get(fd).cloned() {
-        Some(Entry::File(file)) => demote::demote_channel(table, &file),
+        Some(Entry::File(file)) => demote::demote_channel(table, &file, Why::Spawn),
         Some(Entry::Epoll(inst)) => {
-            demote::demote_all_files(table);
-            inst.make_kernel_only();
+            demote::demote_all_files(table, Why::Spawn);
+            inst.make_kernel_only(Why::Spawn);
         }
         _ => {}
     }

@@ -17,6 +17,7 @@ use libc::{c_char, c_int, c_uint, c_void, sockaddr, socklen_t};
 
 use super::process::{demote_quietly, ChildStarting};
 use crate::engine::events::KEY_ALL;
+use crate::engine::trace::Why;
 use crate::files::openfile::Kind;
 use crate::files::table::{self, Entry};
 use crate::sys::{real, user};
@@ -25,7 +26,7 @@ use crate::sys::{real, user};
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     // A stream or seqpacket end fails with EISCONN; only a datagram end changes, but
     // the demotion costs nothing the kernel would not answer the same way.
-    demote_quietly(fd);
+    demote_quietly(fd, Why::Handoff);
     // SAFETY: forwarded as received.
     unsafe { real::connect(fd, addr, len) }
 }
@@ -50,7 +51,7 @@ pub unsafe extern "C" fn setsockopt(
     // options leave an AF_UNIX socket's readiness alone (`unix_poll` does not read
     // SO_RCVBUF or SO_RCVLOWAT).
     if level == libc::SOL_SOCKET && (name == libc::SO_SNDBUF || name == libc::SO_SNDBUFFORCE) {
-        demote_quietly(fd);
+        demote_quietly(fd, Why::Handoff);
     }
     // SAFETY: forwarded as received.
     unsafe { real::setsockopt(fd, level, name, value, len) }
@@ -61,14 +62,14 @@ pub unsafe extern "C" fn pidfd_getfd(pidfd: c_int, targetfd: c_int, flags: c_uin
     // The copy lands on a number the library does not serve. When the pidfd names
     // another process, `targetfd` is that process's number, and demoting ours is only
     // a lost optimisation.
-    demote_quietly(targetfd);
+    demote_quietly(targetfd, Why::Handoff);
     // SAFETY: forwarded as received.
     unsafe { real::pidfd_getfd(pidfd, targetfd, flags) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn backtrace_symbols_fd(buffer: *const *mut c_void, size: c_int, fd: c_int) {
-    demote_quietly(fd);
+    demote_quietly(fd, Why::Handoff);
     // SAFETY: forwarded as received.
     unsafe { real::backtrace_symbols_fd(buffer, size, fd) }
 }
@@ -88,7 +89,7 @@ pub unsafe extern "C" fn __backtrace_symbols_fd(
 fn demote_request(cb: *const libc::aiocb) {
     let field = (cb as *const u8).wrapping_add(std::mem::offset_of!(libc::aiocb, aio_fildes));
     if let Some(fd) = user::read_plain(field as *const c_int) {
-        demote_quietly(fd);
+        demote_quietly(fd, Why::Handoff);
     }
 }
 
@@ -153,7 +154,7 @@ pub unsafe extern "C" fn lio_listio64(
 
 #[no_mangle]
 pub unsafe extern "C" fn _IO_file_attach(fp: *mut libc::FILE, fd: c_int) -> *mut libc::FILE {
-    demote_quietly(fd);
+    demote_quietly(fd, Why::Stdio);
     // SAFETY: forwarded as received.
     unsafe { real::_IO_file_attach(fp, fd) }
 }

@@ -121,6 +121,9 @@ extern "C" fn print_stats() {
     for (name, value) in STATS.snapshot() {
         out.push_str(&format!("  {name:<26} {value}\n"));
     }
+    for (name, value) in STATS.by_reason() {
+        out.push_str(&format!("  {name:<26} {value}\n"));
+    }
     write_stderr(out.as_bytes());
     gate::set_in_library(was);
 }

@@ -17,6 +17,7 @@
 
 use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 
+use crate::engine::trace::Why;
 use crate::files::table::{self, fork_hold, Entry};
 use crate::files::{self, demote, gate};
 use crate::sys::user;
@@ -177,30 +178,30 @@ fn hand_over(gate: &mut table::Table, held: &[c_int]) {
     let mut instance_shared = false;
     for &fd in held {
         match gate.get(fd).cloned() {
-            Some(Entry::File(file)) => demote::demote_channel(gate, &file),
+            Some(Entry::File(file)) => demote::demote_channel(gate, &file, Why::Spawn),
             Some(Entry::Epoll(inst)) => {
-                inst.make_kernel_only();
+                inst.make_kernel_only(Why::Spawn);
                 instance_shared = true;
             }
             _ => {}
         }
     }
     if instance_shared {
-        demote::demote_all_files(gate);
+        demote::demote_all_files(gate, Why::Spawn);
     }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE {
-    demote_quietly(fd);
+    demote_quietly(fd, Why::Stdio);
     // SAFETY: forwarded as received.
     unsafe { real::fdopen(fd, mode) }
 }
 
-pub(super) fn demote_quietly(fd: c_int) {
+pub(super) fn demote_quietly(fd: c_int, why: Why) {
     if table::is_served(fd) {
         let _errno = sys::ErrnoGuard::save();
-        demote::demote_fd(fd);
+        demote::demote_fd(fd, why);
     }
 }
 
@@ -213,16 +214,16 @@ pub unsafe extern "C" fn splice(
     len: size_t,
     flags: c_uint,
 ) -> ssize_t {
-    demote_quietly(fd_in);
-    demote_quietly(fd_out);
+    demote_quietly(fd_in, Why::KernelIo);
+    demote_quietly(fd_out, Why::KernelIo);
     // SAFETY: forwarded as received.
     unsafe { real::splice(fd_in, off_in, fd_out, off_out, len, flags) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t {
-    demote_quietly(fd_in);
-    demote_quietly(fd_out);
+    demote_quietly(fd_in, Why::KernelIo);
+    demote_quietly(fd_out, Why::KernelIo);
     // SAFETY: forwarded as received.
     unsafe { real::tee(fd_in, fd_out, len, flags) }
 }
@@ -234,7 +235,7 @@ pub unsafe extern "C" fn vmsplice(
     nr: size_t,
     flags: c_uint,
 ) -> ssize_t {
-    demote_quietly(fd);
+    demote_quietly(fd, Why::KernelIo);
     // SAFETY: forwarded as received.
     unsafe { real::vmsplice(fd, iov, nr, flags) }
 }
@@ -246,8 +247,8 @@ pub unsafe extern "C" fn sendfile(
     offset: *mut off_t,
     count: size_t,
 ) -> ssize_t {
-    demote_quietly(out_fd);
-    demote_quietly(in_fd);
+    demote_quietly(out_fd, Why::KernelIo);
+    demote_quietly(in_fd, Why::KernelIo);
     // SAFETY: forwarded as received.
     unsafe { real::sendfile(out_fd, in_fd, offset, count) }
 }
@@ -259,8 +260,8 @@ pub unsafe extern "C" fn sendfile64(
     offset: *mut libc::off64_t,
     count: size_t,
 ) -> ssize_t {
-    demote_quietly(out_fd);
-    demote_quietly(in_fd);
+    demote_quietly(out_fd, Why::KernelIo);
+    demote_quietly(in_fd, Why::KernelIo);
     // SAFETY: forwarded as received.
     unsafe { real::sendfile64(out_fd, in_fd, offset, count) }
 }
@@ -273,7 +274,7 @@ pub unsafe extern "C" fn preadv2(
     offset: off_t,
     flags: c_int,
 ) -> ssize_t {
-    demote_quietly(fd);
+    demote_quietly(fd, Why::KernelIo);
     // SAFETY: forwarded as received.
     unsafe { real::preadv2(fd, iov, iovcnt, offset, flags) }
 }
@@ -286,7 +287,7 @@ pub unsafe extern "C" fn pwritev2(
     offset: off_t,
     flags: c_int,
 ) -> ssize_t {
-    demote_quietly(fd);
+    demote_quietly(fd, Why::KernelIo);
     // SAFETY: forwarded as received.
     unsafe { real::pwritev2(fd, iov, iovcnt, offset, flags) }
 }
@@ -313,12 +314,12 @@ pub unsafe extern "C" fn syscall(
             // eventfd named in the iocb (IOCB_FLAG_RESFD, as nginx's "aio on" does).
             let _errno = sys::ErrnoGuard::save();
             super::deactivate();
-            demote::demote_everything();
+            demote::demote_everything(Why::StopServing);
         } else {
             for arg in fd_args(num, [a1, a2, a3]).into_iter().flatten() {
                 if let Ok(fd) = c_int::try_from(arg) {
                     if table::is_served(fd) {
-                        raw_access(fd);
+                        raw_access(fd, Why::RawSyscall);
                     }
                 }
             }
@@ -348,16 +349,17 @@ fn fd_args(num: c_long, [a1, a2, a3]: [c_long; 3]) -> [Option<c_long>; 2] {
     }
 }
 
-/// A raw system call names `fd`: a file goes to the kernel; an instance becomes the
-/// kernel's alone, with every file (the raw call may add or wait on anything).
-fn raw_access(fd: c_int) {
+/// A raw system call (or fd passing, `why`) names `fd`: a file goes to the kernel; an
+/// instance becomes the kernel's alone, with every file (the raw call may add or wait
+/// on anything).
+fn raw_access(fd: c_int, why: Why) {
     let _errno = sys::ErrnoGuard::save();
     let entry = table::enter().and_then(|gate| gate.get(fd).cloned());
     match entry {
-        Some(Entry::File(_)) => demote::demote_fd(fd),
+        Some(Entry::File(_)) => demote::demote_fd(fd, why),
         Some(Entry::Epoll(inst)) => {
-            demote::demote_everything();
-            inst.make_kernel_only();
+            demote::demote_everything(why);
+            inst.make_kernel_only(why);
         }
         _ => {}
     }
@@ -415,7 +417,7 @@ pub fn before_fd_passing(msg: *const libc::msghdr) -> bool {
                     return true;
                 };
                 if table::is_served(fd) {
-                    raw_access(fd);
+                    raw_access(fd, Why::FdPassing);
                 }
             }
         }

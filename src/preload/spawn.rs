@@ -112,5 +112,5 @@ pub unsafe extern "C" fn unshare(flags: c_int) -> c_int {
 pub(super) fn files_unshared() {
     let _errno = sys::ErrnoGuard::save();
     super::deactivate();
-    demote::demote_everything();
+    demote::demote_everything(crate::engine::trace::Why::StopServing);
 }

@@ -270,7 +270,9 @@ UEPOLL_TRACE=FILE. Every process that loads the library appends to FILE:
 fork children with their own pid, exec'd programs through the environment.
 Records: start (process), ctl, wait and wait-ret, callback (a watched file woke
 an engine item), transfer (the engine's send_events: items spliced, events
-delivered, items requeued), lost, exit. Times are CLOCK_MONOTONIC ns; each
+delivered, items requeued), demote (a file went to the kernel, with why: fork,
+spawn, fd_passing, raw_syscall, ...), kernel-only (an instance became the
+kernel's alone, with why), promote (one came back), lost, exit. Times are CLOCK_MONOTONIC ns; each
 record has pid and tid. Buffers are written when full, at thread exit and at
 exit(); a process killed by a signal or leaving through _exit loses the rest.
 

@@ -182,6 +182,10 @@ fn outcome_name(o: u8) -> &'static str {
     }
 }
 
+fn why_name(sub: u8) -> String {
+    Why::from_sub(sub).map_or(format!("why{sub}"), |w| w.name().to_string())
+}
+
 fn kind_name(kind: u8) -> String {
     match kind {
         KIND_START => "start".into(),
@@ -192,6 +196,9 @@ fn kind_name(kind: u8) -> String {
         KIND_TRANSFER => "transfer".into(),
         KIND_LOST => "lost".into(),
         KIND_EXIT => "exit".into(),
+        KIND_DEMOTE => "demote".into(),
+        KIND_KERNEL_ONLY => "kernel-only".into(),
+        KIND_PROMOTE => "promote".into(),
         other => format!("kind{other}"),
     }
 }
@@ -297,6 +304,35 @@ fn fields(r: &Record, inst: &mut Instances) -> String {
         ),
         KIND_LOST => format!("{} record(s) dropped before this point", r.d),
         KIND_EXIT => "exit()".into(),
+        KIND_DEMOTE => format!(
+            "fd={} registrations={} why={}",
+            r.a as i32,
+            r.b,
+            why_name(r.sub)
+        ),
+        KIND_KERNEL_ONLY => format!(
+            "epfd={}{} why={}",
+            r.a as i32,
+            inst.see(r.pid, r.g, Some(r.a)),
+            why_name(r.sub)
+        ),
+        KIND_PROMOTE => {
+            let what = if r.g == 0 {
+                format!("fd={}", r.a as i32)
+            } else {
+                format!("epfd={}{}", r.a as i32, inst.see(r.pid, r.g, Some(r.a)))
+            };
+            let cause = match r.flags {
+                PROMOTE_CHILD_EXEC => "child exec'd",
+                PROMOTE_CHILD_EXIT => "child exited",
+                _ => "?",
+            };
+            format!(
+                "{what} registrations={} was={} after={cause}",
+                r.b,
+                why_name(r.sub)
+            )
+        }
         _ => format!(
             "sub={} flags={:#x} a={:#x} b={:#x} c={:#x} d={:#x} e={:#x} f={:#x} g={:#x}",
             r.sub, r.flags, r.a, r.b, r.c, r.d, r.e, r.f, r.g
@@ -583,5 +619,91 @@ mod tests {
         assert_eq!(lines.len(), 2 + 7);
         assert_eq!(events(0x2019), "IN|ERR|HUP|RDHUP");
         assert_eq!(events(0x0800_0000), "0x8000000");
+    }
+
+    /// The hand-over records: a demotion, an instance becoming kernel-only, and the
+    /// promotion record (written by the promotion code) of an instance and of a file.
+    #[test]
+    fn dump_handover_lines() {
+        let base = Record {
+            time: 1_000_000_000,
+            pid: 100,
+            tid: 101,
+            ..Record::default()
+        };
+        let records = vec![
+            Record {
+                kind: KIND_DEMOTE,
+                sub: Why::Spawn as u8,
+                a: 7,
+                b: 2,
+                ..base
+            },
+            Record {
+                time: base.time + 10,
+                kind: KIND_KERNEL_ONLY,
+                sub: Why::Fork as u8,
+                a: 4,
+                g: 0xdead0,
+                ..base
+            },
+            Record {
+                time: base.time + 20,
+                kind: KIND_PROMOTE,
+                sub: Why::Fork as u8,
+                flags: PROMOTE_CHILD_EXEC,
+                a: 4,
+                b: 3,
+                g: 0xdead0,
+                ..base
+            },
+            Record {
+                time: base.time + 30,
+                kind: KIND_PROMOTE,
+                sub: Why::Spawn as u8,
+                flags: PROMOTE_CHILD_EXIT,
+                a: 7,
+                b: 1,
+                ..base
+            },
+            Record {
+                time: base.time + 40,
+                kind: KIND_DEMOTE,
+                sub: 200,
+                a: 9,
+                ..base
+            },
+        ];
+        for r in &records {
+            assert_eq!(Record::from_bytes(&r.to_bytes()), Some(*r));
+        }
+        let t = parse(&file(&records)).unwrap();
+        let mut out = Vec::new();
+        render(&t, false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let want = [
+            ("demote", "fd=7 registrations=2 why=spawn"),
+            ("kernel-only", "epfd=4 ep=1 why=fork"),
+            (
+                "promote",
+                "epfd=4 ep=1 registrations=3 was=fork after=child exec'd",
+            ),
+            (
+                "promote",
+                "fd=7 registrations=1 was=spawn after=child exited",
+            ),
+            ("demote", "fd=9 registrations=0 why=why200"),
+        ];
+        for (line, (kind, fields)) in lines[2..].iter().zip(want) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(words[3], kind, "{line}");
+            assert_eq!(words[4..].join(" "), fields, "{line}");
+        }
+        assert_eq!(lines.len(), 2 + records.len());
+        for why in Why::ALL {
+            assert_eq!(Why::from_sub(why as u8), Some(why));
+        }
+        assert_eq!(Why::from_sub(Why::ALL.len() as u8), None);
     }
 }

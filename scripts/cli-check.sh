@@ -82,6 +82,8 @@ expect "run passes the exit status" 7
 expect "run: killed by SIGTERM is 143" 143
 run_cmd "run --stats" "$U" run --stats -- "$B/bench-wait" -q -r 1 -m 10
 expect "run --stats prints the counters" 0 '' '^  engine_events +[1-9][0-9]*$'
+grep -Eq '^  served share +[0-9.]+% of [0-9]+ events' "$tmp/err" ||
+	bad "run --stats: no served share line"
 grep -q '^uepoll stats (pid [0-9]*, engine SinglePass):' "$tmp/err" ||
 	bad "run --stats: no 'uepoll stats' header with engine SinglePass"
 run_cmd "run --stats --engine=multipass" "$U" run --stats --engine=multipass -- "$B/bench-wait" -q -r 1 -m 10
@@ -133,9 +135,14 @@ for r in rows:
 assert j["runs"] == 2 and j["command"][0].endswith("stress"), j["command"]
 assert {r["metric"] for r in j["results"]} == {"events", "wall", "user", "sys", "cpu"}
 assert all(r["signal_sent"].startswith("SIGINT") and r["ok"] for r in j["run_list"]), j["run_list"]
-assert all(c["served_share"] > 0.5 for c in j["counters"]), j["counters"]'
+assert all(c["served_share"] > 0.5 and not c["served_share_low"] for c in j["counters"]), j["counters"]'
 [ "$(grep -c '^| events' "$tmp/a.md")" = 4 ] || bad "ab (a) --markdown: expected 4 events rows"
 [ "$(grep -c '^events,' "$tmp/a.csv")" = 4 ] || bad "ab (a) --csv: expected 4 events rows"
+[ "$(grep -c '^served_share,higher,[a-z]*,[01]\.[0-9]*,' "$tmp/a.csv")" = 3 ] ||
+	bad "ab (a) --csv: expected 3 served_share rows"
+[ "$(grep -Ec '^\| (singlepass|multipass|seed) \| [0-9.]+% \|$' "$tmp/a.md")" = 3 ] ||
+	bad "ab (a) --markdown: expected a served share row for each of the 3 engines"
+grep -q 'warning: under' "$tmp/out" && bad "ab (a): a low served share warning for stress"
 grep -q '^<svg' "$tmp/a.svg" && [ "$(grep -c '<rect x=' "$tmp/a.svg")" = 20 ] ||
 	bad "ab (a) --chart: expected an SVG with 5 panels of 4 bars"
 [ "$(ls "$tmp/alog" | wc -l)" = 8 ] && grep -q '^events_per_sec' "$tmp/alog/1-seed.log" ||

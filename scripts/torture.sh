@@ -43,7 +43,7 @@ run() {
         done
     fi
     o="$o
-$(grep -v -E '^(uepoll stats|  [a-z_]+ +[0-9]+$)' "$err")"
+$(grep -v -E '^(uepoll stats|  [a-z_]+ +[0-9]+$|  served share )' "$err")"
     rm -f "$err"
     if [ $rc -eq 0 ] && echo "$o" | grep -q '^result: PASS'; then
         echo "ok   $mode on $side:$line"

@@ -193,6 +193,16 @@ impl Stats {
         out
     }
 
+    /// The last line of the block printed at exit: the share of events the engine
+    /// delivered, engine_events / (engine_events + kernel_events), so that a user of
+    /// `uepoll run --stats` sees at once whether the engine served the program.
+    pub fn served_share_line(&self) -> String {
+        served_share_line(
+            self.engine_events.load(Relaxed),
+            self.kernel_events.load(Relaxed),
+        )
+    }
+
     /// The counters as `name value` pairs, in a fixed order.
     pub fn snapshot(&self) -> [(&'static str, u64); 10] {
         [
@@ -213,5 +223,53 @@ impl Stats {
             ("deferred", self.deferred.load(Relaxed)),
             ("in_flight_waits", self.in_flight_waits.load(Relaxed)),
         ]
+    }
+}
+
+/// Below this share the line says the kernel delivered most events.
+const LOW_SHARE_PERCENT: u64 = 50;
+
+fn served_share_line(engine: u64, kernel: u64) -> String {
+    let all = engine as u128 + kernel as u128;
+    if all == 0 {
+        return format!("  {:<26} - (no events)\n", "served share");
+    }
+    let share = engine as f64 / (engine as f64 + kernel as f64) * 100.0;
+    let low = if (engine as u128) * 100 < all * LOW_SHARE_PERCENT as u128 {
+        "; low: the kernel delivered most events (kernel_only_now_*, demotions_* say why)"
+    } else {
+        ""
+    };
+    format!(
+        "  {:<26} {share:.2}% of {all} events (engine_events / (engine_events + kernel_events)){low}\n",
+        "served share"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::served_share_line;
+
+    #[test]
+    fn served_share() {
+        assert_eq!(
+            served_share_line(0, 0),
+            "  served share               - (no events)\n"
+        );
+        assert_eq!(
+            served_share_line(390, 10),
+            "  served share               97.50% of 400 events (engine_events / (engine_events + kernel_events))\n"
+        );
+        let low = served_share_line(1, 3);
+        assert!(
+            low.starts_with("  served share               25.00% of 4 events"),
+            "{low}"
+        );
+        assert!(
+            low.contains("; low: the kernel delivered most events"),
+            "{low}"
+        );
+        assert!(!served_share_line(1, 1).contains("low"));
+        assert!(served_share_line(u64::MAX, u64::MAX).contains("50.00%"));
     }
 }

@@ -124,6 +124,7 @@ extern "C" fn print_stats() {
     for (name, value) in STATS.by_reason() {
         out.push_str(&format!("  {name:<26} {value}\n"));
     }
+    out.push_str(&STATS.served_share_line());
     write_stderr(out.as_bytes());
     gate::set_in_library(was);
 }

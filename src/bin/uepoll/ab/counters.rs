@@ -18,6 +18,12 @@ impl StatsFilter {
             return true;
         }
         if self.in_block {
+            if line.starts_with(b"  served share ") {
+                // The block's summary line (the share is computed here from the
+                // counters); it ends the block.
+                self.in_block = false;
+                return true;
+            }
             if let Some(counter) = parse_counter(line) {
                 if let Some(block) = self.blocks.last_mut() {
                     block.push(counter);
@@ -72,13 +78,23 @@ mod tests {
             indented program line\n\
             uepoll stats (pid 13, engine SinglePass):\n  \
             engine_events              5\n  \
-            max_concurrent_transfers   1\n";
+            max_concurrent_transfers   1\n  \
+            served share               100.00% of 5 events (engine_events / (engine_events + kernel_events))\n  \
+            served share is a program line here\n";
         let mut f = StatsFilter::default();
         let passed: Vec<&str> = text
             .split_inclusive('\n')
             .filter(|l| !f.feed(l.as_bytes()))
             .collect();
-        assert_eq!(passed, ["hello\n", "after\n", "  indented program line\n"]);
+        assert_eq!(
+            passed,
+            [
+                "hello\n",
+                "after\n",
+                "  indented program line\n",
+                "  served share is a program line here\n"
+            ]
+        );
         assert_eq!(f.blocks.len(), 2);
         assert_eq!(
             run_totals(&f.blocks),

@@ -428,10 +428,19 @@ pub fn run(a: &AbArgs, sides: &[Side], lib: &Path, path: &Path) -> i32 {
 
     let mut status = 0;
     let title = format!("uepoll ab: {command}");
+    let shares: Vec<report::Share> = counters
+        .iter()
+        .map(|c| report::Share {
+            engine: c.engine.clone(),
+            share: c.served_share,
+        })
+        .collect();
     let exports: [(&Option<PathBuf>, &dyn Fn() -> String); 4] = [
         (&a.json, &|| json(a, &names, &metrics, &counters, &records)),
-        (&a.markdown, &|| report::markdown(&command, &metrics)),
-        (&a.csv, &|| report::csv(&metrics)),
+        (&a.markdown, &|| {
+            report::markdown(&command, &metrics, &shares)
+        }),
+        (&a.csv, &|| report::csv(&metrics, &shares)),
         (&a.chart, &|| chart::svg(&title, &metrics)),
     ];
     for (file, make) in exports {
@@ -502,6 +511,8 @@ struct Counters {
     median: Vec<(String, f64)>,
     /// engine_events / (engine_events + kernel_events)
     served_share: Option<f64>,
+    /// The share is below `report::LOW_SHARE`: the A/B measured mostly the kernel.
+    served_share_low: bool,
 }
 
 fn engine_counters(sides: &[Side], counted: &[&Record]) -> Vec<Counters> {
@@ -546,6 +557,7 @@ fn engine_counters(sides: &[Side], counted: &[&Record]) -> Vec<Counters> {
             processes: runs.iter().map(|r| r.blocks.len()).collect(),
             median,
             served_share,
+            served_share_low: served_share.is_some_and(|s| s < report::LOW_SHARE),
         });
     }
     out
@@ -603,6 +615,11 @@ fn counters_text(counters: &[Counters]) -> String {
         ));
     }
     out.push_str("\n  (served share: engine_events / (engine_events + kernel_events), the events the engine delivered)\n");
+    for c in counters {
+        if let Some(w) = report::low_share_warning(&c.engine, c.served_share) {
+            out.push_str(&format!("  {w}\n"));
+        }
+    }
     out
 }
 

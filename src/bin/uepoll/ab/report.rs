@@ -232,7 +232,37 @@ const HEADER: [&str; 10] = [
     "metric", "better", "engine", "median", "min", "max", "ratio", "ci95_lo", "ci95_hi", "verdict",
 ];
 
-pub fn csv(metrics: &[Metric]) -> String {
+/// Below this served share an A/B measured mostly the kernel: `uepoll ab` warns.
+pub const LOW_SHARE: f64 = 0.5;
+
+/// One engine's served share (engine_events / (engine_events + kernel_events), median
+/// of runs), for the exports.
+pub struct Share {
+    pub engine: String,
+    pub share: Option<f64>,
+}
+
+/// The warning for a share below `LOW_SHARE`, or None.
+pub fn low_share_warning(engine: &str, share: Option<f64>) -> Option<String> {
+    let s = share?;
+    (s < LOW_SHARE).then(|| {
+        format!(
+            "warning: under {engine} the engine delivered only {:.1}% of the events; the \
+             kernel delivered the rest, so this A/B measured mostly the kernel (the \
+             kernel_only_now_* and demotions_* counters say why)",
+            s * 100.0
+        )
+    })
+}
+
+/// A share as the exports write it: a fraction, or empty.
+fn share_cell(share: Option<f64>) -> String {
+    share.map_or(String::new(), |s| format!("{s:.4}"))
+}
+
+/// CSV: the metrics' rows, then a `served_share` row per engine that ran uepoll
+/// (median column: the share as a fraction; verdict: `low` below `LOW_SHARE`).
+pub fn csv(metrics: &[Metric], shares: &[Share]) -> String {
     let quote = |s: &str| {
         if s.contains([',', '"', '\n']) {
             format!("\"{}\"", s.replace('"', "\"\""))
@@ -251,10 +281,19 @@ pub fn csv(metrics: &[Metric]) -> String {
         let values: Vec<String> = values.iter().map(|v| format!("{v}")).collect();
         out.push_str(&format!("{},{}\n", cells.join(","), values.join(";")));
     }
+    for sh in shares {
+        let low = sh.share.is_some_and(|s| s < LOW_SHARE);
+        out.push_str(&format!(
+            "served_share,higher,{},{},,,,,,{},\n",
+            quote(&sh.engine),
+            share_cell(sh.share),
+            if low { "low" } else { "" }
+        ));
+    }
     out
 }
 
-pub fn markdown(command: &str, metrics: &[Metric]) -> String {
+pub fn markdown(command: &str, metrics: &[Metric], shares: &[Share]) -> String {
     let mut out = format!("`uepoll ab -- {}`\n\n", command.replace('`', "'"));
     out.push_str("| metric | engine | median | min | max | ratio | 95% CI | verdict |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---|---|\n");
@@ -272,6 +311,22 @@ pub fn markdown(command: &str, metrics: &[Metric]) -> String {
                 fmt_ci(r.ci95),
                 r.verdict
             ));
+        }
+    }
+    if !shares.is_empty() {
+        out.push_str("\n| engine | served share |\n|---|---:|\n");
+        for sh in shares {
+            out.push_str(&format!(
+                "| {} | {} |\n",
+                sh.engine,
+                sh.share
+                    .map_or("-".into(), |s| format!("{:.2}%", s * 100.0))
+            ));
+        }
+        for sh in shares {
+            if let Some(w) = low_share_warning(&sh.engine, sh.share) {
+                out.push_str(&format!("\n**{w}**\n"));
+            }
         }
     }
     out
@@ -305,7 +360,7 @@ mod tests {
         let t = table(&m);
         assert!(t.contains("singlepass"), "{t}");
         assert!(t.contains("2.00"), "{t}");
-        let c = csv(&m);
+        let c = csv(&m, &[]);
         assert_eq!(c.lines().count(), 3);
         assert!(
             c.lines()
@@ -317,11 +372,50 @@ mod tests {
         assert!(c.ends_with("better,200;204;196\n"), "{c}");
         let sm = summary(&m);
         assert!(sm.contains("singlepass   events 2.00 ["), "{sm}");
-        let md = markdown("prog", &m);
+        let md = markdown("prog", &m, &[]);
         assert!(
             md.contains("| events (higher is better) | singlepass | 200 | 196 | 204 | 2.00 |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn served_share_exports() {
+        let m = sample();
+        let shares = [
+            Share {
+                engine: "singlepass".into(),
+                share: Some(0.9),
+            },
+            Share {
+                engine: "seed".into(),
+                share: Some(0.25),
+            },
+            Share {
+                engine: "multipass".into(),
+                share: None,
+            },
+        ];
+        let c = csv(&m, &shares);
+        let lines: Vec<&str> = c.lines().collect();
+        assert_eq!(lines.len(), 6, "{c}");
+        assert_eq!(lines[3], "served_share,higher,singlepass,0.9000,,,,,,,");
+        assert_eq!(lines[4], "served_share,higher,seed,0.2500,,,,,,low,");
+        assert_eq!(lines[5], "served_share,higher,multipass,,,,,,,,");
+        for l in &lines {
+            assert_eq!(l.split(',').count(), HEADER.len() + 1, "{l}");
+        }
+        let md = markdown("prog", &m, &shares);
+        assert!(md.contains("| singlepass | 90.00% |"), "{md}");
+        assert!(md.contains("| multipass | - |"), "{md}");
+        assert!(
+            md.contains("under seed the engine delivered only 25.0%"),
+            "{md}"
+        );
+        assert!(!md.contains("under singlepass"), "{md}");
+        assert_eq!(low_share_warning("x", Some(0.5)), None);
+        assert_eq!(low_share_warning("x", None), None);
+        assert!(low_share_warning("x", Some(0.49)).is_some());
     }
 
     #[test]

@@ -193,14 +193,15 @@ for p in "${progs[@]}"; do
 done
 
 echo
-printf '%-13s %-6s %8s %8s %6s  %-13s %6s %9s %13s %13s %9s\n' program unit kernel uepoll ratio "cpu us/op k/u" ratio identical engine_events kernel_events demotions
+printf '%-13s %-6s %8s %8s %6s  %-13s %6s %9s %13s %13s %9s %7s\n' program unit kernel uepoll ratio "cpu us/op k/u" ratio identical engine_events kernel_events demotions served
 for p in "${progs[@]}"; do
     [ -n "${T[$p]:-}" ] || continue
     read -r k u <<<"${T[$p]}"; read -r ck cu <<<"${P[$p]}"
     ratio=$(awk -v k="$k" -v u="$u" 'BEGIN {if (k>0) printf "%.3f", u/k; else print "n/a"}')
     cratio=$(awk -v k="$ck" -v u="$cu" 'BEGIN {if (u>0) printf "%.3f", k/u; else print "n/a"}')
     read -r e kk dm b <<<"${C[$p]:-0 0 0 0}"
-    printf '%-13s %-6s %8.0f %8.0f %6s  %-13s %6s %9s %13s %13s %9s\n' "$p" "${U[$p]}" "$k" "$u" "$ratio" "$ck/$cu" "$cratio" "${S[$p]}" "$e" "$kk" "$dm"
+    served=$(awk -v e="$e" -v k="$kk" 'BEGIN {if (e + k > 0) printf "%.1f%%", 100 * e / (e + k); else print "-"}')
+    printf '%-13s %-6s %8.0f %8.0f %6s  %-13s %6s %9s %13s %13s %9s %7s\n' "$p" "${U[$p]}" "$k" "$u" "$ratio" "$ck/$cu" "$cratio" "${S[$p]}" "$e" "$kk" "$dm" "$served"
     if [ "$ratio" != n/a ] && awk -v r="$ratio" -v m="$min_ratio" 'BEGIN {exit !(r < m)}'; then
         fail "$p: median ratio $ratio is below --min-ratio $min_ratio"
     fi
@@ -208,6 +209,7 @@ done
 echo "(medians of $runs run(s) per side; throughput ratio uepoll/kernel; cpu: the server's CPU"
 echo " time (user+sys over its whole run, checks included) per operation of the load, ratio"
 echo " kernel/uepoll, so >1 favours uepoll too; counters: median of the uepoll runs, summed"
-echo " over the server's processes; a forked child starts with its parent's counts)"
+echo " over the server's processes; a forked child starts with its parent's counts; served:"
+echo " engine_events / (engine_events + kernel_events), the share of events the engine delivered)"
 echo "== real-check: $(( $(date +%s) - start )) s, $([ $status = 0 ] && echo passed || echo FAILED)"
 exit $status

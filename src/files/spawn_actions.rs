@@ -77,47 +77,61 @@ struct Slot {
 /// The served numbers of `table` the child holds after the actions `fa` (null: none)
 /// and its exec.
 pub fn held_by_child(table: &Table, fa: *const libc::posix_spawn_file_actions_t) -> Held {
-    let mut slots: Vec<Slot> = table
+    let served: Vec<(c_int, bool)> = table
         .entries()
         .filter(|(_, e)| matches!(e, Entry::File(_) | Entry::Epoll(_)))
-        .map(|(fd, _)| Slot {
+        .map(|(fd, _)| (fd, is_cloexec(fd)))
+        .collect();
+    let actions = if fa.is_null() {
+        Vec::new()
+    } else {
+        match read_actions(fa as *const FileActions) {
+            Some(actions) => actions,
+            None => return Held::Everything,
+        }
+    };
+    held_after(&served, &actions)
+}
+
+/// The child's table replayed: `served` is (number, close-on-exec) of every served
+/// number when the child starts; the result is the served numbers whose files the
+/// child holds after `actions` and the exec.
+fn held_after(served: &[(c_int, bool)], actions: &[SpawnAction]) -> Held {
+    let mut slots: Vec<Slot> = served
+        .iter()
+        .map(|&(fd, cloexec)| Slot {
             number: fd,
             source: fd,
-            cloexec: is_cloexec(fd),
+            cloexec,
         })
         .collect();
     let mut extra: Vec<c_int> = Vec::new();
-    if !fa.is_null() {
-        let Some(actions) = read_actions(fa as *const FileActions) else {
-            return Held::Everything;
-        };
-        for a in actions {
-            match a.tag {
-                DO_CLOSE => slots.retain(|s| s.number != a.fd),
-                DO_DUP2 if a.fd == a.newfd => {
-                    for s in slots.iter_mut().filter(|s| s.number == a.fd) {
-                        s.cloexec = false;
-                    }
+    for a in actions {
+        match a.tag {
+            DO_CLOSE => slots.retain(|s| s.number != a.fd),
+            DO_DUP2 if a.fd == a.newfd => {
+                for s in slots.iter_mut().filter(|s| s.number == a.fd) {
+                    s.cloexec = false;
                 }
-                DO_DUP2 => {
-                    let source = slots.iter().find(|s| s.number == a.fd).map(|s| s.source);
-                    slots.retain(|s| s.number != a.newfd);
-                    if let Some(source) = source {
-                        slots.push(Slot {
-                            number: a.newfd,
-                            source,
-                            cloexec: false,
-                        });
-                    }
-                }
-                DO_OPEN => slots.retain(|s| s.number != a.fd),
-                DO_CHDIR => {}
-                DO_FCHDIR | DO_TCSETPGRP => {
-                    extra.extend(slots.iter().filter(|s| s.number == a.fd).map(|s| s.source))
-                }
-                DO_CLOSEFROM => slots.retain(|s| s.number < a.fd),
-                _ => return Held::Everything,
             }
+            DO_DUP2 => {
+                let source = slots.iter().find(|s| s.number == a.fd).map(|s| s.source);
+                slots.retain(|s| s.number != a.newfd);
+                if let Some(source) = source {
+                    slots.push(Slot {
+                        number: a.newfd,
+                        source,
+                        cloexec: false,
+                    });
+                }
+            }
+            DO_OPEN => slots.retain(|s| s.number != a.fd),
+            DO_CHDIR => {}
+            DO_FCHDIR | DO_TCSETPGRP => {
+                extra.extend(slots.iter().filter(|s| s.number == a.fd).map(|s| s.source))
+            }
+            DO_CLOSEFROM => slots.retain(|s| s.number < a.fd),
+            _ => return Held::Everything,
         }
     }
     extra.extend(slots.iter().filter(|s| !s.cloexec).map(|s| s.source));
@@ -203,6 +217,69 @@ mod tests {
         assert!(!version_known(b"2.42"));
         assert!(!version_known(b"3.0"));
         assert!(!version_known(b""));
+    }
+
+    fn act(tag: c_int, fd: c_int, newfd: c_int) -> SpawnAction {
+        SpawnAction {
+            tag,
+            _hole: 0,
+            fd,
+            newfd,
+            _rest: [0; 2],
+        }
+    }
+
+    fn numbers(h: Held) -> Vec<c_int> {
+        match h {
+            Held::Numbers(n) => n,
+            Held::Everything => panic!("everything"),
+        }
+    }
+
+    /// The child's table as glibc's child leaves it: (served number, close-on-exec).
+    #[test]
+    fn replay() {
+        let served = [(3, true), (4, false), (5, true), (6, true), (9, false)];
+        assert_eq!(numbers(held_after(&served, &[])), [4, 9]);
+        // close and open drop a number; closefrom drops those above.
+        let a = [act(DO_CLOSE, 4, 0), act(DO_OPEN, 9, 0)];
+        assert_eq!(numbers(held_after(&served, &a)), Vec::<c_int>::new());
+        assert_eq!(
+            numbers(held_after(&served, &[act(DO_CLOSEFROM, 5, 0)])),
+            [4]
+        );
+        // dup2 onto another number: the source's file is held there (3 is
+        // close-on-exec itself); onto itself: the flag is cleared.
+        assert_eq!(
+            numbers(held_after(&served, &[act(DO_DUP2, 3, 1)])),
+            [3, 4, 9]
+        );
+        assert_eq!(
+            numbers(held_after(&served, &[act(DO_DUP2, 5, 5)])),
+            [4, 5, 9]
+        );
+        // dup2 of an unserved number over a served one replaces it.
+        assert_eq!(numbers(held_after(&served, &[act(DO_DUP2, 20, 4)])), [9]);
+        // a dup2 target closed afterwards is not held; order matters.
+        let a = [act(DO_DUP2, 6, 1), act(DO_CLOSE, 1, 0)];
+        assert_eq!(numbers(held_after(&served, &a)), [4, 9]);
+        let a = [act(DO_CLOSE, 6, 0), act(DO_DUP2, 6, 1)];
+        assert_eq!(numbers(held_after(&served, &a)), [4, 9]);
+        // a chain: 5 -> 7 -> 8, then 7 closed: 8 still holds 5's file.
+        let a = [act(DO_DUP2, 5, 7), act(DO_DUP2, 7, 8), act(DO_CLOSE, 7, 0)];
+        assert_eq!(numbers(held_after(&served, &a)), [4, 5, 9]);
+        // fchdir and tcsetpgrp use their fd in the child; chdir nothing.
+        let a = [
+            act(DO_FCHDIR, 3, 0),
+            act(DO_TCSETPGRP, 6, 0),
+            act(DO_CHDIR, 5, 0),
+        ];
+        assert_eq!(numbers(held_after(&served, &a)), [3, 4, 6, 9]);
+        // an unknown action: everything.
+        assert!(matches!(
+            held_after(&served, &[act(7, 3, 0)]),
+            Held::Everything
+        ));
     }
 
     /// The actions glibc itself builds read back as the model expects.

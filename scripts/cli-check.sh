@@ -225,6 +225,11 @@ run_cmd "dump fork trace" "$U" trace --dump "$tmp/fork.trace"
 expect "dump shows the fork children" 0 '^# uepoll trace v1: [0-9]+ records, 4 processes'
 forks=$(grep -Ec ' start +fork comm=fork-stress parent=[0-9]+ ' "$tmp/out")
 [ "$forks" = 3 ] || bad "fork trace: expected 3 fork start records, found $forks"
+# the first fork hands the served pipes and the instance to the kernel, with why
+grep -Eq ' demote +fd=[0-9]+ registrations=1 why=fork$' "$tmp/out" ||
+	bad "fork trace: no demote record with why=fork"
+[ "$(grep -Ec ' kernel-only +epfd=[0-9]+ ep=[0-9]+ why=fork$' "$tmp/out")" = 1 ] ||
+	bad "fork trace: expected one kernel-only record (why=fork)"
 
 run_cmd "trace exec'd children" "$U" trace -o "$tmp/exec.trace" -- sh -c "$B/bench-wait -n 2 -q -r 1 -m 1 >/dev/null; $B/bench-wait -n 2 -q -r 1 -m 1 >/dev/null"
 run_cmd "dump exec trace" "$U" trace --dump "$tmp/exec.trace"

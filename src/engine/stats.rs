@@ -32,6 +32,9 @@ pub struct Stats {
     /// Transfers that found the ready list empty while another transfer had items in
     /// flight, and waited for it (case 6).
     pub in_flight_waits: AtomicU64,
+    /// Instances served again after every fork child that shared them exec'd or
+    /// exited without keeping them.
+    pub promotions: AtomicU64,
 }
 
 pub static STATS: Stats = Stats {
@@ -47,6 +50,7 @@ pub static STATS: Stats = Stats {
     demotions: AtomicU64::new(0),
     deferred: AtomicU64::new(0),
     in_flight_waits: AtomicU64::new(0),
+    promotions: AtomicU64::new(0),
 };
 
 impl Stats {
@@ -76,6 +80,7 @@ impl Stats {
             &self.demotions,
             &self.deferred,
             &self.in_flight_waits,
+            &self.promotions,
         ] {
             c.store(0, Relaxed);
         }
@@ -131,7 +136,7 @@ impl Stats {
     }
 
     /// The counters as `name value` pairs, in a fixed order.
-    pub fn snapshot(&self) -> [(&'static str, u64); 10] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 11] {
         [
             ("engine_events", self.engine_events.load(Relaxed)),
             ("kernel_events", self.kernel_events.load(Relaxed)),
@@ -149,6 +154,7 @@ impl Stats {
             ("demotions", self.demotions.load(Relaxed)),
             ("deferred", self.deferred.load(Relaxed)),
             ("in_flight_waits", self.in_flight_waits.load(Relaxed)),
+            ("promotions", self.promotions.load(Relaxed)),
         ]
     }
 }

@@ -32,6 +32,7 @@ pub unsafe fn epoll_ctl(
         track_nested(op, fd);
         return Ok(());
     }
+    super::children::check();
     let Some(gate) = table::enter() else {
         // Re-entered from a signal handler inside the library: only the kernel's side
         // can be used without deadlock.

@@ -101,6 +101,16 @@ pub struct Instance {
     kernel_items: AtomicUsize,
     /// Everything goes to the kernel: the instance is shared with another process.
     kernel_only: AtomicBool,
+    /// Kernel-only for good: shared in a way no child reports on (a raw syscall, fd
+    /// passing, a spawn, a number past the table, an untracked child).
+    kernel_only_for_good: AtomicBool,
+    /// Tracked fork children that may still reach the instance (`children.rs`); while
+    /// non-zero the instance is kernel-only. Changed under the table's write lock.
+    shared: AtomicUsize,
+    /// Threads inside a wait that a kernel-only instance forwarded to the kernel: a
+    /// promotion waits until none is left, because engine wake-ups would not reach
+    /// them (`promote.rs`).
+    forwarded_waits: AtomicUsize,
     /// Alternates which source a wait collects first, so neither starves the other.
     turn: AtomicBool,
     /// Outer instances (or pollers) that watch this one through the kernel.
@@ -143,6 +153,9 @@ impl Instance {
             fd_refs: AtomicUsize::new(1),
             kernel_items: AtomicUsize::new(0),
             kernel_only: AtomicBool::new(false),
+            kernel_only_for_good: AtomicBool::new(false),
+            shared: AtomicUsize::new(0),
+            forwarded_waits: AtomicUsize::new(0),
             turn: AtomicBool::new(false),
             nested_watchers: AtomicUsize::new(0),
             wake_level,
@@ -296,10 +309,60 @@ impl Instance {
         self.kernel_only.load(Ordering::SeqCst)
     }
 
-    /// Hand the instance to the kernel for good (fork, a raw syscall on it, a number
-    /// past the table).
+    /// Hand the instance to the kernel for good (a raw syscall on it, a number past the
+    /// table, a child the library cannot track).
     pub fn make_kernel_only(&self) {
+        self.kernel_only_for_good.store(true, Ordering::SeqCst);
         self.kernel_only.store(true, Ordering::SeqCst);
+    }
+
+    /// A tracked fork child gets the instance (`children.rs`): kernel-only until every
+    /// such child has exec'd or exited without keeping it. Under the table's write
+    /// lock.
+    pub fn share_with_child(&self) {
+        self.shared.fetch_add(1, Ordering::SeqCst);
+        self.kernel_only.store(true, Ordering::SeqCst);
+    }
+
+    /// A tracked child can no longer reach the instance; true when it was the last.
+    /// Under the table's write lock.
+    pub fn child_let_go(&self) -> bool {
+        self.shared
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            == Ok(1)
+    }
+
+    /// True when only tracked children made the instance kernel-only, and none of them
+    /// can reach it any more: it may be served again (`promote.rs`).
+    pub fn may_promote(&self) -> bool {
+        self.kernel_only.load(Ordering::SeqCst)
+            && !self.kernel_only_for_good.load(Ordering::SeqCst)
+            && self.shared.load(Ordering::SeqCst) == 0
+    }
+
+    /// Serve the instance again (`promote.rs`), under the table's write lock.
+    pub(super) fn promoted(&self, kernel_items: usize) {
+        self.kernel_items.store(kernel_items, Ordering::Relaxed);
+        self.kernel_only.store(false, Ordering::SeqCst);
+    }
+
+    /// A wait on the kernel-only instance goes to the kernel; called inside the gate.
+    pub(super) fn forward_begins(&self) {
+        self.forwarded_waits.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn forward_ends(&self) {
+        self.forwarded_waits.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Threads sleeping in a forwarded wait right now.
+    pub(super) fn forwarded_waits(&self) -> usize {
+        self.forwarded_waits.load(Ordering::SeqCst)
+    }
+
+    /// The wake-up eventfd's number.
+    pub(super) fn wake_fd(&self) -> i32 {
+        self.wake_fd.load(Ordering::Relaxed)
     }
 
     /// The program registered a kernel-served fd in the kernel epoll fd.

@@ -16,21 +16,25 @@
 use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 
 use crate::files::table::{self, fork_hold, Entry};
-use crate::files::{self, demote, gate};
+use crate::files::{self, children, demote, gate};
 use crate::sys::user;
 use crate::sys::{self, real, uaccess};
 
 pub extern "C" fn atfork_prepare() {
+    // A tracked child that forks stops reporting: its child inherits what it holds.
+    children::child_shares_onwards();
     files::child_starting();
-    fork_hold::acquire(demote::prepare_fork);
+    fork_hold::acquire(demote::prepare_tracked_fork);
 }
 
 pub extern "C" fn atfork_parent() {
+    fork_hold::with_held(|_| children::parent_after_fork());
     fork_hold::release();
     files::child_started();
 }
 
 pub extern "C" fn atfork_child() {
+    fork_hold::with_held(children::child_after_fork);
     fork_hold::release_in_child();
     files::child_started();
     crate::engine::stats::STATS.reset();
@@ -99,6 +103,7 @@ pub(super) struct ChildStarting;
 
 impl ChildStarting {
     pub(super) fn demote() -> Self {
+        children::child_shares_onwards();
         files::child_starting();
         let_child_inherit();
         ChildStarting
@@ -112,8 +117,9 @@ impl Drop for ChildStarting {
 }
 
 /// A child process is about to start without atfork handlers and may inherit any file,
-/// and any epoll fd not marked close-on-exec (the child could add to it).
-fn let_child_inherit() {
+/// and any epoll fd not marked close-on-exec (the child could add to it). An exec
+/// does the same to the process's new image (`exec.rs`).
+pub(super) fn let_child_inherit() {
     let _errno = sys::ErrnoGuard::save();
     let Some(mut gate) = table::enter_mut() else {
         return;
@@ -347,6 +353,8 @@ pub fn before_fd_passing(msg: *const libc::msghdr) -> bool {
         // A length past the buffer's end makes this header the last one.
         let cmsg_len = cmsg_len.min(len - off);
         if level == libc::SOL_SOCKET && ty == libc::SCM_RIGHTS {
+            // A tracked child that passes fds on stops reporting (`children.rs`).
+            children::child_shares_onwards();
             let data = at.wrapping_add(align(head)) as *const c_int;
             for i in 0..cmsg_len.saturating_sub(align(head)) / std::mem::size_of::<c_int>() {
                 // SAFETY: a fault-tolerant read inside the control buffer.

@@ -1807,6 +1807,7 @@ static void g_regress(void)
 #include "conformance-badptr.inc.c"
 #include "conformance-gaps.inc.c"
 #include "conformance-rawcall.inc.c"
+#include "conformance-promote.inc.c"
 
 static const struct {
     const char *name;
@@ -1821,6 +1822,7 @@ static const struct {
     { "limits", g_limits },     { "watches", g_watches }, { "foreign", g_foreign },
     { "aio", g_aio },           { "inflight", g_inflight }, { "hookptr", g_hookptr },
     { "fortify", g_fortify },   { "gaps", g_gaps },       { "rawcall", g_rawcall },
+    { "promote", g_promote },
 };
 
 /* Number of open descriptors: a leak detector between groups (debug aid,

@@ -134,3 +134,7 @@ tfd:       12 events: 80000019 data:     9e3779b97f4a7c15  pos:0 ino:3d sdev:d\n
         assert!(parse_targets(b"pos:\t0\n").is_empty());
     }
 }
+
+#[cfg(test)]
+#[path = "promote_tests.rs"]
+mod model_tests;

@@ -412,11 +412,22 @@ fn kept_epoll(fd: i32) -> bool {
         Err(_) => return false, // closed meanwhile
         Ok(_) => {}
     }
-    let mut path = *b"/proc/self/fd/0000000000\0";
-    let digits = fd.to_string();
-    let start = 14;
-    path[start..start + digits.len()].copy_from_slice(digits.as_bytes());
-    path[start + digits.len()] = 0;
+    // The path, built without allocating (no lock of malloc's is taken in the child).
+    let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0";
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    let mut rest = fd.unsigned_abs();
+    loop {
+        digits[len] = b'0' + (rest % 10) as u8;
+        len += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        path[14 + i] = digits[len - 1 - i];
+    }
     let mut target = [0u8; 64];
     // SAFETY: readlinkat of a NUL-terminated path into our own buffer.
     let n = unsafe {

@@ -3,15 +3,16 @@
 //!
 //! | event | action |
 //! |---|---|
-//! | `fork` (any path that runs atfork handlers) | before: demote every file, every instance becomes the kernel's alone (parent and child share it) |
+//! | `fork` (any path that runs atfork handlers) | before: demote every file, every instance becomes the kernel's alone while the child may reach it; the child is tracked (`files/children.rs`) and reports its exec or exit, after which the parent serves the instance again (`files/promote.rs`) |
+//! | a tracked fork child that forks, spawns or passes fds | it stops reporting (`children::child_shares_onwards`): its parent keeps the instances with the kernel |
 //! | `vfork` | runs as `fork` (a wrapper cannot lend its stack to a vfork child) |
 //! | `posix_spawn`, `system`, `popen` | demote every file (the child may inherit them); an instance without close-on-exec becomes the kernel's alone |
 //! | fd passing (`SCM_RIGHTS`) | demote the files passed; an instance passed becomes the kernel's alone |
 //! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
 //! | `syscall()` | `close`, `close_range`, `dup`/`dup2`/`dup3`, the creation calls (`pipe`, `pipe2`, `socketpair`, `eventfd`, `eventfd2`), `read`/`write`/`readv`/`writev` and the socket I/O family, the six epoll calls, the poll family, the fork/clone family and `unshare` go to their hooks' code (`rawcall.rs`); `io_uring_setup` and `io_setup` (Linux AIO) stop serving; any other number demotes the files its first three arguments name (`fd_args`) |
 //!
-//! `_Fork`, `clone` and `unshare` are in `spawn.rs`; calls that hand an fd to
-//! something unseen (`connect`, AIO, …) in `handoff.rs`.
+//! `_Fork`, `clone` and `unshare` are in `spawn.rs`; the exec family in `exec.rs`;
+//! calls that hand an fd to something unseen (`connect`, AIO, …) in `handoff.rs`.
 
 use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 

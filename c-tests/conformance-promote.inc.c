@@ -80,17 +80,28 @@ static void promote_after(const char *how, int ep)
     close_pair(q);
 }
 
-/* fork then exec, and fork then _exit: a registration made before the fork still
+/* fork then exec (execv, execlp), and fork then _exit: a registration made before the fork still
  * reports, and a file made afterwards behaves as the kernel's. */
 static void promote_exec_and_exit(void)
 {
-    for (int round = 0; round < 2; round++) {
-        const char *how = round == 0 ? "fork then exec" : "fork then _exit";
+    for (int round = 0; round < 3; round++) {
+        const char *how = round == 0 ? "fork then exec"
+                          : round == 1 ? "fork then _exit" : "fork then execlp";
         char desc[160];
         int ep = epoll_create1(EPOLL_CLOEXEC), p[2];
         mkpipe(p);
         add(ep, p[0], EPOLLIN, 0xBF);
-        pid_t pid = promote_child(-1, NULL, NULL, round == 0 ? "/bin/true" : NULL, NULL);
+        pid_t pid;
+        if (round == 2) {
+            fflush(stdout);
+            pid = fork();
+            if (pid == 0) {
+                execlp("true", "true", (char *)NULL);
+                _exit(127);
+            }
+        } else {
+            pid = promote_child(-1, NULL, NULL, round == 0 ? "/bin/true" : NULL, NULL);
+        }
         snprintf(desc, sizeof desc, "%s: the child ends well", how);
         expect_eq(desc, reap(pid), 0);
         snprintf(desc, sizeof desc, "%s: nothing is ready", how);

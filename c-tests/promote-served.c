@@ -1,7 +1,7 @@
 /*
  * promote-served: the shape of an asyncio program (issue 13, "What was seen"): a
  * socketpair echo on an instance, then five subprocesses started with fork and
- * execv, then the same echo again on a new socketpair. Under uepoll with
+ * execv, execl, execlp, execle and execvp, then the same echo again on a new socketpair. Under uepoll with
  * UEPOLL_STATS=1 the second echo must be served by the engine as the first was: the
  * Makefile (test-conformance) checks the parent's counters for a promotion and at
  * least one engine event a round of both echoes. The answers themselves are checked
@@ -65,8 +65,16 @@ int main(void)
         if (pid < 0)
             fail("fork", i);
         if (pid == 0) {
+            /* Each member of the exec family the library hooks, in turn. */
             char *argv[] = { "true", NULL };
-            execv("/bin/true", argv);
+            extern char **environ;
+            switch (i) {
+            case 0: execv("/bin/true", argv); break;
+            case 1: execl("/bin/true", "true", (char *)NULL); break;
+            case 2: execlp("true", "true", (char *)NULL); break;
+            case 3: execle("/bin/true", "true", (char *)NULL, environ); break;
+            default: execvp("true", argv); break;
+            }
             _exit(127);
         }
         int st;

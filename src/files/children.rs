@@ -26,8 +26,7 @@
 //! its instances; every other outcome keeps them kernel-only for good (never promote
 //! on doubt): `EXEC_HOLDS`, `DOUBT`, and a child that dies without a word (its state
 //! stays `RUNNING`, so it is never settled). An exec the library does not see (a raw
-//! `SYS_execve`, `execl`, whose glibc body calls the internal `__execve`) leaves
-//! `RUNNING` too.
+//! `SYS_execve`) leaves `RUNNING` too.
 //!
 //! Lock order: the table's gate, then `TRACKER` (innermost; nothing else is taken
 //! under it).

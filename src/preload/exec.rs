@@ -3,12 +3,16 @@
 //!
 //! | call | action |
 //! |---|---|
-//! | `execve` `execv` `execvp` `execvpe` `fexecve` `execveat` | before: demote every file and make kernel-only every instance without close-on-exec (as `posix_spawn`: the new image keeps them); in a tracked fork child, report whether the new image keeps an epoll fd (`files/children.rs`); after a failed exec, report that the child runs on |
+//! | `execve` `execv` `execvp` `execvpe` `fexecve` `execveat`, and `execl` `execle` `execlp` (through `exec_shim.c`) | before: demote every file and make kernel-only every instance without close-on-exec (as `posix_spawn`: the new image keeps them); in a tracked fork child, report whether the new image keeps an epoll fd (`files/children.rs`); after a failed exec, report that the child runs on |
 //!
 //! glibc's exec functions call one another through internal names, so each entry needs
-//! its own hook. `execl`, `execle` and `execlp` are variadic (stable Rust cannot define
-//! them) and reach the kernel through glibc's internal `__execve`: a child exec'ing
-//! through them reports nothing, so its parent keeps what it shares with the kernel.
+//! its own hook. `execl`, `execle` and `execlp` are variadic, which stable Rust cannot
+//! define: the C shim gathers their arguments into an array (as glibc's own bodies do
+//! before calling the internal `__execve`) and comes back through
+//! `uepoll_exec_array`; the exported names are naked trampolines, one `jmp` each, as
+//! for the dprintf family (`dprintf.rs`). A raw `syscall(SYS_execve)` is not seen: a
+//! child exec'ing that way reports nothing, so its parent keeps what it shares with the
+//! kernel.
 
 use libc::{c_char, c_int};
 
@@ -100,4 +104,54 @@ pub unsafe extern "C" fn execveat(
     let _exec = Exec::begin();
     // SAFETY: forwarded as received.
     unsafe { real::execveat(dirfd, path, argv, envp, flags) }
+}
+
+extern "C" {
+    fn uepoll_execl(path: *const c_char, arg: *const c_char, ...) -> c_int;
+    fn uepoll_execle(path: *const c_char, arg: *const c_char, ...) -> c_int;
+    fn uepoll_execlp(file: *const c_char, arg: *const c_char, ...) -> c_int;
+}
+
+/// `int execl(const char *path, const char *arg, ...)`
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execl() {
+    std::arch::naked_asm!("jmp {f}", f = sym uepoll_execl);
+}
+
+/// `int execle(const char *path, const char *arg, ..., char *const envp[])`
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execle() {
+    std::arch::naked_asm!("jmp {f}", f = sym uepoll_execle);
+}
+
+/// `int execlp(const char *file, const char *arg, ...)`
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execlp() {
+    std::arch::naked_asm!("jmp {f}", f = sym uepoll_execlp);
+}
+
+/// For the shim: the exec of an argument array it gathered; `how` 0 is `execve`, 1 is
+/// `execvp` (which searches `PATH` and uses `environ`; `envp` is then unused).
+///
+/// # Safety
+/// `path`, `argv` and `envp` are the program's, passed on as libc would.
+#[no_mangle]
+pub unsafe extern "C" fn uepoll_exec_array(
+    how: c_int,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    let _exec = Exec::begin();
+    // SAFETY: forwarded as the shim gathered them.
+    unsafe {
+        if how == 1 {
+            real::execvp(path, argv)
+        } else {
+            real::execve(path, argv, envp)
+        }
+    }
 }

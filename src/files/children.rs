@@ -188,7 +188,8 @@ fn forget_silent_children(t: &mut Tracker, table: &mut Table, b: &Bulletin) {
     }
 }
 
-/// Move a sentinel end of the library's to a high number (near the soft fd limit), so
+/// Move a sentinel end of the library's to a high number (near the soft fd limit, at
+/// most 4096), so
 /// that the numbers the program's own files get stay the ones the kernel alone would
 /// give; `fd` itself when that cannot be done.
 fn out_of_the_way(fd: i32) -> i32 {
@@ -200,7 +201,9 @@ fn out_of_the_way(fd: i32) -> i32 {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return fd;
     }
-    let top = lim.rlim_cur.min(MAX_FDS as libc::rlim_t) as i64;
+    // Below 4096 even when the limit is higher (Node.js raises it to the hard limit,
+    // often 2^20): the table grows to the highest number it holds.
+    let top = lim.rlim_cur.min(4096) as i64;
     let floor = top - 256;
     if floor <= i64::from(fd) {
         return fd;

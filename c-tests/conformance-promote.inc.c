@@ -308,6 +308,43 @@ static void promote_kept_instance(void)
     xclose(ep);
 }
 
+struct promote_waiter {
+    int ep, n;
+    struct epoll_event ev[MAXEV];
+};
+
+static void *promote_wait_thread(void *arg)
+{
+    struct promote_waiter *w = arg;
+    w->n = epoll_wait(w->ep, w->ev, MAXEV, 10000);
+    return NULL;
+}
+
+/* A thread blocked in a wait on the instance while the child lives and after it has
+ * exec'd: a pipe added and written meanwhile wakes it, and the instance works after. */
+static void promote_blocked_waiter(void)
+{
+    struct promote_waiter w = { .ep = epoll_create1(EPOLL_CLOEXEC), .n = -2 };
+    pthread_t t;
+    pthread_create(&t, NULL, promote_wait_thread, &w);
+    sleep_ms(20);
+    pid_t pid = promote_child(-1, NULL, NULL, "/bin/true", NULL);
+    expect_eq("a blocked waiter: the child exec's", reap(pid), 0);
+    int q[2];
+    mkpipe(q);
+    add(w.ep, q[0], EPOLLIN, 0xD1);
+    put(q[1], 1);
+    pthread_join(t, NULL);
+    check(w.n == 1 && w.ev[0].data.u64 == 0xD1 && w.ev[0].events == EPOLLIN,
+          "a blocked waiter: woken by the pipe added after the exec", "n=%d", w.n);
+    expect_wait1("a blocked waiter: the pipe still reports", w.ep, LONG_MS, 0xD1, EPOLLIN);
+    drain(q[0]);
+    expect_wait0("a blocked waiter: drained", w.ep);
+    promote_after("after the blocked waiter", w.ep);
+    close_pair(q);
+    xclose(w.ep);
+}
+
 static void g_promote(void)
 {
     promote_exec_and_exit();
@@ -317,4 +354,5 @@ static void g_promote(void)
     promote_et_edge();
     promote_oneshot();
     promote_kept_instance();
+    promote_blocked_waiter();
 }

@@ -31,7 +31,7 @@
 //! Lock order: the table's gate, then `TRACKER` (innermost; nothing else is taken
 //! under it).
 
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::instance::Instance;
@@ -61,8 +61,9 @@ struct Bulletin {
 static BULLETIN: AtomicPtr<Bulletin> = AtomicPtr::new(std::ptr::null_mut());
 /// The value of `reports` when every report was last dealt with.
 static SEEN: AtomicU64 = AtomicU64::new(0);
-/// Instances whose promotion waits for forwarded waits to end (`promote.rs`).
-static PENDING: AtomicUsize = AtomicUsize::new(0);
+/// A forwarded wait ended on an instance whose promotion waits for that
+/// (`Instance::forward_ends`): the next entry tries the promotion again.
+static RETRY: AtomicBool = AtomicBool::new(false);
 /// In a tracked child: its slot in the parent's bulletin, and that bulletin.
 static MY_SLOT: AtomicPtr<AtomicU32> = AtomicPtr::new(std::ptr::null_mut());
 static MY_BULLETIN: AtomicPtr<Bulletin> = AtomicPtr::new(std::ptr::null_mut());
@@ -239,7 +240,7 @@ pub fn child_after_fork(table: &mut Table) {
     let mut t = tracker();
     let parent_bulletin = BULLETIN.swap(std::ptr::null_mut(), Ordering::SeqCst);
     SEEN.store(0, Ordering::SeqCst);
-    PENDING.store(0, Ordering::SeqCst);
+    RETRY.store(false, Ordering::SeqCst);
     t.pending.clear();
     t.used = 0;
     for c in std::mem::take(&mut t.children) {
@@ -450,17 +451,22 @@ fn kept_epoll(fd: i32) -> bool {
 }
 
 /// At the entry of `epoll_wait` and `epoll_ctl` on an instance of ours: deal with the
-/// children's reports, if any arrived. One load (two with a promotion pending) when
-/// nothing changed.
+/// children's reports, if any arrived, and retry a promotion that waited for a
+/// forwarded wait once one ended. Two loads when nothing changed.
 #[inline]
 pub fn check() {
     let b = BULLETIN.load(Ordering::Relaxed);
     // SAFETY: a non-null BULLETIN is this process's mapping, never unmapped.
     let reported = !b.is_null()
         && unsafe { &*b }.reports.load(Ordering::Acquire) != SEEN.load(Ordering::Relaxed);
-    if reported || PENDING.load(Ordering::Relaxed) != 0 {
+    if reported || RETRY.load(Ordering::Relaxed) {
         check_slow();
     }
+}
+
+/// A forwarded wait ended on an instance whose promotion waits for none to be left.
+pub fn retry_promotions() {
+    RETRY.store(true, Ordering::SeqCst);
 }
 
 #[cold]
@@ -476,6 +482,9 @@ fn check_slow() {
         return;
     };
     let reports = b.reports.load(Ordering::SeqCst);
+    // Before the forwarded waits are counted (`promote_instance`): a wait that ends
+    // after that sets it again.
+    RETRY.store(false, Ordering::SeqCst);
     let mut t = tracker();
     let mut retry = false;
     let mut let_go: Vec<Arc<Instance>> = Vec::new();
@@ -526,7 +535,6 @@ fn check_slow() {
             t.pending.push(Arc::downgrade(&inst));
         }
     }
-    PENDING.store(t.pending.len(), Ordering::Relaxed);
 }
 
 /// True when the sentinel's write end is closed everywhere (EOF): the child exec'd

@@ -111,6 +111,9 @@ pub struct Instance {
     /// promotion waits until none is left, because engine wake-ups would not reach
     /// them (`promote.rs`).
     forwarded_waits: AtomicUsize,
+    /// A promotion waits for the forwarded waits to end: the last one to end asks
+    /// for a retry (`children::retry_promotions`).
+    promotion_waits: AtomicBool,
     /// Alternates which source a wait collects first, so neither starves the other.
     turn: AtomicBool,
     /// Outer instances (or pollers) that watch this one through the kernel.
@@ -156,6 +159,7 @@ impl Instance {
             kernel_only_for_good: AtomicBool::new(false),
             shared: AtomicUsize::new(0),
             forwarded_waits: AtomicUsize::new(0),
+            promotion_waits: AtomicBool::new(false),
             turn: AtomicBool::new(false),
             nested_watchers: AtomicUsize::new(0),
             wake_level,
@@ -352,12 +356,23 @@ impl Instance {
     }
 
     pub(super) fn forward_ends(&self) {
-        self.forwarded_waits.fetch_sub(1, Ordering::SeqCst);
+        if self.forwarded_waits.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.promotion_waits.load(Ordering::SeqCst)
+        {
+            super::children::retry_promotions();
+        }
     }
 
-    /// Threads sleeping in a forwarded wait right now.
-    pub(super) fn forwarded_waits(&self) -> usize {
-        self.forwarded_waits.load(Ordering::SeqCst)
+    /// Threads sleeping in a forwarded wait right now; with `waiting`, a promotion
+    /// waits for them (the last one to end asks for a retry). Under the table's write
+    /// lock.
+    pub(super) fn forwarded_waits(&self, waiting: bool) -> usize {
+        self.promotion_waits.store(waiting, Ordering::SeqCst);
+        let n = self.forwarded_waits.load(Ordering::SeqCst);
+        if n == 0 {
+            self.promotion_waits.store(false, Ordering::SeqCst);
+        }
+        n
     }
 
     /// The wake-up eventfd's number.

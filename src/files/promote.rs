@@ -54,7 +54,9 @@ pub fn promote_instance(table: &mut Table, inst: &Arc<Instance>) -> Outcome {
     if !open {
         return Outcome::Settled; // closed meanwhile: released, nothing to serve
     }
-    if inst.forwarded_waits() != 0 {
+    // The flag goes up before the count is read: a wait that ends after the read
+    // sees it and asks for a retry.
+    if inst.forwarded_waits(true) != 0 {
         return Outcome::Wait;
     }
     let Some(targets) = kernel_targets(inst.any_fd()) else {

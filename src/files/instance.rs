@@ -107,9 +107,10 @@ pub struct Instance {
     /// Tracked fork children that may still reach the instance (`children.rs`); while
     /// non-zero the instance is kernel-only. Changed under the table's write lock.
     shared: AtomicUsize,
-    /// Threads inside a wait that a kernel-only instance forwarded to the kernel: a
-    /// promotion waits until none is left, because engine wake-ups would not reach
-    /// them (`promote.rs`).
+    /// Threads inside a wait or an `epoll_ctl` that a kernel-only instance forwarded
+    /// to the kernel: a promotion waits until none is left, because engine wake-ups
+    /// would not reach such a wait, and such a ctl may register a served file in the
+    /// kernel epoll fd after the promotion looked there (`promote.rs`).
     forwarded_waits: AtomicUsize,
     /// A promotion waits for the forwarded waits to end: the last one to end asks
     /// for a retry (`children::retry_promotions`).
@@ -350,7 +351,8 @@ impl Instance {
         self.kernel_only.store(false, Ordering::SeqCst);
     }
 
-    /// A wait on the kernel-only instance goes to the kernel; called inside the gate.
+    /// A wait or ctl on the kernel-only instance goes to the kernel; called inside the
+    /// gate.
     pub(super) fn forward_begins(&self) {
         self.forwarded_waits.fetch_add(1, Ordering::SeqCst);
     }
@@ -363,7 +365,7 @@ impl Instance {
         }
     }
 
-    /// Threads sleeping in a forwarded wait right now; with `waiting`, a promotion
+    /// Threads in a forwarded wait or ctl right now; with `waiting`, a promotion
     /// waits for them (the last one to end asks for a retry). Under the table's write
     /// lock.
     pub(super) fn forwarded_waits(&self, waiting: bool) -> usize {

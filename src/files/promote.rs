@@ -38,7 +38,7 @@ use crate::sys::syscall;
 pub enum Outcome {
     /// Served again (or nothing to do: still shared, kernel-only for good, closed).
     Settled,
-    /// A forwarded wait is in progress: try again later.
+    /// A forwarded wait or ctl is in progress: try again later.
     Wait,
 }
 

@@ -30,7 +30,7 @@ PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/ben
            $(BUILD)/bench-latency $(BUILD)/bench-eventfd $(BUILD)/bench-idle $(BUILD)/bench-unserved \
            $(BUILD)/bench-mem $(BUILD)/difftest $(BUILD)/torture \
            $(BUILD)/conformance-fortify $(BUILD)/difftest-fortify $(BUILD)/rawcall-served \
-           $(BUILD)/spawn-served
+           $(BUILD)/spawn-served $(BUILD)/promote-served
 CARGO   ?= cargo
 # nginx and memcached install into /usr/sbin, which a user's PATH may lack.
 export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
@@ -51,7 +51,8 @@ $(BUILD)/%: c-tests/%.c | $(BUILD)
 # share a header.
 $(BUILD)/conformance: c-tests/conformance-hostile.inc.c c-tests/conformance-inflight.inc.c \
                      c-tests/conformance-badptr.inc.c c-tests/conformance-gaps.inc.c \
-                     c-tests/conformance-rawcall.inc.c c-tests/conformance-spawn.inc.c
+                     c-tests/conformance-rawcall.inc.c c-tests/conformance-spawn.inc.c \
+                     c-tests/conformance-promote.inc.c
 $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/bench-idle $(BUILD)/bench-mem: c-tests/bench-common.h
 $(BUILD)/conformance $(BUILD)/difftest: c-tests/epoll-bits.h
 
@@ -68,7 +69,8 @@ FORTIFY := -O2 -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3
 $(BUILD)/conformance-fortify: c-tests/conformance.c c-tests/conformance-hostile.inc.c \
                               c-tests/conformance-inflight.inc.c c-tests/conformance-badptr.inc.c \
                               c-tests/conformance-gaps.inc.c c-tests/conformance-rawcall.inc.c \
-                              c-tests/conformance-spawn.inc.c c-tests/epoll-bits.h | $(BUILD)
+                              c-tests/conformance-spawn.inc.c c-tests/conformance-promote.inc.c \
+                              c-tests/epoll-bits.h | $(BUILD)
 	$(CC) $(CFLAGS) $(FORTIFY) -o $@ $<
 $(BUILD)/difftest-fortify: c-tests/difftest.c c-tests/epoll-bits.h | $(BUILD)
 	$(CC) $(CFLAGS) $(FORTIFY) -o $@ $<
@@ -111,6 +113,11 @@ test-conformance: all
 	UEPOLL_STATS=1 LD_PRELOAD=$(abspath $(LIB)) $(BUILD)/spawn-served 2>&1 | \
 	  awk '{print} $$1=="demotions"{d=$$2} $$1=="engine_events"{e=$$2} \
 	       END{if (d!="0" || e<30) {print "spawn-served: demotions " d ", engine_events " e " (want 0, >= 30)"; exit 1}}'
+	# After fork+exec round trips the instance is served again: the parent's block
+	# (the one that counted the children's promotion) shows 400 engine events.
+	UEPOLL_STATS=1 LD_PRELOAD=$(abspath $(LIB)) $(BUILD)/promote-served 2>&1 | \
+	  awk '{print} $$1=="engine_events"{e=$$2} $$1=="promotions" && $$2>0 {p=$$2; pe=e} \
+	       END{if (p<1 || pe<400) {print "promote-served: promotions " p ", engine_events " pe " (want >= 1, >= 400)"; exit 1}}'
 
 test-diff: all
 	scripts/difftest.sh $(LIB) $(BUILD)/difftest

@@ -1808,6 +1808,7 @@ static void g_regress(void)
 #include "conformance-gaps.inc.c"
 #include "conformance-rawcall.inc.c"
 #include "conformance-spawn.inc.c"
+#include "conformance-promote.inc.c"
 
 static const struct {
     const char *name;
@@ -1823,6 +1824,7 @@ static const struct {
     { "aio", g_aio },           { "inflight", g_inflight }, { "hookptr", g_hookptr },
     { "fortify", g_fortify },   { "gaps", g_gaps },       { "rawcall", g_rawcall },
     { "spawn", g_spawn },
+    { "promote", g_promote },
 };
 
 /* Number of open descriptors: a leak detector between groups (debug aid,

@@ -41,6 +41,9 @@ pub struct Stats {
     kernel_only_now: [AtomicU64; WHYS],
     /// `demotions`, by reason.
     demotions_by: [AtomicU64; WHYS],
+    /// Instances served again after every fork child that shared them exec'd or
+    /// exited without keeping them.
+    pub promotions: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // only an initialiser for the arrays
@@ -61,6 +64,7 @@ pub static STATS: Stats = Stats {
     in_flight_waits: AtomicU64::new(0),
     kernel_only_now: [ZERO; WHYS],
     demotions_by: [ZERO; WHYS],
+    promotions: AtomicU64::new(0),
 };
 
 impl Stats {
@@ -90,6 +94,7 @@ impl Stats {
             &self.demotions,
             &self.deferred,
             &self.in_flight_waits,
+            &self.promotions,
         ] {
             c.store(0, Relaxed);
         }
@@ -204,7 +209,7 @@ impl Stats {
     }
 
     /// The counters as `name value` pairs, in a fixed order.
-    pub fn snapshot(&self) -> [(&'static str, u64); 10] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 11] {
         [
             ("engine_events", self.engine_events.load(Relaxed)),
             ("kernel_events", self.kernel_events.load(Relaxed)),
@@ -222,6 +227,7 @@ impl Stats {
             ("demotions", self.demotions.load(Relaxed)),
             ("deferred", self.deferred.load(Relaxed)),
             ("in_flight_waits", self.in_flight_waits.load(Relaxed)),
+            ("promotions", self.promotions.load(Relaxed)),
         ]
     }
 }

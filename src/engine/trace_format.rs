@@ -117,11 +117,14 @@ pub enum Why {
     StopServing = 8,
     /// Its state went out of sight (an eventfd value not seen, deferred I/O lost).
     Unseen = 9,
+    /// This process execs: the new image keeps what has no close-on-exec, but not the
+    /// engine's state.
+    Exec = 10,
 }
 
 impl Why {
     /// Every reason, in `sub` order.
-    pub const ALL: [Why; 10] = [
+    pub const ALL: [Why; 11] = [
         Why::Fork,
         Why::Spawn,
         Why::FdPassing,
@@ -132,6 +135,7 @@ impl Why {
         Why::Handoff,
         Why::StopServing,
         Why::Unseen,
+        Why::Exec,
     ];
 
     pub fn name(self) -> &'static str {
@@ -146,6 +150,7 @@ impl Why {
             Why::Handoff => "handoff",
             Why::StopServing => "stop_serving",
             Why::Unseen => "unseen",
+            Why::Exec => "exec",
         }
     }
 

@@ -32,6 +32,7 @@ pub unsafe fn epoll_ctl(
         track_nested(op, fd);
         return Ok(());
     }
+    super::children::check();
     let Some(gate) = table::enter() else {
         // Re-entered from a signal handler inside the library: only the kernel's side
         // can be used without deadlock.
@@ -47,9 +48,20 @@ pub unsafe fn epoll_ctl(
         return answer;
     }
     let inst = Arc::clone(inst);
+    // On a kernel-only instance the call is counted from inside the gate until the
+    // kernel has answered: a promotion (under the write side) waits for it, since a
+    // served file it registers in the kernel epoll fd must be seen there.
+    let forwarded = inst.is_kernel_only();
+    if forwarded {
+        inst.forward_begins();
+    }
     drop(gate);
     // SAFETY: the program's event, passed on to the instance's own kernel epoll fd.
-    unsafe { inst.kernel_ctl(epfd, op, fd, event) }
+    let answer = unsafe { inst.kernel_ctl(epfd, op, fd, event) };
+    if forwarded {
+        inst.forward_ends();
+    }
+    answer
 }
 
 impl Instance {

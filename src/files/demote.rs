@@ -197,12 +197,32 @@ fn number_is_free(n: i32) -> bool {
     unsafe { syscall!(fcntl(n, libc::F_GETFD, 0)) }.is_err()
 }
 
-/// Before fork: every file is demoted and every instance becomes the kernel's alone,
-/// because parent and child share them from now on.
+/// Before a child that runs no library code of its own starts (`clone`): every file is
+/// demoted and every instance becomes the kernel's alone for good, because parent and
+/// child share them from now on.
 pub fn prepare_fork(table: &mut Table) {
     demote_all_files(table, Why::Fork);
     for inst in instances(table) {
         inst.make_kernel_only(Why::Fork);
+        inst.settle();
+    }
+}
+
+/// Before `fork` (the atfork prepare step): every file is demoted, and every instance
+/// becomes kernel-only while the child may reach it. The child is tracked
+/// (`children.rs`) so that the instances can be served again once it has exec'd or
+/// exited (`promote.rs`); a child that cannot be tracked keeps them with the kernel for
+/// good, as `prepare_fork`.
+pub fn prepare_tracked_fork(table: &mut Table) {
+    demote_all_files(table, Why::Fork);
+    let all = instances(table);
+    let tracked = super::children::before_fork(table, &all);
+    for inst in all {
+        if tracked {
+            inst.share_with_child();
+        } else {
+            inst.make_kernel_only(Why::Fork);
+        }
         inst.settle();
     }
 }

@@ -19,7 +19,7 @@ use super::parking::{is_disarmed, Parking};
 use super::table::{self, Entry, Table, MAX_FDS};
 use crate::engine::stats::STATS;
 use crate::engine::sync::{Mutex, MutexGuard};
-use crate::engine::trace::{self, Record, Why, KIND_KERNEL_ONLY};
+use crate::engine::trace::{self, Record, Why, KIND_KERNEL_ONLY, KIND_PROMOTE};
 use crate::engine::{CtlError, EpFile, EventPoll, EventSink, Fault, Variant, Waker};
 use crate::sys::{syscall, user, Errno};
 
@@ -105,6 +105,20 @@ pub struct Instance {
     kernel_only: AtomicBool,
     /// Why it became kernel-only (`Why as u8`), once it is.
     kernel_only_why: AtomicU8,
+    /// Kernel-only for good: shared in a way no child reports on (a raw syscall, fd
+    /// passing, a spawn, a number past the table, an untracked child).
+    kernel_only_for_good: AtomicBool,
+    /// Tracked fork children that may still reach the instance (`children.rs`); while
+    /// non-zero the instance is kernel-only. Changed under the table's write lock.
+    shared: AtomicUsize,
+    /// Threads inside a wait or an `epoll_ctl` that a kernel-only instance forwarded
+    /// to the kernel: a promotion waits until none is left, because engine wake-ups
+    /// would not reach such a wait, and such a ctl may register a served file in the
+    /// kernel epoll fd after the promotion looked there (`promote.rs`).
+    forwarded_waits: AtomicUsize,
+    /// A promotion waits for the forwarded waits to end: the last one to end asks
+    /// for a retry (`children::retry_promotions`).
+    promotion_waits: AtomicBool,
     /// Alternates which source a wait collects first, so neither starves the other.
     turn: AtomicBool,
     /// Outer instances (or pollers) that watch this one through the kernel.
@@ -148,6 +162,10 @@ impl Instance {
             kernel_items: AtomicUsize::new(0),
             kernel_only: AtomicBool::new(false),
             kernel_only_why: AtomicU8::new(0),
+            kernel_only_for_good: AtomicBool::new(false),
+            shared: AtomicUsize::new(0),
+            forwarded_waits: AtomicUsize::new(0),
+            promotion_waits: AtomicBool::new(false),
             turn: AtomicBool::new(false),
             nested_watchers: AtomicUsize::new(0),
             wake_level,
@@ -306,10 +324,17 @@ impl Instance {
         self.kernel_only.load(Ordering::SeqCst)
     }
 
-    /// Hand the instance to the kernel for good (fork, a raw syscall on it, a number
-    /// past the table), for `why`: counted (`UEPOLL_STATS`) and recorded
-    /// (`UEPOLL_TRACE`) the first time only.
+    /// Hand the instance to the kernel for good (a raw syscall on it, a number past the
+    /// table, a spawned child, a child the library cannot track), for `why`: counted
+    /// (`UEPOLL_STATS`) and recorded (`UEPOLL_TRACE`) when it was served until now.
     pub fn make_kernel_only(&self, why: Why) {
+        self.kernel_only_for_good.store(true, Ordering::SeqCst);
+        self.become_kernel_only(why);
+    }
+
+    /// The instance goes to the kernel (for good or while shared with a tracked child):
+    /// counted and recorded the first time only, until a promotion.
+    fn become_kernel_only(&self, why: Why) {
         if self.kernel_only.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -324,6 +349,82 @@ impl Instance {
                 ..Record::default()
             });
         }
+    }
+
+    /// A tracked fork child gets the instance (`children.rs`): kernel-only until every
+    /// such child has exec'd or exited without keeping it. Under the table's write
+    /// lock.
+    pub fn share_with_child(&self) {
+        self.shared.fetch_add(1, Ordering::SeqCst);
+        self.become_kernel_only(Why::Fork);
+    }
+
+    /// A tracked child can no longer reach the instance; true when it was the last.
+    /// Under the table's write lock.
+    pub fn child_let_go(&self) -> bool {
+        self.shared
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            == Ok(1)
+    }
+
+    /// True when only tracked children made the instance kernel-only, and none of them
+    /// can reach it any more: it may be served again (`promote.rs`).
+    pub fn may_promote(&self) -> bool {
+        self.kernel_only.load(Ordering::SeqCst)
+            && !self.kernel_only_for_good.load(Ordering::SeqCst)
+            && self.shared.load(Ordering::SeqCst) == 0
+    }
+
+    /// Serve the instance again (`promote.rs`), under the table's write lock.
+    pub(super) fn promoted(&self, kernel_items: usize) {
+        self.kernel_items.store(kernel_items, Ordering::Relaxed);
+        if !self.kernel_only.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let why = Why::from_sub(self.kernel_only_why.load(Ordering::Relaxed));
+        if let Some(why) = why {
+            STATS.kernel_only_ended(why);
+        }
+        if trace::on() {
+            trace::record(Record {
+                kind: KIND_PROMOTE,
+                sub: why.unwrap_or(Why::Fork) as u8,
+                a: self.any_fd() as u32,
+                g: trace::instance_id(&self.ep),
+                ..Record::default()
+            });
+        }
+    }
+
+    /// A wait or ctl on the kernel-only instance goes to the kernel; called inside the
+    /// gate.
+    pub(super) fn forward_begins(&self) {
+        self.forwarded_waits.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn forward_ends(&self) {
+        if self.forwarded_waits.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.promotion_waits.load(Ordering::SeqCst)
+        {
+            super::children::retry_promotions();
+        }
+    }
+
+    /// Threads in a forwarded wait or ctl right now; with `waiting`, a promotion
+    /// waits for them (the last one to end asks for a retry). Under the table's write
+    /// lock.
+    pub(super) fn forwarded_waits(&self, waiting: bool) -> usize {
+        self.promotion_waits.store(waiting, Ordering::SeqCst);
+        let n = self.forwarded_waits.load(Ordering::SeqCst);
+        if n == 0 {
+            self.promotion_waits.store(false, Ordering::SeqCst);
+        }
+        n
+    }
+
+    /// The wake-up eventfd's number.
+    pub(super) fn wake_fd(&self) -> i32 {
+        self.wake_fd.load(Ordering::Relaxed)
     }
 
     /// The program registered a kernel-served fd in the kernel epoll fd.

@@ -11,6 +11,7 @@
 //! lock, so a blocking read holds nothing; `complete` accounts the result and runs the
 //! wake-ups (the poll callbacks).
 
+pub mod children;
 mod collect;
 pub mod ctl;
 mod deadline;
@@ -20,6 +21,7 @@ pub mod gate;
 pub mod instance;
 pub mod openfile;
 pub mod parking;
+pub mod promote;
 pub mod spawn_actions;
 pub mod table;
 pub mod wait;

@@ -176,6 +176,16 @@ pub mod fork_hold {
         }
     }
 
+    /// Run `f` on the table `acquire` holds (the parent and child steps of a fork);
+    /// nothing when it holds none.
+    pub fn with_held(f: impl FnOnce(&mut Table)) {
+        HELD.with(|h| {
+            if let Some((gate, _)) = h.borrow_mut().as_mut() {
+                f(gate);
+            }
+        });
+    }
+
     /// Release what `acquire` took, in the parent: the registry first, because leaving
     /// the gate may replay deferred accounting, which can take the gate again.
     pub fn release() {

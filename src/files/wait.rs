@@ -109,6 +109,7 @@ pub unsafe fn epoll_wait(
         // SAFETY: not ours: the kernel answers.
         return unsafe { call.forward(epfd, events, maxevents) };
     }
+    super::children::check();
     // SAFETY: the caller's contract.
     let inst = match unsafe { engine_only(epfd, events, maxevents, call) } {
         Step::Done(answer) => return answer,
@@ -148,9 +149,14 @@ unsafe fn engine_only(epfd: c_int, events: *mut epoll_event, maxevents: c_int, c
         return Step::Done(Err(e));
     }
     if inst.is_kernel_only() {
+        // Counted inside the gate, so a promotion (under the write side) sees it.
+        let inst = Arc::clone(inst);
+        inst.forward_begins();
         drop(gate);
         // SAFETY: the instance is the kernel's alone now.
-        return Step::Done(unsafe { call.forward_ours(epfd, events, maxevents) });
+        let answer = unsafe { call.forward_ours(epfd, events, maxevents) };
+        inst.forward_ends();
+        return Step::Done(answer);
     }
     if !inst.has_kernel_items() {
         match inst.transfer(events, maxevents as usize) {

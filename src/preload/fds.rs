@@ -342,6 +342,7 @@ fn relocate_internal(table: &mut table::Table, fd: c_int) {
     for inst in demote::instances(table) {
         inst.internal_moved(fd, moved);
     }
+    crate::files::children::internal_moved(fd, moved);
     table.remove(fd);
     table.install(moved, Entry::Internal);
 }

@@ -14,6 +14,7 @@
 mod aliases;
 mod dprintf;
 mod epoll;
+mod exec;
 mod fds;
 mod handoff;
 mod io;
@@ -79,6 +80,9 @@ extern "C" fn uepoll_init() {
         // SAFETY: registers a plain extern "C" fn with no arguments.
         unsafe { libc::atexit(print_stats) };
     }
+    // A tracked fork child leaving through exit() tells its parent (`files/children.rs`).
+    // SAFETY: registers a plain extern "C" fn with no arguments.
+    unsafe { libc::atexit(child_exits) };
     // UEPOLL_TRACE. Before the fork handlers below, so its prepare handler runs after.
     trace::init(VARIANT.load(Ordering::Relaxed));
     // SAFETY: registers plain extern "C" fns with no arguments.
@@ -93,6 +97,10 @@ extern "C" fn uepoll_init() {
     sys::fault::install();
     ACTIVE.store(true, Ordering::Relaxed);
     gate::set_in_library(false);
+}
+
+extern "C" fn child_exits() {
+    crate::files::children::child_exits();
 }
 
 /// Write to stderr with the real `write`, never through the hooks.

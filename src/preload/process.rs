@@ -3,7 +3,8 @@
 //!
 //! | event | action |
 //! |---|---|
-//! | `fork` (any path that runs atfork handlers) | before: demote every file, every instance becomes the kernel's alone (parent and child share it) |
+//! | `fork` (any path that runs atfork handlers) | before: demote every file, every instance becomes the kernel's alone while the child may reach it; the child is tracked (`files/children.rs`) and reports its exec or exit, after which the parent serves the instance again (`files/promote.rs`) |
+//! | a tracked fork child that forks, spawns or passes fds | it stops reporting (`children::child_shares_onwards`): its parent keeps the instances with the kernel |
 //! | `vfork` | runs as `fork` (a wrapper cannot lend its stack to a vfork child) |
 //! | `posix_spawn`, `posix_spawnp` | demote the files the child holds after its file actions (`spawn_actions.rs`): numbers without close-on-exec, `dup2` targets, `fchdir`/`tcsetpgrp` sources; an instance it holds becomes the kernel's alone, with every file; actions that cannot be read: as if it held everything |
 //! | `system`, `popen` | demote the files without close-on-exec (the shell inherits them), as above |
@@ -12,30 +13,34 @@
 //! | `fdopen` (stdio), `splice`, `tee`, `vmsplice`, `sendfile`, `preadv2`, `pwritev2` | demote the files involved |
 //! | `syscall()` | `close`, `close_range`, `dup`/`dup2`/`dup3`, the creation calls (`pipe`, `pipe2`, `socketpair`, `eventfd`, `eventfd2`), `read`/`write`/`readv`/`writev` and the socket I/O family, the six epoll calls, the poll family, the fork/clone family and `unshare` go to their hooks' code (`rawcall.rs`); `io_uring_setup` and `io_setup` (Linux AIO) stop serving; any other number demotes the files its first three arguments name (`fd_args`) |
 //!
-//! `_Fork`, `clone` and `unshare` are in `spawn.rs`; calls that hand an fd to
-//! something unseen (`connect`, AIO, …) in `handoff.rs`.
+//! `_Fork`, `clone` and `unshare` are in `spawn.rs`; the exec family in `exec.rs`;
+//! calls that hand an fd to something unseen (`connect`, AIO, …) in `handoff.rs`.
 
 use libc::{c_char, c_int, c_long, c_uint, iovec, off_t, pid_t, size_t, ssize_t};
 
 use crate::engine::trace::Why;
 use crate::files::table::{self, fork_hold, Entry};
-use crate::files::{self, demote, gate};
+use crate::files::{self, children, demote, gate};
 use crate::sys::user;
 use crate::sys::{self, real, uaccess};
 
 use crate::files::spawn_actions::{self, Held};
 
 pub extern "C" fn atfork_prepare() {
+    // A tracked child that forks stops reporting: its child inherits what it holds.
+    children::child_shares_onwards();
     files::child_starting();
-    fork_hold::acquire(demote::prepare_fork);
+    fork_hold::acquire(demote::prepare_tracked_fork);
 }
 
 pub extern "C" fn atfork_parent() {
+    fork_hold::with_held(|_| children::parent_after_fork());
     fork_hold::release();
     files::child_started();
 }
 
 pub extern "C" fn atfork_child() {
+    fork_hold::with_held(children::child_after_fork);
     fork_hold::release_in_child();
     files::child_started();
     crate::engine::stats::STATS.reset();
@@ -111,15 +116,17 @@ impl ChildStarting {
     /// `system`, `popen`: glibc's child (a shell) holds what has no close-on-exec; the
     /// pipe `popen` makes for it is glibc's own (made close-on-exec, never served).
     pub(super) fn demote() -> Self {
+        children::child_shares_onwards();
         files::child_starting();
-        let_child_inherit(std::ptr::null());
+        let_child_inherit(std::ptr::null(), Why::Spawn);
         ChildStarting { kept: Vec::new() }
     }
 
     /// `posix_spawn`, `posix_spawnp` with the file actions `fa` (may be null).
     fn spawn(fa: *const libc::posix_spawn_file_actions_t) -> Self {
+        children::child_shares_onwards();
         files::child_starting();
-        let kept = let_child_inherit(fa);
+        let kept = let_child_inherit(fa, Why::Spawn);
         ChildStarting { kept }
     }
 }
@@ -136,7 +143,7 @@ impl Drop for ChildStarting {
         if !flipped.is_empty() {
             let _errno = sys::ErrnoGuard::save();
             if let Some(mut gate) = table::enter_mut() {
-                hand_over(&mut gate, &flipped);
+                hand_over(&mut gate, &flipped, Why::Spawn);
             }
         }
         files::child_started();
@@ -144,9 +151,13 @@ impl Drop for ChildStarting {
 }
 
 /// A child process is about to start without atfork handlers and run the file actions
-/// `fa` (null: none): what it will hold goes to the kernel. Returns the served numbers
-/// it will not hold because they are close-on-exec (not those its actions close).
-fn let_child_inherit(fa: *const libc::posix_spawn_file_actions_t) -> Vec<c_int> {
+/// `fa` (null: none), or this process is about to exec (`exec.rs`): what the child or
+/// the new image will hold goes to the kernel, for `why`. Returns the served numbers it
+/// will not hold because they are close-on-exec (not those its actions close).
+pub(super) fn let_child_inherit(
+    fa: *const libc::posix_spawn_file_actions_t,
+    why: Why,
+) -> Vec<c_int> {
     let _errno = sys::ErrnoGuard::save();
     let Some(mut gate) = table::enter_mut() else {
         return Vec::new();
@@ -154,11 +165,11 @@ fn let_child_inherit(fa: *const libc::posix_spawn_file_actions_t) -> Vec<c_int> 
     match spawn_actions::held_by_child(&gate, fa) {
         Held::Everything => {
             let all: Vec<c_int> = gate.entries().map(|(fd, _)| fd).collect();
-            hand_over(&mut gate, &all);
+            hand_over(&mut gate, &all, why);
             Vec::new()
         }
         Held::Numbers(held) => {
-            hand_over(&mut gate, &held);
+            hand_over(&mut gate, &held, why);
             gate.entries()
                 .filter(|(fd, e)| {
                     matches!(e, Entry::File(_) | Entry::Epoll(_))
@@ -174,20 +185,20 @@ fn let_child_inherit(fa: *const libc::posix_spawn_file_actions_t) -> Vec<c_int> 
 /// The numbers `held` go into a child: their files go to the kernel with their peers
 /// (`demote_channel`); an instance among them becomes the kernel's alone, with every
 /// file, since the child may wait on it or add to it.
-fn hand_over(gate: &mut table::Table, held: &[c_int]) {
+fn hand_over(gate: &mut table::Table, held: &[c_int], why: Why) {
     let mut instance_shared = false;
     for &fd in held {
         match gate.get(fd).cloned() {
-            Some(Entry::File(file)) => demote::demote_channel(gate, &file, Why::Spawn),
+            Some(Entry::File(file)) => demote::demote_channel(gate, &file, why),
             Some(Entry::Epoll(inst)) => {
-                inst.make_kernel_only(Why::Spawn);
+                inst.make_kernel_only(why);
                 instance_shared = true;
             }
             _ => {}
         }
     }
     if instance_shared {
-        demote::demote_all_files(gate, Why::Spawn);
+        demote::demote_all_files(gate, why);
     }
 }
 
@@ -410,6 +421,8 @@ pub fn before_fd_passing(msg: *const libc::msghdr) -> bool {
         // A length past the buffer's end makes this header the last one.
         let cmsg_len = cmsg_len.min(len - off);
         if level == libc::SOL_SOCKET && ty == libc::SCM_RIGHTS {
+            // A tracked child that passes fds on stops reporting (`children.rs`).
+            children::child_shares_onwards();
             let data = at.wrapping_add(align(head)) as *const c_int;
             for i in 0..cmsg_len.saturating_sub(align(head)) / std::mem::size_of::<c_int>() {
                 // SAFETY: a fault-tolerant read inside the control buffer.

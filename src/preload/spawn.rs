@@ -49,6 +49,7 @@ pub(super) struct ChildLikeFork;
 impl ChildLikeFork {
     pub(super) fn demote() -> Self {
         let _errno = sys::ErrnoGuard::save();
+        files::children::child_shares_onwards();
         files::child_starting();
         if let Some(mut gate) = table::enter_mut() {
             demote::prepare_fork(&mut gate);

@@ -198,6 +198,7 @@ pub extern "C" fn _Exit(status: c_int) -> ! {
 
 /// What `exit()`'s `atexit` handlers would have done.
 fn before_exit() {
+    crate::files::children::child_exits();
     super::print_stats_at_exit();
     if rec::on() {
         at_exit();

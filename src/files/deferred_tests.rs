@@ -251,6 +251,10 @@ fn done(dir: Dir, result: isize, value: Option<u64>) -> Done {
         value,
         peek: false,
         reached: true,
+        oob: false,
+        messages: false,
+        empty_vfs_read: false,
+        ticket: None,
     }
 }
 

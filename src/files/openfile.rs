@@ -18,6 +18,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use super::skbqueue::SkbQueue;
 use crate::engine::events::*;
 use crate::engine::{EpFile, WaitQueue};
 use crate::sys;
@@ -63,6 +64,12 @@ pub struct OpenFile {
     pub(crate) fd_refs: AtomicUsize,
     /// One of those fd numbers, for asking the kernel.
     pub(crate) any_fd: AtomicI32,
+    /// Socket end: the skbs queued here by the peer, which decide when a read wakes the
+    /// peer for write space (`sockwake.rs`).
+    rx: Mutex<SkbQueue>,
+    /// Socket end: `shutdown` stopped its sending (its SEND_SHUTDOWN), so a send fails
+    /// before an skb is allocated.
+    send_shut: AtomicBool,
 }
 
 const EVENTFD_MAX: i128 = 0xffff_ffff_ffff_fffe;
@@ -80,6 +87,8 @@ impl OpenFile {
             wq: WaitQueue::new(),
             fd_refs: AtomicUsize::new(1),
             any_fd: AtomicI32::new(fd),
+            rx: Mutex::new(SkbQueue::new()),
+            send_shut: AtomicBool::new(false),
         })
     }
 
@@ -117,7 +126,7 @@ impl OpenFile {
         }
     }
 
-    fn kernel_poll(&self) -> u32 {
+    pub(crate) fn kernel_poll(&self) -> u32 {
         sys::poll_now(self.any_fd.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
@@ -206,27 +215,32 @@ impl OpenFile {
         }
     }
 
-    /// Data was consumed from this socket end: the peer may write again.
-    pub fn socket_received(&self) {
-        if let Some(peer) = self.peer() {
-            peer.wq.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+    /// Socket end: the skbs queued here, locked.
+    pub(crate) fn rx(&self) -> std::sync::MutexGuard<'_, SkbQueue> {
+        self.rx.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Socket end: whether `shutdown` stopped its sending (SEND_SHUTDOWN).
+    pub(crate) fn send_shut(&self) -> bool {
+        self.send_shut.load(Ordering::SeqCst)
+    }
+
+    /// `shutdown(how)` on this socket end succeeded: both ends change state
+    /// (`sk_state_change`), except that `unix_shutdown` leaves a SOCK_DGRAM peer alone.
+    pub fn socket_shutdown(&self, how: i32) {
+        let dgram = matches!(self.kind, Kind::Socket { dgram: true, .. });
+        if how == libc::SHUT_WR || how == libc::SHUT_RDWR {
+            self.send_shut.store(true, Ordering::SeqCst);
         }
-    }
-
-    /// A datagram send failed after its skb was charged to this end (the peer is gone
-    /// or shut down): freeing the skb runs `unix_write_space` on this end.
-    pub fn socket_send_failed(&self) {
-        self.wq.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
-    }
-
-    /// `shutdown` on this socket end: both ends change state (`sk_state_change`), except
-    /// that `unix_shutdown` leaves a SOCK_DGRAM peer alone.
-    pub fn socket_shutdown(&self) {
         self.wq.wake(KEY_ALL);
-        if matches!(self.kind, Kind::Socket { dgram: true, .. }) {
+        if dgram {
             return;
         }
         if let Some(peer) = self.peer() {
+            // A stream or seqpacket peer stops sending when this end stops receiving.
+            if how == libc::SHUT_RD || how == libc::SHUT_RDWR {
+                peer.send_shut.store(true, Ordering::SeqCst);
+            }
             peer.wq.wake(KEY_ALL);
         }
     }
@@ -238,12 +252,17 @@ impl OpenFile {
             peer.peer_open.store(false, Ordering::SeqCst);
             // pipe_release and unix_release_sock wake everyone, without a key; but
             // unix_release_sock changes (and wakes) the peer only for SOCK_STREAM and
-            // SOCK_SEQPACKET: a datagram peer hears only of its own skbs being freed
-            // (the datagrams it sent that were still queued here), as write space.
-            // Whether any were queued is not known here, so the peer always gets
-            // the write-space wake-up: at worst an extra edge, never a lost one.
-            if matches!(self.kind, Kind::Socket { dgram: true, .. }) {
-                peer.wq.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+            // SOCK_SEQPACKET. Freeing the skbs the peer sent that were still queued
+            // here wakes it for write space if it is then writable (sock_wfree ->
+            // unix_write_space); for a datagram peer that is the only wake-up.
+            if let Kind::Socket { dgram, .. } = self.kind {
+                let space = peer.fd_refs.load(Ordering::SeqCst) > 0
+                    && super::sockwake::purge_released(self, &peer);
+                if !dgram {
+                    peer.wq.wake(KEY_ALL);
+                } else if space {
+                    peer.wq.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+                }
             } else {
                 peer.wq.wake(KEY_ALL);
             }

@@ -11,17 +11,57 @@ use crate::files::{self, Dir, Done, Prep};
 use crate::sys::user;
 use crate::sys::{self, real, uaccess};
 
+/// How a call reads or writes, beyond its direction.
+#[derive(Clone, Copy)]
+struct How {
+    /// MSG_PEEK: nothing is consumed.
+    peek: bool,
+    /// MSG_OOB.
+    oob: bool,
+    /// The result counts messages (the mmsg calls).
+    messages: bool,
+}
+
+impl How {
+    /// read, write, readv, writev.
+    const VFS: How = How {
+        peek: false,
+        oob: false,
+        messages: false,
+    };
+
+    /// A socket call given `flags`.
+    fn flags(flags: c_int) -> How {
+        How {
+            peek: flags & libc::MSG_PEEK != 0,
+            oob: flags & libc::MSG_OOB != 0,
+            messages: false,
+        }
+    }
+
+    /// recvmmsg or sendmmsg given `flags`.
+    fn mmsg(flags: c_int) -> How {
+        How {
+            messages: true,
+            ..How::flags(flags)
+        }
+    }
+}
+
 /// Run `call` (the real I/O) on `fd` and account it. `value` points at the 8 bytes an
 /// eventfd read or write moves, when the hook can see them. `args_ok` says, after a
 /// failure with EFAULT, whether the kernel could copy everything it reads before the
 /// file's own read or write (headers, iovec arrays, addresses; see `reached`).
+/// `empty_read`, asked when a read returned 0, says whether it was a `read`/`readv` of
+/// 0 bytes, which never reaches a socket's recvmsg (`sock_read_iter`).
 #[inline(always)]
 fn io(
     fd: c_int,
     dir: Dir,
-    peek: bool,
+    how: How,
     value: *const c_void,
     args_ok: impl FnOnce() -> bool,
+    empty_read: impl FnOnce() -> bool,
     call: impl FnOnce() -> isize,
 ) -> isize {
     let prep = files::prepare(fd, dir);
@@ -46,8 +86,12 @@ fn io(
             result,
             error: if result < 0 { err } else { 0 },
             value,
-            peek,
+            peek: how.peek,
             reached,
+            oob: how.oob,
+            messages: how.messages,
+            empty_vfs_read: result == 0 && dir == Dir::Read && empty_read(),
+            ticket: None,
         },
     );
     sys::set_errno(err);
@@ -99,6 +143,16 @@ fn iov_ok(iov: *const iovec, count: usize) -> bool {
         })
 }
 
+/// The bytes an iovec array asks for, when it can be read.
+fn iov_total(iov: *const iovec, count: c_int) -> Option<usize> {
+    let mut total = 0usize;
+    for i in 0..usize::try_from(count).ok()? {
+        let v: iovec = user::read_plain(iov.wrapping_add(i))?;
+        total = total.saturating_add(v.iov_len);
+    }
+    Some(total)
+}
+
 /// A message header the kernel copies in full before the socket's op: the header and
 /// its iovec array, and for a send its address and control buffer.
 fn msghdr_ok(msg: *const msghdr, sending: bool) -> bool {
@@ -117,9 +171,10 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
     io(
         fd,
         Dir::Read,
-        false,
+        How::VFS,
         buf,
         || buf_ok(buf, count),
+        || count == 0,
         || unsafe { real::read(fd, buf, count) },
     )
 }
@@ -135,9 +190,10 @@ pub unsafe extern "C" fn __read_chk(
     io(
         fd,
         Dir::Read,
-        false,
+        How::VFS,
         buf,
         || buf_ok(buf, count),
+        || count == 0,
         || unsafe { real::__read_chk(fd, buf, count, buflen) },
     )
 }
@@ -148,9 +204,10 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
     io(
         fd,
         Dir::Write,
-        false,
+        How::VFS,
         buf,
         || buf_ok(buf, count),
+        || false,
         || unsafe { real::write(fd, buf, count) },
     )
 }
@@ -161,9 +218,10 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
     io(
         fd,
         Dir::Read,
-        false,
+        How::VFS,
         std::ptr::null(),
         || iov_ok(iov, iovcnt as usize),
+        || iov_total(iov, iovcnt) == Some(0),
         || unsafe { real::readv(fd, iov, iovcnt) },
     )
 }
@@ -174,23 +232,24 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
     io(
         fd,
         Dir::Write,
-        false,
+        How::VFS,
         std::ptr::null(),
         || iov_ok(iov, iovcnt as usize),
+        || false,
         || unsafe { real::writev(fd, iov, iovcnt) },
     )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || false,
         || unsafe { real::recv(fd, buf, len, flags) },
     )
 }
@@ -203,14 +262,14 @@ pub unsafe extern "C" fn __recv_chk(
     buflen: size_t,
     flags: c_int,
 ) -> ssize_t {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || false,
         || unsafe { real::__recv_chk(fd, buf, len, buflen, flags) },
     )
 }
@@ -221,9 +280,10 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
     io(
         fd,
         Dir::Write,
-        false,
+        How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || false,
         || unsafe { real::send(fd, buf, len, flags) },
     )
 }
@@ -237,14 +297,14 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     addrlen: *mut socklen_t,
 ) -> ssize_t {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || false,
         || unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) },
     )
 }
@@ -259,14 +319,14 @@ pub unsafe extern "C" fn __recvfrom_chk(
     addr: *mut sockaddr,
     addrlen: *mut socklen_t,
 ) -> ssize_t {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || false,
         || unsafe { real::__recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen) },
     )
 }
@@ -284,26 +344,27 @@ pub unsafe extern "C" fn sendto(
     io(
         fd,
         Dir::Write,
-        false,
+        How::flags(flags),
         buf,
         || {
             buf_ok(buf, len.min(MAX_RW_COUNT))
                 && (addr.is_null() || copyable(addr as *const c_void, addrlen as usize))
         },
+        || false,
         || unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) },
     )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::flags(flags),
         std::ptr::null(),
         || msghdr_ok(msg, false),
+        || false,
         || unsafe { real::recvmsg(fd, msg, flags) },
     )
 }
@@ -315,9 +376,10 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     io(
         fd,
         Dir::Write,
-        false,
+        How::flags(flags),
         std::ptr::null(),
         || msghdr_ok(msg, true),
+        || false,
         || unsafe { real::sendmsg(fd, msg, flags) },
     )
 }
@@ -330,18 +392,18 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     timeout: *mut timespec,
 ) -> c_int {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::mmsg(flags),
         std::ptr::null(),
         || {
             (timeout.is_null()
                 || copyable(timeout as *const c_void, std::mem::size_of::<timespec>()))
                 && msghdr_ok(msgvec as *const msghdr, false)
         },
+        || false,
         || unsafe { real::recvmmsg(fd, msgvec, vlen, flags, timeout) } as isize,
     ) as c_int
 }
@@ -370,9 +432,10 @@ pub unsafe extern "C" fn sendmmsg(
     io(
         fd,
         Dir::Write,
-        false,
+        How::mmsg(flags),
         std::ptr::null(),
         || msghdr_ok(msgvec as *const msghdr, true),
+        || false,
         || unsafe { real::sendmmsg(fd, msgvec, vlen, flags) } as isize,
     ) as c_int
 }

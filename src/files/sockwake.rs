@@ -1,0 +1,199 @@
+//! Socket wake-ups: which of the program's calls on a served socketpair wake the other
+//! end for write space. Each end keeps the skbs queued at it ([`SkbQueue`]); a read
+//! wakes the sender when it frees one of the sender's skbs and the sender is then
+//! writable, as `sock_wfree` -> `unix_write_space` does. Readiness itself stays asked of
+//! the kernel (`OpenFile::kernel_poll`); only the wake-ups are modelled.
+//!
+//! The queue is changed by sends from the other end and by reads at this end. Each such
+//! call takes a ticket before the real call (`begin`, in `prepare`) and returns it when
+//! accounted (`account`): a call that overlapped another one on the same queue cannot
+//! know in which order the kernel ran them, and the model is lost until the kernel
+//! shows the queue empty again (see `skbqueue.rs`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::openfile::{Kind, OpenFile};
+use super::skbqueue::{self, Freed, Ticket};
+use super::{Dir, Done};
+use crate::engine::events::*;
+
+const WRITE_SPACE: u32 = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+
+/// The end whose receive queue a call in direction `dir` on `file` changes: its own for
+/// a read, the peer's for a send.
+fn queue_end(file: &Arc<OpenFile>, dir: Dir) -> Option<Arc<OpenFile>> {
+    match dir {
+        Dir::Read => Some(Arc::clone(file)),
+        Dir::Write => file.peer(),
+    }
+}
+
+/// Before the real call: a ticket on the queue the call may change.
+pub fn begin(file: &Arc<OpenFile>, dir: Dir) -> Option<Ticket> {
+    queue_end(file, dir).map(|end| end.rx().begin())
+}
+
+/// What a finished call did to its queue.
+enum Change {
+    None,
+    Sent,
+    Received,
+}
+
+fn change(file: &OpenFile, done: &Done) -> Change {
+    if done.peek || !done.reached {
+        return Change::None;
+    }
+    if done.result >= 0 {
+        return match done.dir {
+            Dir::Write => Change::Sent,
+            Dir::Read => Change::Received,
+        };
+    }
+    // unix_dgram_recvmsg dequeued the datagram before the copy out failed: it is freed
+    // all the same. (A stream read consumes an skb only after copying from it.)
+    if done.error == libc::EFAULT
+        && done.dir == Dir::Read
+        && matches!(file.kind, Kind::Socket { stream: false, .. })
+    {
+        return Change::Received;
+    }
+    Change::None
+}
+
+/// Account a finished call on socket `file` and run the wake-ups it causes. `replayed`:
+/// the record comes from a signal handler, accounted after calls that may have run
+/// after it.
+pub fn account(file: &Arc<OpenFile>, done: &Done, replayed: bool) {
+    let Kind::Socket { stream, .. } = file.kind else {
+        return;
+    };
+    let change = change(file, done);
+    let n = done.result.max(0) as usize;
+    let mut freed = Freed::Nothing;
+    if let Some(end) = queue_end(file, done.dir) {
+        let mut q = end.rx();
+        let alone = match done.ticket {
+            Some(ticket) => q.finish(ticket),
+            None => false,
+        };
+        if !matches!(change, Change::None) {
+            if !alone || replayed || done.oob || (stream && done.messages) {
+                // The order against other calls is unknown, or the skbs are cut in
+                // ways not modelled (out-of-band byte, per-message lengths of mmsg).
+                q.lose_track();
+            }
+            match change {
+                Change::Sent if stream => q.sent_stream(n, stream_skb_max(file, n)),
+                Change::Sent => q.sent_datagrams(if done.messages { n as u64 } else { 1 }),
+                Change::Received if stream => freed = q.read_stream(n),
+                Change::Received if done.empty_vfs_read && n == 0 => {}
+                Change::Received if done.messages => {
+                    for _ in 0..n {
+                        freed = worse(freed, q.read_datagram(true));
+                    }
+                }
+                Change::Received => freed = q.read_datagram(n > 0 || done.result < 0),
+                Change::None => {}
+            }
+        }
+        if q.is_lost() && q.idle() && end.fd_refs.load(Ordering::SeqCst) > 0 {
+            // Nothing in flight: if the kernel shows no data queued, the model is
+            // exact again (POLLIN of a unix socket is set whenever its queue is not
+            // empty; a shut-down end stays lost, at worst waking too often).
+            if end.kernel_poll() & EPOLLIN == 0 {
+                q.found_empty();
+            }
+        }
+    }
+    match change {
+        Change::Sent if n > 0 || !stream => file.socket_sent(),
+        Change::Received => wake_sender(file, freed),
+        Change::None if done.dir == Dir::Write && done.result < 0 && done.reached => {
+            send_failed(file, done.error)
+        }
+        _ => {}
+    }
+}
+
+/// A send on `file` failed with `error`. Where the kernel had allocated the skb (charged
+/// to the sender) before failing, freeing it runs `unix_write_space` on the sender,
+/// which wakes it if it is writable.
+fn send_failed(file: &OpenFile, error: i32) {
+    let Kind::Socket { dgram, .. } = file.kind else {
+        return;
+    };
+    let skb_freed = match error {
+        // The copy into the skb faulted (any type).
+        libc::EFAULT => true,
+        // unix_dgram_sendmsg found the peer dead: it disconnects and wakes the sender
+        // for write space whether or not it is writable
+        // (`unix_dgram_peer_wake_disconnect_wakeup`), then frees the skb.
+        libc::ECONNREFUSED if dgram => {
+            file.wait_queue().wake(WRITE_SPACE);
+            return;
+        }
+        // No peer any more (after ECONNREFUSED), or the peer shut down its receiving.
+        libc::ENOTCONN if dgram => true,
+        // EPIPE from this end's own SEND_SHUTDOWN comes from `sock_alloc_send_pskb`,
+        // before any skb.
+        libc::EPIPE if dgram => !file.send_shut(),
+        // Stream and seqpacket: a shut-down or closed peer sets this end's
+        // SEND_SHUTDOWN, so the send fails before allocating.
+        _ => false,
+    };
+    if skb_freed && file.wait_queue().is_watched() && file.kernel_poll() & EPOLLOUT != 0 {
+        file.wait_queue().wake(WRITE_SPACE);
+    }
+}
+
+fn worse(a: Freed, b: Freed) -> Freed {
+    match (a, b) {
+        (Freed::Unknown, _) | (_, Freed::Unknown) => Freed::Unknown,
+        (Freed::Skbs, _) | (_, Freed::Skbs) => Freed::Skbs,
+        _ => Freed::Nothing,
+    }
+}
+
+/// The largest skb the stream sender `file` formed for a send of `n` bytes; asked of
+/// the kernel (`SO_SNDBUF`) only when the send may have been cut.
+fn stream_skb_max(file: &OpenFile, n: usize) -> usize {
+    if n <= skbqueue::STREAM_ONE_SKB {
+        return n.max(1);
+    }
+    match crate::sys::sndbuf(file.any_fd.load(Ordering::Relaxed)) {
+        Some(sndbuf) => skbqueue::stream_skb_max(sndbuf),
+        // Cannot tell how it was cut: boundaries everywhere wake at every read.
+        None => 1,
+    }
+}
+
+/// A read at `reader` freed `freed` of the skbs its peer sent: `unix_write_space` wakes
+/// the peer if it is writable after the free.
+fn wake_sender(reader: &OpenFile, freed: Freed) {
+    if freed == Freed::Nothing {
+        return;
+    }
+    let Some(sender) = reader.peer() else {
+        return;
+    };
+    // A released sender's skbs wake nobody, and its fd number may be reused.
+    if sender.fd_refs.load(Ordering::SeqCst) == 0 || !sender.wait_queue().is_watched() {
+        return;
+    }
+    if freed == Freed::Unknown || sender.kernel_poll() & EPOLLOUT != 0 {
+        sender.wait_queue().wake(WRITE_SPACE);
+    }
+}
+
+/// `file`, a socket end, was released: its queue is purged, which frees the skbs its
+/// peer sent (`unix_release_sock` -> `kfree_skb` -> `sock_wfree`). Returns whether the
+/// peer must be woken for write space.
+pub fn purge_released(file: &OpenFile, peer: &OpenFile) -> bool {
+    match file.rx().purge() {
+        Freed::Nothing => false,
+        Freed::Unknown => true,
+        Freed::Skbs => peer.kernel_poll() & EPOLLOUT != 0,
+    }
+}

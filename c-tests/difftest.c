@@ -31,7 +31,9 @@
  * kernel epoll fd), devnull (not pollable: EPERM), ctl (ADD/MOD/DEL/bad op, random
  * event bits including EXCLUSIVE, WAKEUP and undefined ones, NULL event), wait
  * (epoll_wait, epoll_pwait, epoll_pwait2, all non-blocking; maxevents 0, negative,
- * too large), read, write (sizes up to 200000; 8-byte values for eventfds, overflow
+ * too large), read (read; on sockets also recv and readv, whose 0-byte forms differ:
+ * read/readv of 0 bytes never reach a socket's recvmsg, recv of 0 bytes consumes a
+ * datagram), write (sizes up to 200000; 8-byte values for eventfds, overflow
  * included), peek (recv MSG_PEEK), close, dup, dupfd (F_DUPFD), dup2 (and dup3),
  * shutdown. Handles may be closed ones (their number may be reused) or invalid fds.
  * Everything is O_NONBLOCK. After each case every fd is closed and the process's
@@ -77,6 +79,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -188,9 +191,20 @@ static int s_wait(int s, int ep, struct epoll_event *ev, int max, int v)
     }
 }
 
-static long s_read(int s, int fd, void *buf, size_t n)
+/* read variants ("via"): 0 read, 1 recv (flags 0), 2 readv (one iovec). */
+#define N_READ_VARIANTS 3
+static long s_read(int s, int fd, void *buf, size_t n, int via)
 {
-    return s ? RAW(SYS_read, fd, buf, n, 0, 0, 0) : read(fd, buf, n);
+    struct iovec iov = { buf, n };
+    switch (via) {
+    default:
+    case 0:
+        return s ? RAW(SYS_read, fd, buf, n, 0, 0, 0) : read(fd, buf, n);
+    case 1:
+        return s ? RAW(SYS_recvfrom, fd, buf, n, 0, NULL, NULL) : recv(fd, buf, n, 0);
+    case 2:
+        return s ? RAW(SYS_readv, fd, &iov, 1, 0, 0, 0) : readv(fd, &iov, 1);
+    }
 }
 
 static long s_write(int s, int fd, const void *buf, size_t n)
@@ -305,7 +319,7 @@ static const struct opdef {
     [O_DEVNULL] = { "devnull", { "h", NULL, NULL, NULL, NULL, NULL } },
     [O_CTL] = { "ctl", { "ep", "fd", "op", "nullev", "tag", "ev" } },
     [O_WAIT] = { "wait", { "ep", "max", "call", NULL, NULL, NULL } },
-    [O_READ] = { "read", { "h", NULL, "n", NULL, NULL, NULL } },
+    [O_READ] = { "read", { "h", NULL, "n", "via", NULL, NULL } },
     [O_WRITE] = { "write", { "h", NULL, "n", NULL, "val", NULL } },
     [O_PEEK] = { "peek", { "h", NULL, "n", NULL, NULL, NULL } },
     [O_CLOSE] = { "close", { "h", NULL, NULL, NULL, NULL, NULL } },
@@ -973,7 +987,7 @@ static int exec_op(struct state *st, const struct op *op, char *why, size_t wl)
         for (int s = 0; s < 2; s++) {
             memset(rbuf[s], 0, n < 64 ? n : 64);
             int fd = fd_of(st, s, op->a);
-            r[s] = mk(op->type == O_READ ? s_read(s, fd, rbuf[s], n) : s_peek(s, fd, rbuf[s], n));
+            r[s] = mk(op->type == O_READ ? s_read(s, fd, rbuf[s], n, op->e) : s_peek(s, fd, rbuf[s], n));
         }
         if (flip_type == op->type && r[SU].ret > 0)
             r[SU].ret--;
@@ -1313,6 +1327,10 @@ static void gen_op(struct state *st, struct rng *r, int *next, struct op *op)
             op->c = lens[rn(r, 10)];
         } else {
             op->c = (int)read_sizes[rn(r, sizeof read_sizes / sizeof read_sizes[0])];
+        }
+        if (op->type == O_READ && (KM(kind_of(st, op->a)) & KM_SOCK)) {
+            static const unsigned wv[N_READ_VARIANTS] = { 70, 20, 10 };
+            op->e = wpick(r, wv, N_READ_VARIANTS);
         }
         break;
     case O_CLOSE:

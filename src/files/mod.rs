@@ -173,14 +173,13 @@ pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done, 
 }
 
 /// The copy between the file and the program's buffer faulted inside the file's op:
-/// what the kernel had done by then stays done.
+/// what the kernel had done by then stays done. (Sockets: `sockwake::account`, for a
+/// send's skb freed and a datagram dequeued.)
 fn fault_after_op(file: &Arc<OpenFile>, dir: Dir) {
-    match (file.kind, dir) {
-        // Sockets: sockwake::account (a send's skb freed, a datagram dequeued).
-        // eventfd_read consumed the counter before copying it out: the value is lost
-        // to the library, so the kernel takes the file.
-        (Kind::EventFd { .. }, Dir::Read) => demote::demote_fd_later(file),
-        _ => {}
+    // eventfd_read consumed the counter before copying it out: the value is lost to
+    // the library, so the kernel takes the file.
+    if let (Kind::EventFd { .. }, Dir::Read) = (file.kind, dir) {
+        demote::demote_fd_later(file);
     }
 }
 

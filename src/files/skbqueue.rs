@@ -50,9 +50,7 @@ pub const STREAM_ONE_SKB: usize = 2048;
 /// The largest skb `unix_stream_sendmsg` forms for a sender whose `sk_sndbuf` is
 /// `sndbuf` ("keep two messages in the pipe", then the order-0 fallback limit).
 pub fn stream_skb_max(sndbuf: usize) -> usize {
-    ((sndbuf >> 1).saturating_sub(64))
-        .min(SKB_MAX_HEAD0 + UNIX_SKB_FRAGS_SZ)
-        .max(1)
+    ((sndbuf >> 1).saturating_sub(64)).clamp(1, SKB_MAX_HEAD0 + UNIX_SKB_FRAGS_SZ)
 }
 
 /// Runs of equal stream skbs kept at most. The kernel bounds the queue by the sender's

@@ -133,3 +133,18 @@ fn too_many_different_runs_lose_track_instead_of_growing() {
     assert!(q.is_lost());
     assert!(q.runs.is_empty());
 }
+
+#[test]
+fn the_running_kernel_cuts_stream_sends_where_the_model_says() {
+    assert!(crate::sys::skbprobe::stream_first_skb_is(stream_skb_max));
+}
+
+#[test]
+fn the_kernel_check_rejects_a_wrong_skb_size() {
+    assert!(!crate::sys::skbprobe::stream_first_skb_is(
+        |sndbuf| stream_skb_max(sndbuf) - 64
+    ));
+    assert!(!crate::sys::skbprobe::stream_first_skb_is(
+        |sndbuf| stream_skb_max(sndbuf) + 64
+    ));
+}

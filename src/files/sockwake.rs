@@ -10,7 +10,7 @@
 //! know in which order the kernel ran them, and the model is lost until the kernel
 //! shows the queue empty again (see `skbqueue.rs`).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use super::openfile::{Kind, OpenFile};
@@ -85,7 +85,11 @@ pub fn account(file: &Arc<OpenFile>, done: &Done, replayed: bool) {
                 q.lose_track();
             }
             match change {
-                Change::Sent if stream => q.sent_stream(n, stream_skb_max(file, n)),
+                Change::Sent if stream => {
+                    if !q.is_lost() {
+                        q.sent_stream(n, stream_skb_max(file, n));
+                    }
+                }
                 Change::Sent => q.sent_datagrams(if done.messages { n as u64 } else { 1 }),
                 Change::Received if stream => freed = q.read_stream(n),
                 Change::Received if done.empty_vfs_read && n == 0 => {}
@@ -156,16 +160,39 @@ fn worse(a: Freed, b: Freed) -> Freed {
     }
 }
 
-/// The largest skb the stream sender `file` formed for a send of `n` bytes; asked of
-/// the kernel (`SO_SNDBUF`) only when the send may have been cut.
+/// The largest skb the stream sender `file` formed for a send of `n` bytes; its
+/// `sk_sndbuf` is asked of the kernel (`SO_SNDBUF`) only when the send may have been
+/// cut. Where the cut is not known, 1: a boundary after every byte, so every read
+/// wakes (an extra edge, never a lost one).
 fn stream_skb_max(file: &OpenFile, n: usize) -> usize {
     if n <= skbqueue::STREAM_ONE_SKB {
         return n.max(1);
     }
+    if !stream_cut_checked() {
+        return 1;
+    }
     match crate::sys::sndbuf(file.any_fd.load(Ordering::Relaxed)) {
         Some(sndbuf) => skbqueue::stream_skb_max(sndbuf),
-        // Cannot tell how it was cut: boundaries everywhere wake at every read.
         None => 1,
+    }
+}
+
+/// Whether the running kernel cuts stream sends where `skbqueue::stream_skb_max` says
+/// (`sys::skbprobe`), checked once per process. While one thread checks, the others
+/// take the cut as unknown.
+fn stream_cut_checked() -> bool {
+    const UNCHECKED: u8 = 0;
+    const CHECKING: u8 = 1;
+    const AGREES: u8 = 2;
+    const DIFFERS: u8 = 3;
+    static STATE: AtomicU8 = AtomicU8::new(UNCHECKED);
+    match STATE.compare_exchange(UNCHECKED, CHECKING, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => {
+            let agrees = crate::sys::skbprobe::stream_first_skb_is(skbqueue::stream_skb_max);
+            STATE.store(if agrees { AGREES } else { DIFFERS }, Ordering::SeqCst);
+            agrees
+        }
+        Err(state) => state == AGREES,
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod fault;
 pub mod real;
+pub mod skbprobe;
 pub mod uaccess;
 pub mod user;
 

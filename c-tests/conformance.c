@@ -1800,6 +1800,31 @@ static void g_regress(void)
     check(ok, "20 sleep/wake rounds each deliver the event", "a round failed");
     close_pair(p);
     xclose(ep);
+
+    /* stream_short_faulting_send_wakes_sender: a stream send that queues a whole skb
+     * and then faults copying into the next returns the bytes queued; the kernel
+     * frees the skb it was filling, which wakes the (writable) sender for write
+     * space. The library sees only a short send. */
+    int s[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s);
+    ep = mkepoll();
+    add(ep, s[0], EPOLLOUT | EPOLLET, 0x5E);
+    expect_wait1("stream_short_faulting_send_wakes_sender: OUT at first", ep, 0, 0x5E,
+                 EPOLLOUT);
+    long pg = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, 16 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mprotect(m + 12 * pg, pg, PROT_NONE);
+    long sent = write(s[0], m + 12 * pg - 40000, 45000);
+    check(sent > 0 && sent < 40000,
+          "stream_short_faulting_send_wakes_sender: the send stops at the fault",
+          "returned %ld", sent);
+    expect_wait1("stream_short_faulting_send_wakes_sender: the freed skb wakes the sender",
+                 ep, 0, 0x5E, EPOLLOUT);
+    sent = write(s[0], m, 1000);
+    expect_wait0("stream_short_faulting_send_wakes_sender: a whole send wakes nobody", ep);
+    munmap(m, 16 * pg);
+    close_pair(s);
+    xclose(ep);
 }
 
 #include "conformance-hostile.inc.c"

@@ -254,6 +254,7 @@ fn done(dir: Dir, result: isize, value: Option<u64>) -> Done {
         oob: false,
         messages: false,
         empty_vfs_read: false,
+        short_send: false,
         ticket: None,
     }
 }

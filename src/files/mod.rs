@@ -107,6 +107,10 @@ pub struct Done {
     /// without calling the socket's recvmsg, so no datagram is consumed (`recv` with
     /// length 0 does consume one).
     pub empty_vfs_read: bool,
+    /// A send that moved fewer bytes than it asked to (the hook could tell): a stream
+    /// send stops early on EAGAIN, a signal, a fault or the peer going away, and in the
+    /// last two cases the kernel frees the skb it was filling.
+    pub short_send: bool,
     /// The socket call's ticket (set by `complete`).
     pub ticket: Option<Ticket>,
 }

@@ -11,6 +11,10 @@
 //! | eventfd | IN and OUT from the counter | nothing |
 //! | socketpair end | nothing | everything |
 //!
+//! Socket wake-ups are modelled, not readiness: each socketpair end keeps the skbs
+//! queued at it (`skbqueue.rs`), so that a read wakes the sender only when it frees
+//! one of the sender's skbs, as af_unix does (`sockwake.rs`).
+//!
 //! The derivation holds only while every operation on the file goes through the hooks.
 //! When that can no longer be proven (fork, fd passing, stdio, raw syscalls, splice…),
 //! the file is demoted: its registrations move to the kernel and it is served no more.

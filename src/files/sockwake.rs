@@ -119,6 +119,13 @@ pub fn account(file: &Arc<OpenFile>, done: &Done, replayed: bool) {
         }
         _ => {}
     }
+    // After the skbs it queued (and the peer's wake-ups).
+    if stream && done.short_send && matches!(change, Change::Sent) {
+        // Stopped early. On EAGAIN (or a signal while waiting for memory) the sender
+        // is not writable and nothing happens; on a fault or a vanished peer the skb
+        // being filled was freed, and unix_write_space wakes the sender if writable.
+        wake_if_writable(file);
+    }
 }
 
 /// A send on `file` failed with `error`. Where the kernel had allocated the skb (charged
@@ -147,8 +154,15 @@ fn send_failed(file: &OpenFile, error: i32) {
         // SEND_SHUTDOWN, so the send fails before allocating.
         _ => false,
     };
-    if skb_freed && file.wait_queue().is_watched() && file.kernel_poll() & EPOLLOUT != 0 {
-        file.wait_queue().wake(WRITE_SPACE);
+    if skb_freed {
+        wake_if_writable(file);
+    }
+}
+
+/// `unix_write_space` on `sender`: a write-space wake-up if it is writable.
+fn wake_if_writable(sender: &OpenFile) {
+    if sender.wait_queue().is_watched() && sender.kernel_poll() & EPOLLOUT != 0 {
+        sender.wait_queue().wake(WRITE_SPACE);
     }
 }
 

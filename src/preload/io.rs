@@ -14,6 +14,8 @@ use crate::sys::{self, real, uaccess};
 /// How a call reads or writes, beyond its direction.
 #[derive(Clone, Copy)]
 struct How {
+    /// read, write, readv, writev: through the VFS (`sock_read_iter`).
+    vfs: bool,
     /// MSG_PEEK: nothing is consumed.
     peek: bool,
     /// MSG_OOB.
@@ -25,6 +27,7 @@ struct How {
 impl How {
     /// read, write, readv, writev.
     const VFS: How = How {
+        vfs: true,
         peek: false,
         oob: false,
         messages: false,
@@ -33,6 +36,7 @@ impl How {
     /// A socket call given `flags`.
     fn flags(flags: c_int) -> How {
         How {
+            vfs: false,
             peek: flags & libc::MSG_PEEK != 0,
             oob: flags & libc::MSG_OOB != 0,
             messages: false,
@@ -52,8 +56,10 @@ impl How {
 /// eventfd read or write moves, when the hook can see them. `args_ok` says, after a
 /// failure with EFAULT, whether the kernel could copy everything it reads before the
 /// file's own read or write (headers, iovec arrays, addresses; see `reached`).
-/// `empty_read`, asked when a read returned 0, says whether it was a `read`/`readv` of
-/// 0 bytes, which never reaches a socket's recvmsg (`sock_read_iter`).
+/// `asked`, called after a success, gives the bytes the call asked to move when the
+/// hook can tell: a `read`/`readv` of 0 bytes never reaches a socket's recvmsg
+/// (`sock_read_iter`), and a send that moved fewer bytes than asked may have freed an
+/// skb it was filling.
 #[inline(always)]
 fn io(
     fd: c_int,
@@ -61,7 +67,7 @@ fn io(
     how: How,
     value: *const c_void,
     args_ok: impl FnOnce() -> bool,
-    empty_read: impl FnOnce() -> bool,
+    asked: impl FnOnce() -> Option<usize>,
     call: impl FnOnce() -> isize,
 ) -> isize {
     let prep = files::prepare(fd, dir);
@@ -71,6 +77,11 @@ fn io(
     let result = call();
     let err = sys::errno();
     let reached = result >= 0 || reached(err, args_ok);
+    let asked = if result >= 0 && !how.messages {
+        asked().map(|a| a.min(MAX_RW_COUNT))
+    } else {
+        None
+    };
     let value = if result == 8 && !value.is_null() {
         // SAFETY: a fault-tolerant read of the buffer the kernel just moved 8 bytes
         // through; another thread may have unmapped it since, and then the value is
@@ -90,7 +101,8 @@ fn io(
             reached,
             oob: how.oob,
             messages: how.messages,
-            empty_vfs_read: result == 0 && dir == Dir::Read && empty_read(),
+            empty_vfs_read: how.vfs && dir == Dir::Read && result == 0 && asked == Some(0),
+            short_send: dir == Dir::Write && asked.is_some_and(|a| (result as usize) < a),
             ticket: None,
         },
     );
@@ -153,6 +165,12 @@ fn iov_total(iov: *const iovec, count: c_int) -> Option<usize> {
     Some(total)
 }
 
+/// The bytes a message header's iovec array asks for, when it can be read.
+fn msg_total(msg: *const msghdr) -> Option<usize> {
+    let h = user::read_plain(msg)?;
+    iov_total(h.msg_iov, c_int::try_from(h.msg_iovlen).ok()?)
+}
+
 /// A message header the kernel copies in full before the socket's op: the header and
 /// its iovec array, and for a send its address and control buffer.
 fn msghdr_ok(msg: *const msghdr, sending: bool) -> bool {
@@ -174,7 +192,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
         How::VFS,
         buf,
         || buf_ok(buf, count),
-        || count == 0,
+        || Some(count),
         || unsafe { real::read(fd, buf, count) },
     )
 }
@@ -193,7 +211,7 @@ pub unsafe extern "C" fn __read_chk(
         How::VFS,
         buf,
         || buf_ok(buf, count),
-        || count == 0,
+        || Some(count),
         || unsafe { real::__read_chk(fd, buf, count, buflen) },
     )
 }
@@ -207,7 +225,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
         How::VFS,
         buf,
         || buf_ok(buf, count),
-        || false,
+        || Some(count),
         || unsafe { real::write(fd, buf, count) },
     )
 }
@@ -221,7 +239,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
         How::VFS,
         std::ptr::null(),
         || iov_ok(iov, iovcnt as usize),
-        || iov_total(iov, iovcnt) == Some(0),
+        || iov_total(iov, iovcnt),
         || unsafe { real::readv(fd, iov, iovcnt) },
     )
 }
@@ -235,7 +253,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         How::VFS,
         std::ptr::null(),
         || iov_ok(iov, iovcnt as usize),
-        || false,
+        || iov_total(iov, iovcnt),
         || unsafe { real::writev(fd, iov, iovcnt) },
     )
 }
@@ -249,7 +267,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
         How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
-        || false,
+        || Some(len),
         || unsafe { real::recv(fd, buf, len, flags) },
     )
 }
@@ -269,7 +287,7 @@ pub unsafe extern "C" fn __recv_chk(
         How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
-        || false,
+        || Some(len),
         || unsafe { real::__recv_chk(fd, buf, len, buflen, flags) },
     )
 }
@@ -283,7 +301,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
         How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
-        || false,
+        || Some(len),
         || unsafe { real::send(fd, buf, len, flags) },
     )
 }
@@ -304,7 +322,7 @@ pub unsafe extern "C" fn recvfrom(
         How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
-        || false,
+        || Some(len),
         || unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) },
     )
 }
@@ -326,7 +344,7 @@ pub unsafe extern "C" fn __recvfrom_chk(
         How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
-        || false,
+        || Some(len),
         || unsafe { real::__recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen) },
     )
 }
@@ -350,7 +368,7 @@ pub unsafe extern "C" fn sendto(
             buf_ok(buf, len.min(MAX_RW_COUNT))
                 && (addr.is_null() || copyable(addr as *const c_void, addrlen as usize))
         },
-        || false,
+        || Some(len),
         || unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) },
     )
 }
@@ -364,7 +382,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         How::flags(flags),
         std::ptr::null(),
         || msghdr_ok(msg, false),
-        || false,
+        || msg_total(msg),
         || unsafe { real::recvmsg(fd, msg, flags) },
     )
 }
@@ -379,7 +397,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         How::flags(flags),
         std::ptr::null(),
         || msghdr_ok(msg, true),
-        || false,
+        || msg_total(msg),
         || unsafe { real::sendmsg(fd, msg, flags) },
     )
 }
@@ -403,7 +421,7 @@ pub unsafe extern "C" fn recvmmsg(
                 || copyable(timeout as *const c_void, std::mem::size_of::<timespec>()))
                 && msghdr_ok(msgvec as *const msghdr, false)
         },
-        || false,
+        || None,
         || unsafe { real::recvmmsg(fd, msgvec, vlen, flags, timeout) } as isize,
     ) as c_int
 }
@@ -435,7 +453,7 @@ pub unsafe extern "C" fn sendmmsg(
         How::mmsg(flags),
         std::ptr::null(),
         || msghdr_ok(msgvec as *const msghdr, true),
-        || false,
+        || None,
         || unsafe { real::sendmmsg(fd, msgvec, vlen, flags) } as isize,
     ) as c_int
 }

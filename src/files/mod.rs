@@ -55,6 +55,19 @@ pub enum Prep {
     Deferred { fd: i32 },
 }
 
+impl Prep {
+    /// For a served socket end: `Some(stream)`.
+    pub fn socket(&self) -> Option<bool> {
+        match self {
+            Prep::Served { file, .. } => match file.kind {
+                Kind::Socket { stream, .. } => Some(stream),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 /// Look `fd` up before an I/O call in direction `dir`.
 pub fn prepare(fd: i32, dir: Dir) -> Prep {
     if !table::is_served(fd) {

@@ -77,11 +77,14 @@ fn io(
     let result = call();
     let err = sys::errno();
     let reached = result >= 0 || reached(err, args_ok);
-    let asked = if result >= 0 && !how.messages {
-        asked().map(|a| a.min(MAX_RW_COUNT))
-    } else {
-        None
-    };
+    // Only socket accounting uses it: a 0-byte read, a stream send.
+    let asked = match (dir, prep.socket()) {
+        _ if how.messages => None,
+        (Dir::Read, Some(_)) if result == 0 => asked(),
+        (Dir::Write, Some(true)) if result >= 0 => asked(),
+        _ => None,
+    }
+    .map(|a| a.min(MAX_RW_COUNT));
     let value = if result == 8 && !value.is_null() {
         // SAFETY: a fault-tolerant read of the buffer the kernel just moved 8 bytes
         // through; another thread may have unmapped it since, and then the value is

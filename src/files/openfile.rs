@@ -259,14 +259,8 @@ impl OpenFile {
             // SOCK_SEQPACKET. Freeing the skbs the peer sent that were still queued
             // here wakes it for write space if it is then writable (sock_wfree ->
             // unix_write_space); for a datagram peer that is the only wake-up.
-            if let Kind::Socket { dgram, .. } = self.kind {
-                let space = peer.fd_refs.load(Ordering::SeqCst) > 0
-                    && super::sockwake::purge_released(self, &peer);
-                if !dgram {
-                    peer.wq.wake(KEY_ALL);
-                } else if space {
-                    peer.wq.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
-                }
+            if let Kind::Socket { .. } = self.kind {
+                super::sockwake::released(self, &peer);
             } else {
                 peer.wq.wake(KEY_ALL);
             }

@@ -228,13 +228,27 @@ fn wake_sender(reader: &OpenFile, freed: Freed) {
     }
 }
 
-/// `file`, a socket end, was released: its queue is purged, which frees the skbs its
-/// peer sent (`unix_release_sock` -> `kfree_skb` -> `sock_wfree`). Returns whether the
-/// peer must be woken for write space.
-pub fn purge_released(file: &OpenFile, peer: &OpenFile) -> bool {
-    match file.rx().purge() {
+/// `file`, a socket end, was released (its peer's `peer_open` already cleared): its
+/// queue is purged, which frees the skbs `peer` sent (`unix_release_sock` ->
+/// `kfree_skb` -> `sock_wfree`). A stream or seqpacket peer also changes state
+/// (`sk_state_change`, every waiter woken, which covers the write space); a datagram
+/// peer is woken only for the freed skbs, if it is then writable.
+pub fn released(file: &OpenFile, peer: &OpenFile) {
+    let freed = file.rx().purge();
+    if !matches!(file.kind, Kind::Socket { dgram: true, .. }) {
+        peer.wait_queue().wake(KEY_ALL);
+        return;
+    }
+    // A released peer's fd number may be reused: nobody is to be woken or asked.
+    if peer.fd_refs.load(Ordering::SeqCst) == 0 || !peer.wait_queue().is_watched() {
+        return;
+    }
+    let wake = match freed {
         Freed::Nothing => false,
         Freed::Unknown => true,
         Freed::Skbs => peer.kernel_poll() & EPOLLOUT != 0,
+    };
+    if wake {
+        peer.wait_queue().wake(WRITE_SPACE);
     }
 }

@@ -1825,6 +1825,36 @@ static void g_regress(void)
     munmap(m, 16 * pg);
     close_pair(s);
     xclose(ep);
+
+    /* stream_wakeups_exact_again_after_overlap: a blocking read in flight while
+     * another thread sends overlaps it (the library cannot know the kernel's order,
+     * and wakes on every read while its skb model is unsure); once the queue is
+     * empty again, a partial read must wake the sender no more than in the kernel. */
+    socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+    struct delayed sender;
+    start_delayed(&sender, s[0], 50);
+    char small[8192];
+    check(read(s[1], small, sizeof small) == 1,
+          "stream_wakeups_exact_again_after_overlap: the blocked read gets the byte",
+          "short or failed read");
+    pthread_join(sender.tid, NULL);
+    ep = mkepoll();
+    add(ep, s[0], EPOLLOUT | EPOLLET, 0x5F);
+    expect_wait1("stream_wakeups_exact_again_after_overlap: OUT at first", ep, 0, 0x5F,
+                 EPOLLOUT);
+    memset(small, 'x', sizeof small);
+    check(write(s[0], small, sizeof small) == sizeof small,
+          "stream_wakeups_exact_again_after_overlap: one send of 8192 bytes (one skb)",
+          "short or failed write");
+    check(read(s[1], small, 100) == 100, "stream_wakeups_exact_again_after_overlap: read 100",
+          "short or failed read");
+    expect_wait0("stream_wakeups_exact_again_after_overlap: a partial read wakes nobody", ep);
+    check(read(s[1], small, sizeof small) == sizeof small - 100,
+          "stream_wakeups_exact_again_after_overlap: read the rest", "short or failed read");
+    expect_wait1("stream_wakeups_exact_again_after_overlap: the freed skb wakes the sender",
+                 ep, 0, 0x5F, EPOLLOUT);
+    close_pair(s);
+    xclose(ep);
 }
 
 #include "conformance-hostile.inc.c"

@@ -68,10 +68,17 @@ pub struct OpenFile {
     pub(crate) fd_refs: AtomicUsize,
     /// One of those fd numbers, for asking the kernel.
     pub(crate) any_fd: AtomicI32,
-    /// Socket end: the skbs queued here by the peer, which decide when a read wakes the
-    /// peer for write space (`sockwake.rs`).
+    /// Socket end: what its wake-ups depend on; boxed, so that pipe ends and eventfds
+    /// do not carry it.
+    sock: Option<Box<SockState>>,
+}
+
+/// The state of a socketpair end that the wake-up model (`sockwake.rs`) keeps.
+struct SockState {
+    /// The skbs queued here by the peer, which decide when a read wakes the peer for
+    /// write space.
     rx: Mutex<SkbQueue>,
-    /// Socket end: `shutdown` stopped its sending (its SEND_SHUTDOWN), so a send fails
+    /// `shutdown` stopped this end's sending (its SEND_SHUTDOWN), so a send fails
     /// before an skb is allocated.
     send_shut: AtomicBool,
 }
@@ -91,8 +98,12 @@ impl OpenFile {
             wq: WaitQueue::new(),
             fd_refs: AtomicUsize::new(1),
             any_fd: AtomicI32::new(fd),
-            rx: Mutex::new(SkbQueue::new()),
-            send_shut: AtomicBool::new(false),
+            sock: matches!(kind, Kind::Socket { .. }).then(|| {
+                Box::new(SockState {
+                    rx: Mutex::new(SkbQueue::new()),
+                    send_shut: AtomicBool::new(false),
+                })
+            }),
         })
     }
 
@@ -220,13 +231,22 @@ impl OpenFile {
     }
 
     /// Socket end: the skbs queued here, locked.
-    pub(crate) fn rx(&self) -> std::sync::MutexGuard<'_, SkbQueue> {
-        self.rx.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn rx(&self) -> Option<std::sync::MutexGuard<'_, SkbQueue>> {
+        let sock = self.sock.as_deref()?;
+        Some(sock.rx.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn note_send_shut(&self) {
+        if let Some(sock) = self.sock.as_deref() {
+            sock.send_shut.store(true, Ordering::SeqCst);
+        }
     }
 
     /// Socket end: whether `shutdown` stopped its sending (SEND_SHUTDOWN).
     pub(crate) fn send_shut(&self) -> bool {
-        self.send_shut.load(Ordering::SeqCst)
+        self.sock
+            .as_deref()
+            .is_some_and(|s| s.send_shut.load(Ordering::SeqCst))
     }
 
     /// `shutdown(how)` on this socket end succeeded: both ends change state
@@ -234,7 +254,7 @@ impl OpenFile {
     pub fn socket_shutdown(&self, how: i32) {
         let dgram = matches!(self.kind, Kind::Socket { dgram: true, .. });
         if how == libc::SHUT_WR || how == libc::SHUT_RDWR {
-            self.send_shut.store(true, Ordering::SeqCst);
+            self.note_send_shut();
         }
         self.wq.wake(KEY_ALL);
         if dgram {
@@ -243,7 +263,7 @@ impl OpenFile {
         if let Some(peer) = self.peer() {
             // A stream or seqpacket peer stops sending when this end stops receiving.
             if how == libc::SHUT_RD || how == libc::SHUT_RDWR {
-                peer.send_shut.store(true, Ordering::SeqCst);
+                peer.note_send_shut();
             }
             peer.wq.wake(KEY_ALL);
         }

@@ -31,7 +31,7 @@ fn queue_end(file: &Arc<OpenFile>, dir: Dir) -> Option<Arc<OpenFile>> {
 
 /// Before the real call: a ticket on the queue the call may change.
 pub fn begin(file: &Arc<OpenFile>, dir: Dir) -> Option<Ticket> {
-    queue_end(file, dir).map(|end| end.rx().begin())
+    queue_end(file, dir).and_then(|end| end.rx().map(|mut q| q.begin()))
 }
 
 /// What a finished call did to its queue.
@@ -72,8 +72,8 @@ pub fn account(file: &Arc<OpenFile>, done: &Done, replayed: bool) {
     let change = change(file, done);
     let n = done.result.max(0) as usize;
     let mut freed = Freed::Nothing;
-    if let Some(end) = queue_end(file, done.dir) {
-        let mut q = end.rx();
+    let end = queue_end(file, done.dir);
+    if let Some((end, mut q)) = end.as_deref().and_then(|e| Some((e, e.rx()?))) {
         let alone = match done.ticket {
             Some(ticket) => q.finish(ticket),
             None => false,
@@ -234,7 +234,7 @@ fn wake_sender(reader: &OpenFile, freed: Freed) {
 /// (`sk_state_change`, every waiter woken, which covers the write space); a datagram
 /// peer is woken only for the freed skbs, if it is then writable.
 pub fn released(file: &OpenFile, peer: &OpenFile) {
-    let freed = file.rx().purge();
+    let freed = file.rx().map_or(Freed::Nothing, |mut q| q.purge());
     if !matches!(file.kind, Kind::Socket { dgram: true, .. }) {
         peer.wait_queue().wake(KEY_ALL);
         return;

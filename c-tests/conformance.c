@@ -41,6 +41,7 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -1854,6 +1855,29 @@ static void g_regress(void)
     expect_wait1("stream_wakeups_exact_again_after_overlap: the freed skb wakes the sender",
                  ep, 0, 0x5F, EPOLLOUT);
     close_pair(s);
+    xclose(ep);
+
+    /* dgram_named_send_wakes_sender_when_read: a datagram sent with sendto to another
+     * (named, unserved) socket wakes the sender for write space when that socket
+     * reads it, which the library cannot see (it demotes the pair after such a send). */
+    int named = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int len = snprintf(sun.sun_path + 1, sizeof sun.sun_path - 1, "uepoll-conf-%d", (int)getpid());
+    socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+    check(bind(named, (struct sockaddr *)&sun, sl) == 0,
+          "dgram_named_send_wakes_sender_when_read: bind an abstract name", "bind failed");
+    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, s);
+    ep = mkepoll();
+    add(ep, s[0], EPOLLOUT | EPOLLET, 0x60);
+    expect_wait1("dgram_named_send_wakes_sender_when_read: OUT at first", ep, 0, 0x60, EPOLLOUT);
+    check(sendto(s[0], "n", 1, 0, (struct sockaddr *)&sun, sl) == 1,
+          "dgram_named_send_wakes_sender_when_read: sendto the named socket", "sendto failed");
+    check(recv(named, small, sizeof small, MSG_DONTWAIT) == 1,
+          "dgram_named_send_wakes_sender_when_read: the named socket reads it", "recv failed");
+    expect_wait1("dgram_named_send_wakes_sender_when_read: the freed skb wakes the sender", ep,
+                 0, 0x60, EPOLLOUT);
+    close_pair(s);
+    xclose(named);
     xclose(ep);
 }
 

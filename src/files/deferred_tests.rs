@@ -252,6 +252,7 @@ fn done(dir: Dir, result: isize, value: Option<u64>) -> Done {
         peek: false,
         reached: true,
         oob: false,
+        named: false,
         messages: false,
         empty_vfs_read: false,
         short_send: false,

@@ -114,6 +114,9 @@ pub struct Done {
     pub reached: bool,
     /// Socket calls: MSG_OOB was given (an out-of-band byte is its own skb, read apart).
     pub oob: bool,
+    /// A socket send given a destination address (for SOCK_DGRAM, the datagram goes to
+    /// the named socket, which need not be the peer).
+    pub named: bool,
     /// The result counts messages (recvmmsg, sendmmsg), not bytes.
     pub messages: bool,
     /// A read through the VFS (`read`, `readv`) of 0 bytes: `sock_read_iter` returns

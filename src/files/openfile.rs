@@ -81,6 +81,9 @@ struct SockState {
     /// `shutdown` stopped this end's sending (its SEND_SHUTDOWN), so a send fails
     /// before an skb is allocated.
     send_shut: AtomicBool,
+    /// `sk_sndbuf`, once asked of the kernel (0: not yet). It cannot change while the
+    /// file is served: `setsockopt(SO_SNDBUF)` demotes it first.
+    sndbuf: AtomicUsize,
 }
 
 const EVENTFD_MAX: i128 = 0xffff_ffff_ffff_fffe;
@@ -102,6 +105,7 @@ impl OpenFile {
                 Box::new(SockState {
                     rx: Mutex::new(SkbQueue::new()),
                     send_shut: AtomicBool::new(false),
+                    sndbuf: AtomicUsize::new(0),
                 })
             }),
         })
@@ -234,6 +238,18 @@ impl OpenFile {
     pub(crate) fn rx(&self) -> Option<std::sync::MutexGuard<'_, SkbQueue>> {
         let sock = self.sock.as_deref()?;
         Some(sock.rx.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Socket end: its `sk_sndbuf`.
+    pub(crate) fn sndbuf(&self) -> Option<usize> {
+        let sock = self.sock.as_deref()?;
+        let known = sock.sndbuf.load(Ordering::Relaxed);
+        if known != 0 {
+            return Some(known);
+        }
+        let asked = sys::sndbuf(self.any_fd.load(Ordering::Relaxed))?;
+        sock.sndbuf.store(asked, Ordering::Relaxed);
+        Some(asked)
     }
 
     fn note_send_shut(&self) {

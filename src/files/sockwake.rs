@@ -66,9 +66,11 @@ fn change(file: &OpenFile, done: &Done) -> Change {
 /// the record comes from a signal handler, accounted after calls that may have run
 /// after it.
 pub fn account(file: &Arc<OpenFile>, done: &Done, replayed: bool) {
-    let Kind::Socket { stream, .. } = file.kind else {
+    let Kind::Socket { stream, dgram } = file.kind else {
         return;
     };
+    // unix_seqpacket_sendmsg ignores the address; a datagram goes where it names.
+    let named = dgram && done.named;
     let change = change(file, done);
     let n = done.result.max(0) as usize;
     let mut freed = Freed::Nothing;
@@ -79,9 +81,10 @@ pub fn account(file: &Arc<OpenFile>, done: &Done, replayed: bool) {
             None => false,
         };
         if !matches!(change, Change::None) {
-            if !alone || replayed || done.oob || (stream && done.messages) {
-                // The order against other calls is unknown, or the skbs are cut in
-                // ways not modelled (out-of-band byte, per-message lengths of mmsg).
+            if !alone || replayed || done.oob || named || (stream && done.messages) {
+                // The order against other calls is unknown, or the skbs are cut or
+                // sent in ways not modelled (out-of-band byte, per-message lengths of
+                // mmsg, a datagram to a named socket).
                 q.lose_track();
             }
             match change {
@@ -115,9 +118,14 @@ pub fn account(file: &Arc<OpenFile>, done: &Done, replayed: bool) {
         Change::Sent if n > 0 || !stream => file.socket_sent(),
         Change::Received => wake_sender(file, freed),
         Change::None if done.dir == Dir::Write && done.result < 0 && done.reached => {
-            send_failed(file, done.error)
+            send_failed(file, done.error, named)
         }
         _ => {}
+    }
+    if named && matches!(change, Change::Sent) {
+        // The datagram went to a socket the library may not serve, whose reads (which
+        // free it and wake this sender) it cannot see: the kernel takes the pair.
+        super::demote::demote_fd_later(file);
     }
     // After the skbs it queued (and the peer's wake-ups).
     if stream && done.short_send && matches!(change, Change::Sent) {
@@ -131,11 +139,18 @@ pub fn account(file: &Arc<OpenFile>, done: &Done, replayed: bool) {
 /// A send on `file` failed with `error`. Where the kernel had allocated the skb (charged
 /// to the sender) before failing, freeing it runs `unix_write_space` on the sender,
 /// which wakes it if it is writable.
-fn send_failed(file: &OpenFile, error: i32) {
+fn send_failed(file: &OpenFile, error: i32, named: bool) {
     let Kind::Socket { dgram, .. } = file.kind else {
         return;
     };
     let skb_freed = match error {
+        // To a named socket, every failure after the skb was allocated frees it (no
+        // such name, not allowed to send, the receiver shut down or gone, a wait for
+        // room interrupted); before it, the sender is not writable (EAGAIN, or a
+        // signal while waiting for memory), so the wake-up below does nothing, except
+        // EPIPE from its own shutdown.
+        libc::EPIPE if named => !file.send_shut(),
+        _ if named => true,
         // The copy into the skb faulted (any type).
         libc::EFAULT => true,
         // unix_dgram_sendmsg found the peer dead: it disconnects and wakes the sender
@@ -175,7 +190,7 @@ fn worse(a: Freed, b: Freed) -> Freed {
 }
 
 /// The largest skb the stream sender `file` formed for a send of `n` bytes; its
-/// `sk_sndbuf` is asked of the kernel (`SO_SNDBUF`) only when the send may have been
+/// `sk_sndbuf` is asked of the kernel (`SO_SNDBUF`, once) only when the send may have been
 /// cut. Where the cut is not known, 1: a boundary after every byte, so every read
 /// wakes (an extra edge, never a lost one).
 fn stream_skb_max(file: &OpenFile, n: usize) -> usize {
@@ -185,7 +200,7 @@ fn stream_skb_max(file: &OpenFile, n: usize) -> usize {
     if !stream_cut_checked() {
         return 1;
     }
-    match crate::sys::sndbuf(file.any_fd.load(Ordering::Relaxed)) {
+    match file.sndbuf() {
         Some(sndbuf) => skbqueue::stream_skb_max(sndbuf),
         None => 1,
     }

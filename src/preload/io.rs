@@ -59,8 +59,10 @@ impl How {
 /// `asked`, called after a success, gives the bytes the call asked to move when the
 /// hook can tell: a `read`/`readv` of 0 bytes never reaches a socket's recvmsg
 /// (`sock_read_iter`), and a send that moved fewer bytes than asked may have freed an
-/// skb it was filling.
+/// skb it was filling. `named`, asked after a socket send reached the socket, says
+/// whether it was given a destination address.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn io(
     fd: c_int,
     dir: Dir,
@@ -68,6 +70,7 @@ fn io(
     value: *const c_void,
     args_ok: impl FnOnce() -> bool,
     asked: impl FnOnce() -> Option<usize>,
+    named: impl FnOnce() -> bool,
     call: impl FnOnce() -> isize,
 ) -> isize {
     let prep = files::prepare(fd, dir);
@@ -85,6 +88,7 @@ fn io(
         _ => None,
     }
     .map(|a| a.min(MAX_RW_COUNT));
+    let named = dir == Dir::Write && reached && prep.socket().is_some() && named();
     let value = if result == 8 && !value.is_null() {
         // SAFETY: a fault-tolerant read of the buffer the kernel just moved 8 bytes
         // through; another thread may have unmapped it since, and then the value is
@@ -103,6 +107,7 @@ fn io(
             peek: how.peek,
             reached,
             oob: how.oob,
+            named,
             messages: how.messages,
             empty_vfs_read: how.vfs && dir == Dir::Read && result == 0 && asked == Some(0),
             short_send: dir == Dir::Write && asked.is_some_and(|a| (result as usize) < a),
@@ -174,6 +179,12 @@ fn msg_total(msg: *const msghdr) -> Option<usize> {
     iov_total(h.msg_iov, c_int::try_from(h.msg_iovlen).ok()?)
 }
 
+/// Whether a message header names a destination (an unreadable one counts as named:
+/// the model then stops trusting itself rather than guess).
+fn msg_named(msg: *const msghdr) -> bool {
+    user::read_plain(msg).is_none_or(|h| !h.msg_name.is_null() && h.msg_namelen > 0)
+}
+
 /// A message header the kernel copies in full before the socket's op: the header and
 /// its iovec array, and for a send its address and control buffer.
 fn msghdr_ok(msg: *const msghdr, sending: bool) -> bool {
@@ -196,6 +207,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
         buf,
         || buf_ok(buf, count),
         || Some(count),
+        || false,
         || unsafe { real::read(fd, buf, count) },
     )
 }
@@ -215,6 +227,7 @@ pub unsafe extern "C" fn __read_chk(
         buf,
         || buf_ok(buf, count),
         || Some(count),
+        || false,
         || unsafe { real::__read_chk(fd, buf, count, buflen) },
     )
 }
@@ -229,6 +242,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
         buf,
         || buf_ok(buf, count),
         || Some(count),
+        || false,
         || unsafe { real::write(fd, buf, count) },
     )
 }
@@ -243,6 +257,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
         std::ptr::null(),
         || iov_ok(iov, iovcnt as usize),
         || iov_total(iov, iovcnt),
+        || false,
         || unsafe { real::readv(fd, iov, iovcnt) },
     )
 }
@@ -257,6 +272,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         std::ptr::null(),
         || iov_ok(iov, iovcnt as usize),
         || iov_total(iov, iovcnt),
+        || false,
         || unsafe { real::writev(fd, iov, iovcnt) },
     )
 }
@@ -271,6 +287,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
         || Some(len),
+        || false,
         || unsafe { real::recv(fd, buf, len, flags) },
     )
 }
@@ -291,6 +308,7 @@ pub unsafe extern "C" fn __recv_chk(
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
         || Some(len),
+        || false,
         || unsafe { real::__recv_chk(fd, buf, len, buflen, flags) },
     )
 }
@@ -305,6 +323,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
         || Some(len),
+        || false,
         || unsafe { real::send(fd, buf, len, flags) },
     )
 }
@@ -326,6 +345,7 @@ pub unsafe extern "C" fn recvfrom(
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
         || Some(len),
+        || false,
         || unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) },
     )
 }
@@ -348,6 +368,7 @@ pub unsafe extern "C" fn __recvfrom_chk(
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
         || Some(len),
+        || false,
         || unsafe { real::__recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen) },
     )
 }
@@ -372,6 +393,7 @@ pub unsafe extern "C" fn sendto(
                 && (addr.is_null() || copyable(addr as *const c_void, addrlen as usize))
         },
         || Some(len),
+        || !addr.is_null() && addrlen > 0,
         || unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) },
     )
 }
@@ -386,6 +408,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         std::ptr::null(),
         || msghdr_ok(msg, false),
         || msg_total(msg),
+        || false,
         || unsafe { real::recvmsg(fd, msg, flags) },
     )
 }
@@ -401,6 +424,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         std::ptr::null(),
         || msghdr_ok(msg, true),
         || msg_total(msg),
+        || msg_named(msg),
         || unsafe { real::sendmsg(fd, msg, flags) },
     )
 }
@@ -425,6 +449,7 @@ pub unsafe extern "C" fn recvmmsg(
                 && msghdr_ok(msgvec as *const msghdr, false)
         },
         || None,
+        || false,
         || unsafe { real::recvmmsg(fd, msgvec, vlen, flags, timeout) } as isize,
     ) as c_int
 }
@@ -457,6 +482,10 @@ pub unsafe extern "C" fn sendmmsg(
         std::ptr::null(),
         || msghdr_ok(msgvec as *const msghdr, true),
         || None,
+        || {
+            (0..(vlen as usize).min(UIO_MAXIOV))
+                .any(|i| msg_named(msgvec.wrapping_add(i) as *const msghdr))
+        },
         || unsafe { real::sendmmsg(fd, msgvec, vlen, flags) } as isize,
     ) as c_int
 }

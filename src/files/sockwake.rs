@@ -176,7 +176,7 @@ fn send_failed(file: &OpenFile, error: i32, named: bool) {
 
 /// `unix_write_space` on `sender`: a write-space wake-up if it is writable.
 fn wake_if_writable(sender: &OpenFile) {
-    if sender.wait_queue().is_watched() && sender.kernel_poll() & EPOLLOUT != 0 {
+    if sender.wait_queue().wants(WRITE_SPACE) && sender.kernel_poll() & EPOLLOUT != 0 {
         sender.wait_queue().wake(WRITE_SPACE);
     }
 }
@@ -235,7 +235,7 @@ fn wake_sender(reader: &OpenFile, freed: Freed) {
         return;
     };
     // A released sender's skbs wake nobody, and its fd number may be reused.
-    if sender.fd_refs.load(Ordering::SeqCst) == 0 || !sender.wait_queue().is_watched() {
+    if sender.fd_refs.load(Ordering::SeqCst) == 0 || !sender.wait_queue().wants(WRITE_SPACE) {
         return;
     }
     if freed == Freed::Unknown || sender.kernel_poll() & EPOLLOUT != 0 {
@@ -255,7 +255,7 @@ pub fn released(file: &OpenFile, peer: &OpenFile) {
         return;
     }
     // A released peer's fd number may be reused: nobody is to be woken or asked.
-    if peer.fd_refs.load(Ordering::SeqCst) == 0 || !peer.wait_queue().is_watched() {
+    if peer.fd_refs.load(Ordering::SeqCst) == 0 || !peer.wait_queue().wants(WRITE_SPACE) {
         return;
     }
     let wake = match freed {

@@ -31,7 +31,9 @@
  * kernel epoll fd), devnull (not pollable: EPERM), ctl (ADD/MOD/DEL/bad op, random
  * event bits including EXCLUSIVE, WAKEUP and undefined ones, NULL event), wait
  * (epoll_wait, epoll_pwait, epoll_pwait2, all non-blocking; maxevents 0, negative,
- * too large), read, write (sizes up to 200000; 8-byte values for eventfds, overflow
+ * too large), read (read; on sockets also recv and readv, whose 0-byte forms differ:
+ * read/readv of 0 bytes never reach a socket's recvmsg, recv of 0 bytes consumes a
+ * datagram), write (sizes up to 200000; 8-byte values for eventfds, overflow
  * included), peek (recv MSG_PEEK), close, dup, dupfd (F_DUPFD), dup2 (and dup3),
  * shutdown. Handles may be closed ones (their number may be reused) or invalid fds.
  * Everything is O_NONBLOCK. After each case every fd is closed and the process's
@@ -77,6 +79,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -188,9 +191,20 @@ static int s_wait(int s, int ep, struct epoll_event *ev, int max, int v)
     }
 }
 
-static long s_read(int s, int fd, void *buf, size_t n)
+/* read variants ("via"): 0 read, 1 recv (flags 0), 2 readv (one iovec). */
+#define N_READ_VARIANTS 3
+static long s_read(int s, int fd, void *buf, size_t n, int via)
 {
-    return s ? RAW(SYS_read, fd, buf, n, 0, 0, 0) : read(fd, buf, n);
+    struct iovec iov = { buf, n };
+    switch (via) {
+    default:
+    case 0:
+        return s ? RAW(SYS_read, fd, buf, n, 0, 0, 0) : read(fd, buf, n);
+    case 1:
+        return s ? RAW(SYS_recvfrom, fd, buf, n, 0, NULL, NULL) : recv(fd, buf, n, 0);
+    case 2:
+        return s ? RAW(SYS_readv, fd, &iov, 1, 0, 0, 0) : readv(fd, &iov, 1);
+    }
 }
 
 static long s_write(int s, int fd, const void *buf, size_t n)
@@ -305,7 +319,7 @@ static const struct opdef {
     [O_DEVNULL] = { "devnull", { "h", NULL, NULL, NULL, NULL, NULL } },
     [O_CTL] = { "ctl", { "ep", "fd", "op", "nullev", "tag", "ev" } },
     [O_WAIT] = { "wait", { "ep", "max", "call", NULL, NULL, NULL } },
-    [O_READ] = { "read", { "h", NULL, "n", NULL, NULL, NULL } },
+    [O_READ] = { "read", { "h", NULL, "n", "via", NULL, NULL } },
     [O_WRITE] = { "write", { "h", NULL, "n", NULL, "val", NULL } },
     [O_PEEK] = { "peek", { "h", NULL, "n", NULL, NULL, NULL } },
     [O_CLOSE] = { "close", { "h", NULL, NULL, NULL, NULL, NULL } },
@@ -337,9 +351,8 @@ static const char *const kind_name[K_NKINDS] = {
 enum { HP_NEG = 250, HP_BIG = 251, HP_UNUSED = 252 };
 #define MAXLIVE 40
 
-/* Taint of an epoll object (see compare_wait). T_KB_SOCK: a known uepoll bug was
- * tolerated on this instance (the KB_ list). */
-enum { T_MIX = 1, T_OUTER = 2, T_INNER = 4, T_KB_SOCK = 8 };
+/* Taint of an epoll object (see compare_wait). */
+enum { T_MIX = 1, T_OUTER = 2, T_INNER = 4 };
 
 struct handle {
     uint8_t exists, open, kind;
@@ -665,22 +678,14 @@ static int cmp_event(const void *x, const void *y)
     return a->events < b->events ? -1 : a->events > b->events;
 }
 
-static int is_sock_kind(unsigned k)
-{
-    return k == K_STREAM || k == K_DGRAM || k == K_SEQPACKET;
-}
-
-/* Keep only events whose registration's target was not an epoll fd (and, with
- * `no_edge_sockets`, not an edge-like registration of a socket), sorted and without
- * duplicates. */
-static int normalise(struct epoll_event *ev, int n, int no_edge_sockets)
+/* Keep only events whose registration's target was not an epoll fd, sorted and
+ * without duplicates. */
+static int normalise(struct epoll_event *ev, int n)
 {
     int k = 0;
     for (int i = 0; i < n; i++) {
         uint64_t d = ev[i].data.u64;
         if (D_KIND(d) == K_EPOLL)
-            continue;
-        if (no_edge_sockets && is_sock_kind(D_KIND(d)) && D_EDGE(d))
             continue;
         ev[k++] = ev[i];
     }
@@ -703,18 +708,6 @@ static int normalise(struct epoll_event *ev, int n, int no_edge_sockets)
  * (and `difftest -f` replays are strict unless given -K). Remove an entry, and its
  * use in compare_wait, when the bug is fixed.
  *
- * KB_SOCKWAKE  the engine's model of which socket operations wake whom differs from
- *              af_unix: it wakes the peer on every read (even a partial read of a
- *              stream, which frees no skb, and a 0-byte read or EOF read of a
- *              datagram or seqpacket end), and it wakes a SOCK_DGRAM peer for write
- *              space whenever an end is closed (the kernel only when datagrams the
- *              peer sent were still queued). Edge-triggered and one-shot socket
- *              registrations then see an extra event, and spurious queueing changes
- *              ready-list order. (The failed-send case of this family is fixed and
- *              pinned as a passing regression.)
- *              Tolerated: on an instance with socket registrations, events of
- *              edge-like socket registrations are ignored and the rest compared as
- *              sets (with a drain), from the first such difference on.
  * KB_MARKER    a nested instance (watched by an outer epoll fd) that also has
  *              kernel-served fds can return fewer events than ready and asked for:
  *              the kernel epoll fd returns the library's wake-up eventfd in one of
@@ -722,8 +715,8 @@ static int normalise(struct epoll_event *ev, int n, int no_edge_sockets)
  *              Tolerated: a lower uepoll count on such an instance when the drained
  *              sets agree.
  */
-enum { KB_SOCKWAKE, KB_MARKER, KB_N };
-static const char *const kb_name[KB_N] = { "socket-wakeups", "nested-marker-slot" };
+enum { KB_MARKER, KB_N };
+static const char *const kb_name[KB_N] = { "nested-marker-slot" };
 static int tolerate; /* apply the KB_ tolerances */
 static long kb_hits_local[KB_N];
 
@@ -732,27 +725,10 @@ static void kb_hit(int kb)
     kb_hits_local[kb]++;
 }
 
-/* Every edge-like socket event in the kernel's evb[SK][0..total] has the same data
- * and bits among uepoll's evb[SU][0..total]. */
-static int edge_sockets_covered(const int total[2])
-{
-    for (int i = 0; i < total[SK]; i++) {
-        uint64_t d = evb[SK][i].data.u64;
-        if (!is_sock_kind(D_KIND(d)) || !D_EDGE(d))
-            continue;
-        int found = 0;
-        for (int j = 0; j < total[SU] && !found; j++)
-            found = evb[SU][j].data.u64 == d && evb[SU][j].events == evb[SK][i].events;
-        if (!found)
-            return 0;
-    }
-    return 1;
-}
-
 /* Both sides succeeded: wait again with a full buffer on both (when `again`), then
  * compare the normalised unions. Returns 1 when they agree. */
 static int union_agrees(const struct state *st, const struct op *op, int n[2], int again,
-                        int no_edge_sockets, int total[2], int m[2])
+                        int total[2], int m[2])
 {
     for (int s = 0; s < 2; s++) {
         total[s] = n[s];
@@ -762,22 +738,9 @@ static int union_agrees(const struct state *st, const struct op *op, int n[2], i
                 total[s] += k;
         }
     }
-    /* The tolerance is for extra edges only: every edge-like socket event the kernel
-     * reported must be among uepoll's, or an event was lost. */
-    if (no_edge_sockets && !edge_sockets_covered(total))
-        return 0;
     for (int s = 0; s < 2; s++)
-        m[s] = normalise(evb[s], total[s], no_edge_sockets);
+        m[s] = normalise(evb[s], total[s]);
     return m[SU] == m[SK] && memcmp(evb[SU], evb[SK], m[SU] * sizeof(struct epoll_event)) == 0;
-}
-
-static int has_socket_events(int n[2])
-{
-    for (int s = 0; s < 2; s++)
-        for (int i = 0; i < n[s]; i++)
-            if (is_sock_kind(D_KIND(evb[s][i].data.u64)))
-                return 1;
-    return 0;
 }
 
 /*
@@ -810,13 +773,13 @@ static int has_socket_events(int n[2])
  * own event order can differ. This is the stale-entry difference of
  * docs/differences.md, "Nesting, and poll()/select() on an epoll fd".
  */
-static int compare_wait(struct state *st, const struct op *op, int obj, int taint,
+static int compare_wait(struct state *st, const struct op *op, int taint,
                         struct res r[2], char *why, size_t wl)
 {
     char bu[EVTXT], bk[EVTXT];
     int n[2] = { (int)r[SU].ret, (int)r[SK].ret };
     int total[2], m[2];
-    int setmode = taint & (T_MIX | T_OUTER | T_INNER | T_KB_SOCK);
+    int setmode = taint & (T_MIX | T_OUTER | T_INNER);
     if (r[SU].ret < 0 || r[SK].ret < 0 || !setmode) {
         if (same(r[SU], r[SK]) &&
             (n[SU] <= 0 || memcmp(evb[SU], evb[SK], n[SU] * sizeof(struct epoll_event)) == 0))
@@ -827,19 +790,9 @@ static int compare_wait(struct state *st, const struct op *op, int obj, int tain
         fmt_events(evb[SU], n[SU] > 0 ? n[SU] : 0, bu, sizeof bu);
         fmt_events(evb[SK], n[SK] > 0 ? n[SK] : 0, bk, sizeof bk);
         snprintf(why, wl, "  uepoll: %s%s\n  kernel: %s%s\n", a, bu, b, bk);
-        if (tolerate && r[SU].ret >= 0 && r[SK].ret >= 0 && obj >= 0 && has_socket_events(n)) {
-            /* KNOWN FAILING (KB_SOCKWAKE): see the KB_ list above. */
-            int trunc = n[SU] == op->b || n[SK] == op->b;
-            if (union_agrees(st, op, n, trunc, 1, total, m)) {
-                st->taint[obj] |= T_KB_SOCK;
-                kb_hit(KB_SOCKWAKE);
-                why[0] = 0;
-                return 0;
-            }
-        }
         return 1;
     }
-    int countbad = !(taint & (T_OUTER | T_KB_SOCK)) && n[SU] != n[SK];
+    int countbad = !(taint & T_OUTER) && n[SU] != n[SK];
     int trunc = n[SU] == op->b || n[SK] == op->b;
     /* KNOWN FAILING (KB_MARKER): such a wait can come back short without filling the
      * buffer; drain so that the union still holds everything that was ready. */
@@ -857,17 +810,7 @@ static int compare_wait(struct state *st, const struct op *op, int obj, int tain
     }
     fmt_events(evb[SU], shown[SU], bu, sizeof bu);
     fmt_events(evb[SK], shown[SK], bk, sizeof bk);
-    int agree = union_agrees(st, op, shown, 0, !!(taint & T_KB_SOCK), total, m);
-    if ((!agree || countbad) && tolerate && !(taint & T_KB_SOCK) && has_socket_events(m)) {
-        /* KNOWN FAILING (KB_SOCKWAKE): see the KB_ list above. */
-        int mm[2] = { m[SU], m[SK] };
-        if (union_agrees(st, op, mm, 0, 1, total, m)) {
-            st->taint[obj] |= T_KB_SOCK;
-            kb_hit(KB_SOCKWAKE);
-            agree = 1;
-            countbad = 0;
-        }
-    }
+    int agree = union_agrees(st, op, shown, 0, total, m);
     if (agree && countbad && tolerate && (taint & T_MIX) && (taint & T_INNER) &&
         n[SU] < n[SK]) {
         /* KNOWN FAILING (KB_MARKER): see the KB_ list above. */
@@ -877,10 +820,9 @@ static int compare_wait(struct state *st, const struct op *op, int obj, int tain
     if (agree && !countbad)
         return 0;
     snprintf(why, wl,
-             "  (instance%s%s%s%s: compared as sets%s%s)\n  uepoll: %d%s%s\n  kernel: %d%s%s\n",
+             "  (instance%s%s%s: compared as sets%s%s)\n  uepoll: %d%s%s\n  kernel: %d%s%s\n",
              taint & T_MIX ? " mixed" : "", taint & T_OUTER ? " outer" : "",
              taint & T_INNER ? " inner" : "",
-             taint & T_KB_SOCK ? " known-socket-bug" : "",
              trunc ? ", drained with a second full wait" : "",
              countbad ? "; counts differ" : "", n[SU], trunc ? " + drain" : "", bu, n[SK],
              trunc ? " + drain" : "", bk);
@@ -1025,7 +967,7 @@ static int exec_op(struct state *st, const struct op *op, char *why, size_t wl)
             evb[SU][0] = evb[SU][1];
             evb[SU][1] = t;
         }
-        int bad = compare_wait(st, op, obj, taint, r, why, wl);
+        int bad = compare_wait(st, op, taint, r, why, wl);
         if (verbose) {
             char bu[EVTXT];
             fmt_events(evb[SU], r[SU].ret > 0 ? (int)r[SU].ret : 0, bu, sizeof bu);
@@ -1045,7 +987,7 @@ static int exec_op(struct state *st, const struct op *op, char *why, size_t wl)
         for (int s = 0; s < 2; s++) {
             memset(rbuf[s], 0, n < 64 ? n : 64);
             int fd = fd_of(st, s, op->a);
-            r[s] = mk(op->type == O_READ ? s_read(s, fd, rbuf[s], n) : s_peek(s, fd, rbuf[s], n));
+            r[s] = mk(op->type == O_READ ? s_read(s, fd, rbuf[s], n, op->e) : s_peek(s, fd, rbuf[s], n));
         }
         if (flip_type == op->type && r[SU].ret > 0)
             r[SU].ret--;
@@ -1385,6 +1327,10 @@ static void gen_op(struct state *st, struct rng *r, int *next, struct op *op)
             op->c = lens[rn(r, 10)];
         } else {
             op->c = (int)read_sizes[rn(r, sizeof read_sizes / sizeof read_sizes[0])];
+        }
+        if (op->type == O_READ && (KM(kind_of(st, op->a)) & KM_SOCK)) {
+            static const unsigned wv[N_READ_VARIANTS] = { 70, 20, 10 };
+            op->e = wpick(r, wv, N_READ_VARIANTS);
         }
         break;
     case O_CLOSE:

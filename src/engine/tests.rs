@@ -1533,3 +1533,22 @@ fn raise_landing_after_settle_is_consumed_by_next_sleeper() {
     assert!(!w.is_raised(), "the sleeper that saw the signal lowered it");
     ep.free();
 }
+
+#[test]
+fn wait_queue_wants_a_key_only_while_a_watcher_asks_for_it() {
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let f = mock_file(EPOLLIN | EPOLLOUT);
+    let space = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+    assert!(!f.wait_queue().wants(space), "nobody watches");
+    add(&ep, &f, 3, EPOLLIN | EPOLLET, 1);
+    assert!(!f.wait_queue().wants(space), "only IN asked for");
+    assert!(f.wait_queue().wants(EPOLLIN));
+    modify(&ep, &f, 3, EPOLLOUT | EPOLLONESHOT, 1);
+    assert!(f.wait_queue().wants(space));
+    // A ONESHOT item that fired keeps only private bits: a wake-up could not queue it.
+    assert_eq!(wait(&ep, 4).len(), 1);
+    assert!(!f.wait_queue().wants(space), "disarmed");
+    del(&ep, &f, 3);
+    assert!(!f.wait_queue().wants(space));
+    ep.free();
+}

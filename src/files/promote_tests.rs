@@ -68,6 +68,12 @@ fn written(n: isize) -> Done {
         value: None,
         peek: false,
         reached: true,
+        oob: false,
+        named: false,
+        messages: false,
+        empty_vfs_read: false,
+        short_send: false,
+        ticket: None,
     }
 }
 
@@ -122,7 +128,7 @@ fn promotion_demotes_a_served_file_registered_in_the_kernel_and_keeps_its_edge()
         .ep_ctl(libc::EPOLL_CTL_ADD, &r, rfd, (EPOLLIN, 8), usize::MAX)
         .unwrap();
     write_byte(wfd);
-    files::account(&w, None, written(1));
+    files::account(&w, None, written(1), false);
     assert!(inst.child_let_go());
     assert_eq!(promote_instance(&mut table, &inst), Outcome::Settled);
     assert!(!inst.is_kernel_only());
@@ -176,7 +182,7 @@ fn promotion_hands_a_file_over_without_losing_a_concurrent_write() {
                 while n < 200 && (n == 0 || !stop.load(Ordering::SeqCst)) {
                     let _read = gate.read().unwrap();
                     write_byte(wfd);
-                    files::account(&w, None, written(1));
+                    files::account(&w, None, written(1), false);
                     n += 1;
                 }
             })

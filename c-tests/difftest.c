@@ -44,7 +44,9 @@
  *    epoll fd registered) or "inner" (registered in another epoll fd): as sets,
  *    with the wait repeated (drained with a full buffer) on both sides when either
  *    was truncated. Documented differences, see compare_wait for the pointers.
- *  - known uepoll bugs (KB_ below) are tolerated in random runs, and only there.
+ *  - nothing else is tolerated, with one exception for now: the socket wake-up
+ *    family (KB_SOCKWAKE below), fixed in a branch of its own, is tolerated in random
+ *    runs unless DIFFTEST_STRICT=1, and only there.
  *
  * Usage:
  *   difftest [-s SEED] [-n OPS] [-c CASES] [-t SECONDS] [-k]  random cases
@@ -701,7 +703,8 @@ static int normalise(struct epoll_event *ev, int n, int no_edge_sockets)
  * a random run a wait difference that one of them explains is counted, not failed,
  * so that the run goes on looking for other bugs; DIFFTEST_STRICT=1 turns this off
  * (and `difftest -f` replays are strict unless given -K). Remove an entry, and its
- * use in compare_wait, when the bug is fixed.
+ * use in compare_wait, when the bug is fixed. Only the socket wake-up family is left
+ * (its fix is on its own branch); every other difference fails a random run.
  *
  * KB_SOCKWAKE  the engine's model of which socket operations wake whom differs from
  *              af_unix: it wakes the peer on every read (even a partial read of a
@@ -715,15 +718,9 @@ static int normalise(struct epoll_event *ev, int n, int no_edge_sockets)
  *              Tolerated: on an instance with socket registrations, events of
  *              edge-like socket registrations are ignored and the rest compared as
  *              sets (with a drain), from the first such difference on.
- * KB_MARKER    a nested instance (watched by an outer epoll fd) that also has
- *              kernel-served fds can return fewer events than ready and asked for:
- *              the kernel epoll fd returns the library's wake-up eventfd in one of
- *              the slots and strip_marker removes it (preload/epoll.rs:kernel_collect).
- *              Tolerated: a lower uepoll count on such an instance when the drained
- *              sets agree.
  */
-enum { KB_SOCKWAKE, KB_MARKER, KB_N };
-static const char *const kb_name[KB_N] = { "socket-wakeups", "nested-marker-slot" };
+enum { KB_SOCKWAKE, KB_N };
+static const char *const kb_name[KB_N] = { "socket-wakeups" };
 static int tolerate; /* apply the KB_ tolerances */
 static long kb_hits_local[KB_N];
 
@@ -841,10 +838,6 @@ static int compare_wait(struct state *st, const struct op *op, int obj, int tain
     }
     int countbad = !(taint & (T_OUTER | T_KB_SOCK)) && n[SU] != n[SK];
     int trunc = n[SU] == op->b || n[SK] == op->b;
-    /* KNOWN FAILING (KB_MARKER): such a wait can come back short without filling the
-     * buffer; drain so that the union still holds everything that was ready. */
-    if (tolerate && (taint & T_MIX) && (taint & T_INNER))
-        trunc = 1;
     /* The text before normalise() sorts the buffers. */
     int shown[2];
     for (int s = 0; s < 2; s++) {
@@ -867,12 +860,6 @@ static int compare_wait(struct state *st, const struct op *op, int obj, int tain
             agree = 1;
             countbad = 0;
         }
-    }
-    if (agree && countbad && tolerate && (taint & T_MIX) && (taint & T_INNER) &&
-        n[SU] < n[SK]) {
-        /* KNOWN FAILING (KB_MARKER): see the KB_ list above. */
-        kb_hit(KB_MARKER);
-        countbad = 0;
     }
     if (agree && !countbad)
         return 0;

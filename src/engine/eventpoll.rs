@@ -1119,6 +1119,11 @@ impl EventPoll {
     /// is left. An outer instance watching through the kernel sees the waker, not the
     /// items, so a stale entry would keep it readable; the kernel's own poll of an epoll
     /// file prunes the same way (`__ep_eventpoll_poll`).
+    ///
+    /// As a transfer does, `missed` is cleared before the re-poll: a wake-up that
+    /// arrived while the entry waited on the list is seen by the re-poll, and only one
+    /// after it keeps the entry (`unlink`). Without that, an entry whose file was woken
+    /// twice and then became unready stayed, and kept the waker up.
     pub fn prune(&self) {
         let _items = self.mtx.read();
         {
@@ -1127,6 +1132,9 @@ impl EventPoll {
                 if epi.dead.load(Ordering::Relaxed) {
                     epi.linked.store(false, Ordering::Relaxed);
                     return false;
+                }
+                if epi.missed.load(Ordering::Relaxed) {
+                    epi.missed.swap(false, Ordering::AcqRel);
                 }
                 epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(epi)
             });

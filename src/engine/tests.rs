@@ -991,6 +991,34 @@ fn settle_keeps_signal_while_items_are_ready() {
     ep.free();
 }
 
+/// A queued entry woken a second time (which sets `missed`) and then made unready, as a
+/// pipe read end that got two writes and was MODded to EPOLLOUT: `prune` drops it and
+/// lowers the signal an outer instance watches. It used to keep the entry for its stale
+/// `missed` flag, so the signal stayed up with nothing to report, and a wait on a
+/// nested instance with kernel-served fds came back one event short (the wake-up took
+/// a slot of the kernel's look that the engine could not fill).
+#[test]
+fn prune_drops_an_unready_entry_woken_twice() {
+    let (ep, w) = mock_ep(Variant::SinglePass);
+    ep.add_kernel_watcher();
+    let a = mock_file(0);
+    let fa = Arc::clone(&a);
+    add(&ep, &fa, 3, EPOLLIN | EPOLLET, 1);
+    a.add(EPOLLIN, KEY_READABLE);
+    a.add(EPOLLIN, KEY_READABLE);
+    assert!(w.is_raised());
+    a.set_quietly(0);
+    ep.prune();
+    assert!(!ep.has_ready(), "the unready entry is dropped");
+    assert!(!w.is_raised(), "and the signal lowered");
+    // A wake-up after the prune queues it again.
+    a.add(EPOLLIN, KEY_READABLE);
+    assert!(w.is_raised());
+    assert_eq!(datas(&wait(&ep, 8)), [1]);
+    ep.remove_kernel_watcher();
+    ep.free();
+}
+
 /// Case 4 of the seed, made deterministic: waiter 2 tries to sleep while waiter 1's
 /// transfer has the whole list spliced away. Returns whether waiter 2 slept, the raises
 /// seen once waiter 1 is done, and every event delivered in the end.

@@ -2,6 +2,13 @@
 //! the engine's transfer and a zero-timeout `epoll_wait` on the kernel epoll fd,
 //! alternating which goes first so neither starves the other. The library's own
 //! wake-up events are stripped from what the kernel reports.
+//!
+//! While the wake-up eventfd is level-triggered (an outer epoll or poll() watches the
+//! instance), it sits in the kernel epoll fd's ready list exactly while engine items
+//! are ready, and a look at the kernel fd can return it in one of the slots. The
+//! kernel goes first then, and the engine fills the slot the wake-up took: a second
+//! look at the kernel fd could return a level-triggered item twice, and engine items
+//! already taken by an engine-first transfer cannot be returned again.
 
 use libc::{c_int, epoll_event};
 
@@ -21,7 +28,8 @@ impl Instance {
         max: usize,
     ) -> Result<usize, Errno> {
         let kernel = self.has_kernel_items();
-        let kernel_first = kernel && self.kernel_first_turn();
+        let marker_in_ready_list = kernel && self.marker_may_take_a_slot();
+        let kernel_first = kernel && (marker_in_ready_list || self.kernel_first_turn());
         let mut n = 0;
         let mut fault = false;
         if kernel_first {
@@ -46,6 +54,23 @@ impl Instance {
             return Err(Errno(libc::EFAULT));
         }
         Ok(n)
+    }
+
+    /// Whether the wake-up eventfd can be in the kernel epoll fd's ready list while
+    /// the engine has nothing to fill the slot it takes. With a level-triggered
+    /// wake-up the answer is made true only when engine items are ready: stale entries
+    /// (files no longer ready, which the kernel's own poll of an epoll file drops,
+    /// `__ep_eventpoll_poll`) are pruned first, and the prune lowers the eventfd when
+    /// none is left. So when the kernel's look returns the wake-up in a slot, the
+    /// engine has an item to put there, and the count is the kernel's.
+    fn marker_may_take_a_slot(&self) -> bool {
+        if !self.has_level_wakeups() {
+            return false;
+        }
+        if let Some(_gate) = table::enter() {
+            self.prune_engine();
+        }
+        true
     }
 
     /// The engine's transfer into `events[from..max]`.

@@ -225,6 +225,17 @@ impl Instance {
         self.ep.resync_waker();
     }
 
+    /// True once the wake-up eventfd is registered level-triggered (`level_wakeups`).
+    pub(super) fn has_level_wakeups(&self) -> bool {
+        self.wake_level.load(Ordering::SeqCst)
+    }
+
+    /// Drop engine ready-list entries that are no longer ready, and lower the wake-up
+    /// signal if none is left (`EventPoll::prune`). Inside the gate.
+    pub(super) fn prune_engine(&self) {
+        self.ep.prune();
+    }
+
     /// Add a watcher through the kernel (an outer epoll, or a poller).
     pub fn watch_from_kernel(&self) {
         self.level_wakeups();

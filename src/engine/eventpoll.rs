@@ -1143,6 +1143,37 @@ impl EventPoll {
         self.settle();
     }
 
+    /// Drop the entries at the head of the ready list whose files are no longer ready,
+    /// up to the first one that is, then lower the waker if nothing is left. A transfer
+    /// that follows delivers at least one event whenever the waker is still up (it
+    /// starts at the head), which is what a wait of an instance with kernel-served fds
+    /// needs before the kernel's look (`files/collect.rs`). The next transfer would drop
+    /// the same entries; only the head is looked at, so a long level-triggered ready
+    /// list costs one re-poll, not one per entry as `prune`.
+    pub fn prune_head(&self) {
+        let _items = self.mtx.read();
+        {
+            let mut rd = self.ready.lock();
+            while let Some(epi) = rd.list.front().map(Arc::clone) {
+                if epi.dead.load(Ordering::Relaxed) {
+                    epi.linked.store(false, Ordering::Relaxed);
+                    rd.dead = rd.dead.saturating_sub(1);
+                } else {
+                    // As in `prune`: a wake-up the re-poll sees is forgotten, one after
+                    // it keeps the entry (`unlink`).
+                    if epi.missed.load(Ordering::Relaxed) {
+                        epi.missed.swap(false, Ordering::AcqRel);
+                    }
+                    if epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(&epi) {
+                        break;
+                    }
+                }
+                rd.list.pop_front();
+            }
+        }
+        self.settle();
+    }
+
     /// Raise unconditionally: every callback is a new edge for kernel-side watchers.
     fn poke(self: &Arc<Self>, raises: &mut Raises) {
         self.raised.store(true, Ordering::SeqCst);

@@ -56,19 +56,20 @@ impl Instance {
         Ok(n)
     }
 
-    /// Whether the wake-up eventfd can be in the kernel epoll fd's ready list while
-    /// the engine has nothing to fill the slot it takes. With a level-triggered
-    /// wake-up the answer is made true only when engine items are ready: stale entries
-    /// (files no longer ready, which the kernel's own poll of an epoll file drops,
-    /// `__ep_eventpoll_poll`) are pruned first, and the prune lowers the eventfd when
-    /// none is left. So when the kernel's look returns the wake-up in a slot, the
-    /// engine has an item to put there, and the count is the kernel's.
+    /// Whether the wake-up eventfd can be in the kernel epoll fd's ready list, taking a
+    /// slot of the kernel's look: while it is level-triggered. It is then up only while
+    /// the engine has an item to put in that slot: stale entries at the head of the
+    /// engine's ready list (files no longer ready, which the next transfer would drop
+    /// too) are dropped first, and the eventfd is lowered when none is left
+    /// (`EventPoll::prune_head`). So when the kernel's look returns the wake-up, the
+    /// engine's transfer, which starts at that head, fills its slot, and the count is
+    /// the kernel's.
     fn marker_may_take_a_slot(&self) -> bool {
         if !self.has_level_wakeups() {
             return false;
         }
         if let Some(_gate) = table::enter() {
-            self.prune_engine();
+            self.prune_engine_head();
         }
         true
     }

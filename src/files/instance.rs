@@ -230,10 +230,11 @@ impl Instance {
         self.wake_level.load(Ordering::SeqCst)
     }
 
-    /// Drop engine ready-list entries that are no longer ready, and lower the wake-up
-    /// signal if none is left (`EventPoll::prune`). Inside the gate.
-    pub(super) fn prune_engine(&self) {
-        self.ep.prune();
+    /// Drop the engine's ready-list entries that are no longer ready from its head, up
+    /// to the first ready one, and lower the wake-up signal if none is left
+    /// (`EventPoll::prune_head`). Inside the gate.
+    pub(super) fn prune_engine_head(&self) {
+        self.ep.prune_head();
     }
 
     /// Add a watcher through the kernel (an outer epoll, or a poller).

@@ -1139,6 +1139,42 @@ static void g_nest(void)
     xclose(outer);
     xclose(inner);
 
+    /* A nested instance with an engine-served and a kernel-served fd, both
+     * level-triggered and ready: every wait gets as many events as it asks for, up to
+     * the two ready. (uepoll's kernel epoll fd then also holds the instance's wake-up
+     * eventfd, which must not take one of the slots.) */
+    outer = mkepoll();
+    inner = mkepoll();
+    mkpipe(p);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    struct itimerspec its = { .it_value = { 0, 1 } };
+    timerfd_settime(tfd, 0, &its, NULL);
+    add(inner, p[0], EPOLLIN, 1);
+    add(inner, tfd, EPOLLIN, 2);
+    add(outer, inner, EPOLLIN, 3);
+    put(p[1], 1);
+    expect_wait1("nested mixed: outer reports the inner", outer, LONG_MS, 3, EPOLLIN);
+    int short2 = 0, short1 = 0, seen = 0;
+    struct epoll_event ev2[2];
+    for (int i = 0; i < 20; i++) {
+        int n = epoll_wait(inner, ev2, 2, 0);
+        if (n != 2)
+            short2++;
+        for (int j = 0; j < n && j < 2; j++)
+            seen |= 1 << ev2[j].data.u64;
+    }
+    for (int i = 0; i < 20; i++)
+        if (epoll_wait(inner, ev2, 1, 0) != 1)
+            short1++;
+    check(short2 == 0 && short1 == 0 && seen == 6,
+          "nested mixed: 20 timeout-0 waits for 2, then 20 for 1, with both ready: full counts",
+          "waits for 2 short %d times, waits for 1 short %d times, seen mask 0x%x", short2,
+          short1, seen);
+    xclose(tfd);
+    close_pair(p);
+    xclose(outer);
+    xclose(inner);
+
     /* Chain e[i+1] watches e[i], built from the bottom up. */
     enum { C = 7 };
     int e[C], stop = -1, err = 0;

@@ -196,7 +196,10 @@ fn a_kernel_eventfd_beside_a_served_one_does_not_hold_the_promotion_back() {
     assert!(inst.child_let_go());
     assert_eq!(promote_instance(&mut table, &inst), Outcome::Settled);
     assert!(!inst.is_kernel_only(), "served again");
-    assert!(inst.has_kernel_items(), "the kernel eventfd stays with the kernel");
+    assert!(
+        inst.has_kernel_items(),
+        "the kernel eventfd stays with the kernel"
+    );
     assert_eq!(kernel_events(inst.any_fd()), vec![(EPOLLIN, 3)]);
     for fd in [served, kernel] {
         // SAFETY: closes the test's own fds.

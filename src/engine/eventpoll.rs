@@ -55,7 +55,10 @@ use super::epitem::Epitem;
 use super::events::*;
 use super::file::EpFile;
 use super::stats::STATS;
-use super::sync::{fence, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, RwLock};
+use super::sync::{
+    arc_clone, arc_drop, fence, note_arc_drops, plain, AtomicBool, AtomicUsize, Condvar, Mutex,
+    MutexGuard, Ordering, RwLock,
+};
 
 /// Which transfer algorithm an instance runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -340,11 +343,11 @@ struct ReadyList {
 /// The engine watches reserved by all instances of this process, checked against
 /// `max_user_watches` on insert. The kernel's own watches (kernel-served fds) are not
 /// counted here.
-static WATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static WATCHES: plain::AtomicUsize = plain::AtomicUsize::new(0);
 
 /// Instances watched by an outer instance through the kernel (nesting is rare; when it
 /// is absent the read path skips pruning altogether).
-static NESTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static NESTED: plain::AtomicUsize = plain::AtomicUsize::new(0);
 
 /// Engine watches reserved by all instances of the process: at least the items they
 /// hold, and close to it near `max_user_watches`, where reservations go one at a time.
@@ -425,7 +428,7 @@ impl EventPoll {
                 if !items.reserve_one(max_watches) {
                     return Err(CtlError::NoSpace);
                 }
-                let file: Arc<dyn EpFile> = Arc::clone(file) as Arc<dyn EpFile>;
+                let file: Arc<dyn EpFile> = arc_clone(file) as Arc<dyn EpFile>;
                 self.insert(
                     &mut items,
                     key,
@@ -443,6 +446,7 @@ impl EventPoll {
                     items.release_spare();
                     if let Some(older) = items.recent.replace(epi) {
                         older.file.wait_queue().remove(&older);
+                        arc_drop(older);
                     }
                     Ok(())
                 }
@@ -497,6 +501,7 @@ impl EventPoll {
         });
         let epi = match cached {
             Some(old) => {
+                arc_drop(file); // the revived item keeps its own reference
                 // Under the ready lock, where callbacks read `dead`: one that ran before
                 // saw the item dead and did nothing, and the re-poll below sees what it
                 // announced; one that runs after sees a live item.
@@ -507,8 +512,8 @@ impl EventPoll {
                 old
             }
             None => {
-                let epi = Arc::new(Epitem::new(Arc::clone(self), file, fd, events, data));
-                epi.file.wait_queue().add(Arc::clone(&epi));
+                let epi = Arc::new(Epitem::new(arc_clone(self), file, fd, events, data));
+                epi.file.wait_queue().add(arc_clone(&epi));
                 epi
             }
         };
@@ -566,13 +571,17 @@ impl EventPoll {
                 .take(UNLINK_SCAN)
                 .position(|e| Arc::ptr_eq(e, epi));
             if let Some(from_tail) = near_tail {
-                rd.list.remove(len - 1 - from_tail);
+                if let Some(entry) = rd.list.remove(len - 1 - from_tail) {
+                    arc_drop(entry);
+                }
                 epi.linked.store(false, Ordering::Relaxed);
                 return;
             }
             rd.dead += 1;
             if rd.dead > 64 && rd.dead * 2 > rd.list.len() {
+                let before = rd.list.len();
                 rd.list.retain(|e| !e.dead.load(Ordering::Relaxed));
+                note_arc_drops(before - rd.list.len());
                 rd.dead = 0;
             }
         }
@@ -586,7 +595,7 @@ impl EventPoll {
                 false
             } else {
                 epi.linked.store(true, Ordering::Relaxed);
-                rd.list.push_back(Arc::clone(epi));
+                rd.list.push_back(arc_clone(epi));
                 true
             }
         };
@@ -766,8 +775,10 @@ impl EventPoll {
                     } else if epi.dead.load(Ordering::Relaxed) {
                         epi.linked.store(false, Ordering::Relaxed);
                         rd.dead = rd.dead.saturating_sub(1);
+                        arc_drop(epi);
                     } else if unlink(&epi) {
                         // Unlinked for good: nothing arrived while it was in flight.
+                        arc_drop(epi);
                     } else {
                         requeued += 1;
                         rd.list.push_back(epi);
@@ -951,6 +962,8 @@ impl EventPoll {
                     epi.linked.store(true, Ordering::Relaxed);
                     rd.list.push_back(epi);
                     requeued += 1;
+                } else {
+                    arc_drop(epi);
                 }
             }
             if rd.spares.len() < 4 {
@@ -1123,6 +1136,7 @@ impl EventPoll {
         let _items = self.mtx.read();
         {
             let mut rd = self.ready.lock();
+            let before = rd.list.len();
             rd.list.retain(|epi| {
                 if epi.dead.load(Ordering::Relaxed) {
                     epi.linked.store(false, Ordering::Relaxed);
@@ -1130,6 +1144,7 @@ impl EventPoll {
                 }
                 epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(epi)
             });
+            note_arc_drops(before - rd.list.len());
             rd.dead = 0;
         }
         self.settle();
@@ -1159,6 +1174,7 @@ fn collect_ready_items(rd: &mut ReadyList, txlist: &mut VecDeque<Arc<Epitem>>, m
         if epi.dead.load(Ordering::Relaxed) {
             epi.linked.store(false, Ordering::Relaxed);
             rd.dead = rd.dead.saturating_sub(1);
+            arc_drop(epi);
         } else if epi.in_tx.load(Ordering::Relaxed) {
             kept.push_back(epi); // on another transfer's list: leave it queued
         } else {
@@ -1244,7 +1260,7 @@ impl Raises {
     fn push(&mut self, ep: &Arc<EventPoll>) {
         for slot in &mut self.pending {
             if slot.is_none() {
-                *slot = Some(Arc::clone(ep));
+                *slot = Some(arc_clone(ep));
                 return;
             }
         }
@@ -1257,6 +1273,7 @@ impl Drop for Raises {
         for slot in &mut self.pending {
             if let Some(ep) = slot.take() {
                 ep.waker.raise();
+                arc_drop(ep);
             }
         }
     }
@@ -1302,7 +1319,7 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
             false
         } else {
             epi.linked.store(true, Ordering::Relaxed);
-            rd.list.push_back(Arc::clone(epi));
+            rd.list.push_back(arc_clone(epi));
             true
         }
     };

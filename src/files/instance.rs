@@ -9,7 +9,7 @@
 //! `ctl.rs` (routing `epoll_ctl`), `wait.rs` with `deadline.rs` (the wait loop and its
 //! timeout) and `collect.rs` (non-blocking looks at both sources).
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use libc::epoll_event;

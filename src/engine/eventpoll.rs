@@ -244,6 +244,9 @@ impl ItemIndex {
 struct ItemMap {
     map: ItemIndex,
     reserved: usize,
+    /// The last reservation was a whole chunk (the process is far from its limit), so
+    /// an instance that becomes empty keeps one watch (`release_spare`).
+    chunked: bool,
     /// The item most recently removed by `EPOLL_CTL_DEL`, dead but still on its
     /// file's wait queue, kept so that re-adding the same (file, fd) — the
     /// DEL-then-ADD re-arm pattern of busy event loops — costs neither an allocation,
@@ -296,18 +299,36 @@ impl ItemMap {
             },
         );
         match taken {
-            Ok(before) if before + WATCH_CHUNK <= max => self.reserved += WATCH_CHUNK,
-            Ok(_) => self.reserved += 1,
+            Ok(before) if before + WATCH_CHUNK <= max => {
+                self.reserved += WATCH_CHUNK;
+                self.chunked = true;
+            }
+            Ok(_) => {
+                self.reserved += 1;
+                self.chunked = false;
+            }
             Err(_) => return false,
         }
         true
     }
 
-    /// Give back reservations well beyond what the items need.
+    /// Give back every reservation (`ep_free`).
+    fn release_all(&mut self) {
+        if self.reserved != 0 {
+            WATCHES.fetch_sub(self.reserved, std::sync::atomic::Ordering::Relaxed);
+            self.reserved = 0;
+        }
+    }
+
+    /// Give back reservations well beyond what the items need. An instance that
+    /// becomes empty gives back all but one, far from the limit: the re-arm of a lone
+    /// fd (DEL, then ADD) then touches the process-wide counter neither time. Near
+    /// the limit, where reservations go one at a time, it gives back everything, so
+    /// that the limit stays exact for the other instances.
     fn release_spare(&mut self) {
         let spare = self.reserved - self.map.len().min(self.reserved);
         let give = if self.map.is_empty() {
-            spare
+            spare - usize::from(self.chunked && spare > 0)
         } else if spare > 2 * WATCH_CHUNK {
             WATCH_CHUNK
         } else {
@@ -428,7 +449,6 @@ impl EventPoll {
                 if !items.reserve_one(max_watches) {
                     return Err(CtlError::NoSpace);
                 }
-                let file: Arc<dyn EpFile> = arc_clone(file) as Arc<dyn EpFile>;
                 self.insert(
                     &mut items,
                     key,
@@ -466,11 +486,11 @@ impl EventPoll {
 
     /// `ep_insert`: register on the file's wait queue, then poll, as the kernel does, so
     /// that a wake-up racing with the insert is seen by one side or the other.
-    fn insert(
+    fn insert<F: EpFile + 'static>(
         self: &Arc<Self>,
         items: &mut ItemMap,
         key: ItemKey,
-        file: Arc<dyn EpFile>,
+        file: &Arc<F>,
         fd: i32,
         events: u32,
         data: u64,
@@ -501,7 +521,7 @@ impl EventPoll {
         });
         let epi = match cached {
             Some(old) => {
-                arc_drop(file); // the revived item keeps its own reference
+                // The revived item keeps its own reference to the file: none is taken.
                 // Under the ready lock, where callbacks read `dead`: one that ran before
                 // saw the item dead and did nothing, and the re-poll below sees what it
                 // announced; one that runs after sees a live item.
@@ -512,6 +532,7 @@ impl EventPoll {
                 old
             }
             None => {
+                let file: Arc<dyn EpFile> = arc_clone(file) as Arc<dyn EpFile>;
                 let epi = Arc::new(Epitem::new(arc_clone(self), file, fd, events, data));
                 epi.file.wait_queue().add(arc_clone(&epi));
                 epi
@@ -652,6 +673,7 @@ impl EventPoll {
         for epi in &all {
             self.remove(&mut items, epi);
         }
+        items.release_all();
         let mut rd = self.ready.lock();
         rd.list.clear();
         rd.dead = 0;

@@ -153,12 +153,12 @@ test-real-quick: lib
 demo: all
 	scripts/ab.sh --quick
 
-bench: all
+bench: all count-lib
 	scripts/bench.sh
 
 # The benchmark pipeline end to end with tiny durations (under a minute); writes
 # build/bench-quick/, never docs/.
-test-bench-smoke: all
+test-bench-smoke: all count-lib
 	scripts/bench.sh --quick
 
 docs-check: all

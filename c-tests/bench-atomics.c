@@ -40,6 +40,7 @@
  * Flags: -r rounds (400)  -x runs of the lock loop (11)  -q quiet
  *
  * Output (stdout), one line per figure:
+ *   ROUNDS: r                  the -r given
  *   LOCK_NS: x                 median ns per locked xadd on one line
  *   COUNTS: yes|no
  *   A_<ROW>_<FIELD>: c         per operation; FIELD in TOTAL RMW LOCK ARC FENCE
@@ -410,6 +411,7 @@ int main(int argc, char **argv)
 	if (optind != argc || rounds < 4 || runs < 1)
 		usage(argv[0]);
 
+	printf("ROUNDS: %d\n", rounds);
 	printf("LOCK_NS: %.2f\n", lock_ns(runs));
 	counter = (count_fn)dlsym(RTLD_DEFAULT, "uepoll_atomic_count");
 	printf("COUNTS: %s\n", counter ? "yes" : "no");

@@ -31,6 +31,8 @@ pub(crate) use std::sync::atomic::Ordering;
 /// be built in a `static`) and the file layer, which loom builds leave out. Counted
 /// like the others with `count-atomics`.
 pub(crate) mod plain {
+    // Loom builds leave the file layer out, which uses most of these.
+    #![cfg_attr(loom, allow(unused_imports))]
     #[cfg(feature = "count-atomics")]
     pub(crate) use super::super::counting::wrappers::{
         compiler_fence, fence, AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize,
@@ -67,6 +69,7 @@ pub(crate) fn note_arc_drops(n: usize) {
 /// A std mutex taken directly (the file layer's few, outside `Mutex` below): its two
 /// RMWs, counted (`counting.rs`).
 #[inline(always)]
+#[cfg_attr(loom, allow(dead_code))] // the file layer is left out of loom builds
 pub(crate) fn note_lock() {
     note(Kind::Lock, 2);
 }

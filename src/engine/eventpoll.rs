@@ -312,6 +312,18 @@ impl ItemMap {
         true
     }
 
+    /// An item was removed, and its ready-list entry stays, stale (`stale`) or it had
+    /// none. `ready_need` bounds items plus stale entries: it grows by one for a stale
+    /// entry and shrinks by one otherwise, so that a re-arm (DEL, then ADD of an item
+    /// that was not queued) leaves it as it was and takes no ready lock to check room.
+    fn note_removed(&mut self, stale: bool) {
+        if stale {
+            self.ready_need += 1;
+        } else {
+            self.ready_need = self.ready_need.saturating_sub(1);
+        }
+    }
+
     /// Give back every reservation (`ep_free`).
     fn release_all(&mut self) {
         if self.reserved != 0 {
@@ -461,8 +473,8 @@ impl EventPoll {
             }
             EPOLL_CTL_DEL => match items.remove(&key) {
                 Some(epi) => {
-                    items.ready_need += 1; // its ready-list entry may stay, stale
-                    self.retire(&epi);
+                    let stale = self.retire(&epi);
+                    items.note_removed(stale);
                     items.release_spare();
                     if let Some(older) = items.recent.replace(epi) {
                         older.file.wait_queue().remove(&older);
@@ -562,8 +574,8 @@ impl EventPoll {
         let key = (file_key(&epi.file), epi.fd);
         if items.get(&key).is_some_and(|live| Arc::ptr_eq(live, epi)) {
             items.remove(&key);
-            items.ready_need += 1; // its ready-list entry may stay, stale
-            self.retire(epi);
+            let stale = self.retire(epi);
+            items.note_removed(stale);
         }
         if items.recent.as_ref().is_some_and(|r| Arc::ptr_eq(r, epi)) {
             items.recent = None;
@@ -577,7 +589,8 @@ impl EventPoll {
     /// they read `dead` under the ready lock too. A ready-list entry is dropped lazily.
     ///
     /// No transfer runs (we hold `mtx` for writing), so `linked` is stable here.
-    fn retire(&self, epi: &Arc<Epitem>) {
+    /// Returns true when the item's ready-list entry stays, stale.
+    fn retire(&self, epi: &Arc<Epitem>) -> bool {
         let mut rd = self.ready.lock();
         epi.dead.store(true, Ordering::Relaxed);
         if epi.linked.load(Ordering::Relaxed) {
@@ -596,7 +609,7 @@ impl EventPoll {
                     arc_drop(entry);
                 }
                 epi.linked.store(false, Ordering::Relaxed);
-                return;
+                return false;
             }
             rd.dead += 1;
             if rd.dead > 64 && rd.dead * 2 > rd.list.len() {
@@ -605,7 +618,9 @@ impl EventPoll {
                 note_arc_drops(before - rd.list.len());
                 rd.dead = 0;
             }
+            return true;
         }
+        false
     }
 
     /// Queue an item found ready by insert or modify, and signal sleepers.

@@ -13,7 +13,7 @@
 #   --out DIR      write benchmarks.md and the SVGs to DIR (default docs/, or
 #                  build/bench-quick/ with --quick). The prose always comes
 #                  from docs/benchmarks.md.
-#   --only GROUPS  comma-separated subset of: sweep churn ctl latency eventfd
+#   --only GROUPS  comma-separated subset of: sweep churn ctl atomics latency eventfd
 #                  idle unserved mem (the other tables then say "not run").
 #   env BENCH_RUNS=R       runs per side (default 5, 1 with --quick)
 #   env BENCH_TIMEOUT=S    kill a run that takes longer (default 120; 0: never)
@@ -60,7 +60,11 @@ case "$lib" in /*) ;; *) lib="$root/$lib" ;; esac
 [ -f "$lib" ] || die_setup "uepoll library not found: $lib (run make, or set UEPOLL_LIB)"
 bindir=${BUILD_DIR:-build}
 case "$bindir" in /*) ;; *) bindir="$root/$bindir" ;; esac
-for b in bench-wait stress bench-ctl bench-latency bench-eventfd bench-idle bench-unserved bench-mem; do
+# The library built with the locked-instruction counters (`make count-lib`), for the
+# atomics group; without it that group reports the host's locked-op cost only.
+countlib=${UEPOLL_COUNT_LIB:-target/count/release/libuepoll.so}
+case "$countlib" in /*) ;; *) countlib="$root/$countlib" ;; esac
+for b in bench-wait stress bench-ctl bench-latency bench-eventfd bench-idle bench-unserved bench-mem bench-atomics; do
 	[ -x "$bindir/$b" ] || die_setup "missing binary $bindir/$b (run make)"
 done
 command -v python3 >/dev/null 2>&1 || die_setup "python3 is needed for the SVG charts"
@@ -113,10 +117,10 @@ want() { # GROUP -> 0 if selected
 # smoke test of the pipeline, its figures mean little.
 if [ $quick -eq 1 ]; then
 	bw="-q -r 1 -m 20"; churn_d=0.2; ctl="-q -r 1 -m 10"; lat="-q -i 1000 -r 1 -w 100"
-	efd_d=0.2; idle="-q -r 1 -m 10"; uns="-q -r 1 -m 10"; mem="-n 2000"
+	efd_d=0.2; idle="-q -r 1 -m 10"; uns="-q -r 1 -m 10"; mem="-n 2000"; atom_r=40
 else
 	bw="-q -r 5 -m 100"; churn_d=2; ctl="-q -r 5 -m 40"; lat="-q -i 20000 -r 1 -w 1000"
-	efd_d=1; idle="-q -r 5 -m 40"; uns="-q -r 5 -m 60"; mem="-n 8000"
+	efd_d=1; idle="-q -r 5 -m 40"; uns="-q -r 5 -m 60"; mem="-n 8000"; atom_r=400
 fi
 
 ids=()
@@ -145,11 +149,24 @@ if want churn; then
 		wl "churn-lt-$t" "$s" "$bindir/stress -n 100 -t $t -a 100 -d $churn_d"
 		wl "churn-et-$t" "$s" "$bindir/stress -n 100 -t $t -a 100 -d $churn_d -e"
 	done
+	# The totalmess shape of issue 14: 16 threads, 1000 pipes, 8 tokens.
+	wl "churn16k-lt" "$KU" "$bindir/stress -n 1000 -t 16 -a 8 -d $churn_d"
+	wl "churn16k-et" "$KU" "$bindir/stress -n 1000 -t 16 -a 8 -d $churn_d -e"
 fi
 if want ctl; then
 	for b in 0 1000 10000; do
 		wl "ctl-$b" "$KU" "$bindir/bench-ctl -n $b -k 256 $ctl"
 	done
+fi
+if want atomics; then
+	# Locked instructions per operation (the counting library), and the host's cost
+	# of one locked instruction, measured on both sides.
+	if [ -f "$countlib" ]; then
+		wl "atomics" "kernel counting" "$bindir/bench-atomics -r $atom_r"
+	else
+		echo "bench.sh: note: $countlib not found (make count-lib): no locked-op counts" >&2
+		wl "atomics" "kernel" "$bindir/bench-atomics -r $atom_r"
+	fi
 fi
 if want latency; then
 	wl "latency" "$KU" "$bindir/bench-latency $lat"
@@ -200,6 +217,7 @@ run_one() { # ID SIDE RUN
 	case "$side" in
 	kernel) envs=(env -u LD_PRELOAD -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE) ;;
 	uepoll) envs=(env -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE "LD_PRELOAD=$lib") ;;
+	counting) envs=(env -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE "LD_PRELOAD=$countlib") ;;
 	*) envs=(env -u UEPOLL_STATS -u UEPOLL_DISABLE "UEPOLL_ENGINE=$side" "LD_PRELOAD=$lib") ;;
 	esac
 	[ "$tmo" != 0 ] && pre=(timeout -k 5 "$tmo")
@@ -365,6 +383,60 @@ END {
 		if (t == 2) { t_c2l = ratio(ul, kl); t_c2e = ratio(ue, ke) }
 		if (t == 16) { t_c16l = ratio(ul, kl); t_c16e = ratio(ue, ke) }
 	}
+	cl = "churn16k-lt"; ce = "churn16k-et"
+	if ((cl in seen) || (ce in seen)) {
+		kl = med(cl, "kernel", "events_per_sec"); ul = med(cl, "uepoll", "events_per_sec")
+		ke = med(ce, "kernel", "events_per_sec"); ue = med(ce, "uepoll", "events_per_sec")
+		sp1 = spr2(cl, "events_per_sec", "kernel", "uepoll"); sp2 = spr2(ce, "events_per_sec", "kernel", "uepoll")
+		out("churn", sprintf("| 16, 1000 pipes, 8 tokens | %s | %s | %s | %s | %s | %s | %s / %s |", cell(cl, "kernel", "events_per_sec"), cell(cl, "uepoll", "events_per_sec"), times(ratio(ul, kl)), cell(ce, "kernel", "events_per_sec"), cell(ce, "uepoll", "events_per_sec"), times(ratio(ue, ke)), sp1, sp2))
+		t_c16kl = ratio(ul, kl); t_c16ke = ratio(ue, ke)
+	}
+
+	# ---- atomics: locked instructions per operation (deterministic: the median of
+	# identical runs) and what one costs on this host
+	c = "atomics"
+	lk = med(c, "kernel", "LOCK_NS"); lc = med(c, "counting", "LOCK_NS")
+	out("atomics", sprintf("The cost of one locked instruction on this host, measured by `bench-atomics` in this run (a loop of `lock xadd` on one cache line, the median of 11 runs of 2 million): **%s ns** (in the kernel-side runs; %s ns in the counting-library runs).", (lk == "" ? "not measured" : sprintf("%.1f", lk)), (lc == "" ? "—" : sprintf("%.1f", lc))))
+	out("atomics", "")
+	if (!has(c, "counting", "A_LT_EVENT_TOTAL")) {
+		out("atomics", "_No counts: the counting library (`make count-lib`) was not found, or its runs failed._")
+	} else {
+		out("atomics", "| operation | locked total | atomic RMWs | lock RMWs | reference counts | SeqCst fences | SeqCst stores | total × cost of one, ns |")
+		out("atomics", "|---|---:|---:|---:|---:|---:|---:|---:|")
+		na = split("LT_EVENT LT_CALL ET_EVENT WAKE_IDLE WAKE_QUEUED WRITE_UNWATCHED ADD MOD DEL TRIPLE ADD_NEW DEL_NEW WAIT_READY WAIT_SLEEP WAKE_SLEEPER", AR, " ")
+		AN["LT_EVENT"] = "wait, 200 ready level-triggered pipes: per event"
+		AN["LT_CALL"] = "the same: per call"
+		AN["ET_EVENT"] = "wait, 200 edge-triggered pipes, each written: per event"
+		AN["WAKE_IDLE"] = "callback: write(1 byte) to a watched pipe, its item not queued (hook included)"
+		AN["WAKE_QUEUED"] = "callback: the same, its item already queued"
+		AN["WRITE_UNWATCHED"] = "write(1 byte) to a served pipe nobody watches (the hook alone)"
+		AN["ADD"] = "ADD (re-arm: the key just deleted)"
+		AN["MOD"] = "MOD"
+		AN["DEL"] = "DEL"
+		AN["TRIPLE"] = "ADD+MOD+DEL"
+		AN["ADD_NEW"] = "ADD of a key never added"
+		AN["DEL_NEW"] = "DEL of such a key"
+		AN["WAIT_READY"] = "blocking wait (timeout -1) that finds an item ready: no sleeper"
+		AN["WAIT_SLEEP"] = "blocking wait that sleeps until woken: the sleeping thread"
+		AN["WAKE_SLEEPER"] = "the write that wakes that sleeper: the writing thread"
+		split("TOTAL RMW LOCK ARC FENCE SCSTORE", AF, " ")
+		for (i = 1; i <= na; i++) {
+			r = AR[i]; line = "| " AN[r] " |"
+			for (j = 1; j <= 6; j++) {
+				if (r == "TRIPLE") v = med(c, "counting", "A_ADD_" AF[j]) + med(c, "counting", "A_MOD_" AF[j]) + med(c, "counting", "A_DEL_" AF[j])
+				else v = med(c, "counting", "A_" r "_" AF[j])
+				if (j == 1) tot = v
+				line = line " " (j == 1 ? "**" num(v) "**" : num(v)) " |"
+			}
+			line = line " " (lk == "" ? "—" : num(tot * lk)) " |"
+			out("atomics", line)
+			if (r == "LT_EVENT") t_alt = tot
+			if (r == "TRIPLE") t_atr = tot
+		}
+		sr = med(c, "counting", "SLEEP_ROUNDS")
+		out("atomics", "")
+		out("atomics", sprintf("The sleeping rows cover the rounds whose wait slept (%s of %s in the median run).", num(sr), num(int(med(c, "counting", "ROUNDS") / 4))))
+	}
 
 	# ---- ctl
 	out("ctl", "| registered before | operation | kernel ns | uepoll ns | uepoll/kernel | | spread |")
@@ -512,6 +584,9 @@ END {
 	out("targets", sprintf("| churn, 16 threads, LT: ≥ 1.5x the kernel | %s | %s |", times(t_c16l), status(t_c16l != "" && t_c16l >= 1.5, t_c16l)))
 	out("targets", sprintf("| churn, 16 threads, ET: ≥ 1.5x the kernel | %s | %s |", times(t_c16e), status(t_c16e != "" && t_c16e >= 1.5, t_c16e)))
 	out("targets", sprintf("| ADD+MOD+DEL (one fd, nothing else registered): uepoll/kernel ≤ 0.1 | %s | %s |", rfmt(t_ctl), status(t_ctl != "" && t_ctl <= 0.1, t_ctl)))
+	out("targets", sprintf("| ADD+MOD+DEL: ≤ 6 locked instructions | %s | %s |", (t_atr == "" ? "—" : num(t_atr)), status(t_atr != "" && t_atr <= 6, t_atr)))
+	out("targets", sprintf("| wait, 200 ready LT pipes: no locked instruction per event (the per-call ones spread over 200: ≤ 0.05) | %s | %s |", (t_alt == "" ? "—" : num(t_alt)), status(t_alt != "" && t_alt <= 0.05, t_alt)))
+	out("targets", sprintf("| churn, 16 threads, 1000 pipes, 8 tokens, LT / ET: ≥ 2x the kernel | %s / %s | %s |", times(t_c16kl), times(t_c16ke), status(t_c16kl != "" && t_c16ke != "" && t_c16kl >= 2 && t_c16ke >= 2, t_c16kl)))
 	out("targets", sprintf("| wake-up latency, median round trip: uepoll/kernel ≤ 1.1 | %s | %s |", rfmt(t_lat), status(t_lat != "" && t_lat <= 1.1, t_lat)))
 	out("targets", sprintf("| the same with both threads on one CPU (no cross-CPU wake-up) | %s | %s |", rfmt(t_latp), status(t_latp != "" && t_latp <= 1.1, t_latp)))
 	out("targets", sprintf("| I/O on fds uepoll does not serve: CPU-time overhead ≤ 2%% (worst workload%s) | %s | %s |", (t_unsw == "" ? "" : ": " t_unsw), (t_uns == "" ? "—" : sprintf("%+.1f%%", t_uns)), status(t_uns != "" && t_uns <= 2, t_uns)))

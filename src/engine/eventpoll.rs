@@ -55,7 +55,10 @@ use super::epitem::Epitem;
 use super::events::*;
 use super::file::EpFile;
 use super::stats::STATS;
-use super::sync::{fence, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, RwLock};
+use super::sync::{
+    arc_clone, arc_drop, fence, note_arc_drops, plain, AtomicBool, AtomicUsize, Condvar, Mutex,
+    MutexGuard, Ordering, RwLock,
+};
 
 /// Which transfer algorithm an instance runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,6 +244,9 @@ impl ItemIndex {
 struct ItemMap {
     map: ItemIndex,
     reserved: usize,
+    /// The last reservation was a whole chunk (the process is far from its limit), so
+    /// an instance that becomes empty keeps one watch (`release_spare`).
+    chunked: bool,
     /// The item most recently removed by `EPOLL_CTL_DEL`, dead but still on its
     /// file's wait queue, kept so that re-adding the same (file, fd) — the
     /// DEL-then-ADD re-arm pattern of busy event loops — costs neither an allocation,
@@ -293,18 +299,48 @@ impl ItemMap {
             },
         );
         match taken {
-            Ok(before) if before + WATCH_CHUNK <= max => self.reserved += WATCH_CHUNK,
-            Ok(_) => self.reserved += 1,
+            Ok(before) if before + WATCH_CHUNK <= max => {
+                self.reserved += WATCH_CHUNK;
+                self.chunked = true;
+            }
+            Ok(_) => {
+                self.reserved += 1;
+                self.chunked = false;
+            }
             Err(_) => return false,
         }
         true
     }
 
-    /// Give back reservations well beyond what the items need.
+    /// An item was removed, and its ready-list entry stays, stale (`stale`) or it had
+    /// none. `ready_need` bounds items plus stale entries: it grows by one for a stale
+    /// entry and shrinks by one otherwise, so that a re-arm (DEL, then ADD of an item
+    /// that was not queued) leaves it as it was and takes no ready lock to check room.
+    fn note_removed(&mut self, stale: bool) {
+        if stale {
+            self.ready_need += 1;
+        } else {
+            self.ready_need = self.ready_need.saturating_sub(1);
+        }
+    }
+
+    /// Give back every reservation (`ep_free`).
+    fn release_all(&mut self) {
+        if self.reserved != 0 {
+            WATCHES.fetch_sub(self.reserved, std::sync::atomic::Ordering::Relaxed);
+            self.reserved = 0;
+        }
+    }
+
+    /// Give back reservations well beyond what the items need. An instance that
+    /// becomes empty gives back all but one, far from the limit: the re-arm of a lone
+    /// fd (DEL, then ADD) then touches the process-wide counter neither time. Near
+    /// the limit, where reservations go one at a time, it gives back everything, so
+    /// that the limit stays exact for the other instances.
     fn release_spare(&mut self) {
         let spare = self.reserved - self.map.len().min(self.reserved);
         let give = if self.map.is_empty() {
-            spare
+            spare - usize::from(self.chunked && spare > 0)
         } else if spare > 2 * WATCH_CHUNK {
             WATCH_CHUNK
         } else {
@@ -340,11 +376,11 @@ struct ReadyList {
 /// The engine watches reserved by all instances of this process, checked against
 /// `max_user_watches` on insert. The kernel's own watches (kernel-served fds) are not
 /// counted here.
-static WATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static WATCHES: plain::AtomicUsize = plain::AtomicUsize::new(0);
 
 /// Instances watched by an outer instance through the kernel (nesting is rare; when it
 /// is absent the read path skips pruning altogether).
-static NESTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static NESTED: plain::AtomicUsize = plain::AtomicUsize::new(0);
 
 /// Engine watches reserved by all instances of the process: at least the items they
 /// hold, and close to it near `max_user_watches`, where reservations go one at a time.
@@ -425,7 +461,6 @@ impl EventPoll {
                 if !items.reserve_one(max_watches) {
                     return Err(CtlError::NoSpace);
                 }
-                let file: Arc<dyn EpFile> = Arc::clone(file) as Arc<dyn EpFile>;
                 self.insert(
                     &mut items,
                     key,
@@ -438,11 +473,12 @@ impl EventPoll {
             }
             EPOLL_CTL_DEL => match items.remove(&key) {
                 Some(epi) => {
-                    items.ready_need += 1; // its ready-list entry may stay, stale
-                    self.retire(&epi);
+                    let stale = self.retire(&epi);
+                    items.note_removed(stale);
                     items.release_spare();
                     if let Some(older) = items.recent.replace(epi) {
                         older.file.wait_queue().remove(&older);
+                        arc_drop(older);
                     }
                     Ok(())
                 }
@@ -462,11 +498,11 @@ impl EventPoll {
 
     /// `ep_insert`: register on the file's wait queue, then poll, as the kernel does, so
     /// that a wake-up racing with the insert is seen by one side or the other.
-    fn insert(
+    fn insert<F: EpFile + 'static>(
         self: &Arc<Self>,
         items: &mut ItemMap,
         key: ItemKey,
-        file: Arc<dyn EpFile>,
+        file: &Arc<F>,
         fd: i32,
         events: u32,
         data: u64,
@@ -497,6 +533,7 @@ impl EventPoll {
         });
         let epi = match cached {
             Some(old) => {
+                // The revived item keeps its own reference to the file: none is taken.
                 // Under the ready lock, where callbacks read `dead`: one that ran before
                 // saw the item dead and did nothing, and the re-poll below sees what it
                 // announced; one that runs after sees a live item.
@@ -507,8 +544,9 @@ impl EventPoll {
                 old
             }
             None => {
-                let epi = Arc::new(Epitem::new(Arc::clone(self), file, fd, events, data));
-                epi.file.wait_queue().add(Arc::clone(&epi));
+                let file: Arc<dyn EpFile> = arc_clone(file) as Arc<dyn EpFile>;
+                let epi = Arc::new(Epitem::new(arc_clone(self), file, fd, events, data));
+                epi.file.wait_queue().add(arc_clone(&epi));
                 epi
             }
         };
@@ -536,8 +574,8 @@ impl EventPoll {
         let key = (file_key(&epi.file), epi.fd);
         if items.get(&key).is_some_and(|live| Arc::ptr_eq(live, epi)) {
             items.remove(&key);
-            items.ready_need += 1; // its ready-list entry may stay, stale
-            self.retire(epi);
+            let stale = self.retire(epi);
+            items.note_removed(stale);
         }
         if items.recent.as_ref().is_some_and(|r| Arc::ptr_eq(r, epi)) {
             items.recent = None;
@@ -551,7 +589,8 @@ impl EventPoll {
     /// they read `dead` under the ready lock too. A ready-list entry is dropped lazily.
     ///
     /// No transfer runs (we hold `mtx` for writing), so `linked` is stable here.
-    fn retire(&self, epi: &Arc<Epitem>) {
+    /// Returns true when the item's ready-list entry stays, stale.
+    fn retire(&self, epi: &Arc<Epitem>) -> bool {
         let mut rd = self.ready.lock();
         epi.dead.store(true, Ordering::Relaxed);
         if epi.linked.load(Ordering::Relaxed) {
@@ -566,16 +605,22 @@ impl EventPoll {
                 .take(UNLINK_SCAN)
                 .position(|e| Arc::ptr_eq(e, epi));
             if let Some(from_tail) = near_tail {
-                rd.list.remove(len - 1 - from_tail);
+                if let Some(entry) = rd.list.remove(len - 1 - from_tail) {
+                    arc_drop(entry);
+                }
                 epi.linked.store(false, Ordering::Relaxed);
-                return;
+                return false;
             }
             rd.dead += 1;
             if rd.dead > 64 && rd.dead * 2 > rd.list.len() {
+                let before = rd.list.len();
                 rd.list.retain(|e| !e.dead.load(Ordering::Relaxed));
+                note_arc_drops(before - rd.list.len());
                 rd.dead = 0;
             }
+            return true;
         }
+        false
     }
 
     /// Queue an item found ready by insert or modify, and signal sleepers.
@@ -586,7 +631,7 @@ impl EventPoll {
                 false
             } else {
                 epi.linked.store(true, Ordering::Relaxed);
-                rd.list.push_back(Arc::clone(epi));
+                rd.list.push_back(arc_clone(epi));
                 true
             }
         };
@@ -643,6 +688,7 @@ impl EventPoll {
         for epi in &all {
             self.remove(&mut items, epi);
         }
+        items.release_all();
         let mut rd = self.ready.lock();
         rd.list.clear();
         rd.dead = 0;
@@ -766,8 +812,10 @@ impl EventPoll {
                     } else if epi.dead.load(Ordering::Relaxed) {
                         epi.linked.store(false, Ordering::Relaxed);
                         rd.dead = rd.dead.saturating_sub(1);
+                        arc_drop(epi);
                     } else if unlink(&epi) {
                         // Unlinked for good: nothing arrived while it was in flight.
+                        arc_drop(epi);
                     } else {
                         requeued += 1;
                         rd.list.push_back(epi);
@@ -951,6 +999,8 @@ impl EventPoll {
                     epi.linked.store(true, Ordering::Relaxed);
                     rd.list.push_back(epi);
                     requeued += 1;
+                } else {
+                    arc_drop(epi);
                 }
             }
             if rd.spares.len() < 4 {
@@ -1128,6 +1178,7 @@ impl EventPoll {
         let _items = self.mtx.read();
         {
             let mut rd = self.ready.lock();
+            let before = rd.list.len();
             rd.list.retain(|epi| {
                 if epi.dead.load(Ordering::Relaxed) {
                     epi.linked.store(false, Ordering::Relaxed);
@@ -1138,6 +1189,7 @@ impl EventPoll {
                 }
                 epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(epi)
             });
+            note_arc_drops(before - rd.list.len());
             rd.dead = 0;
         }
         self.settle();
@@ -1198,6 +1250,7 @@ fn collect_ready_items(rd: &mut ReadyList, txlist: &mut VecDeque<Arc<Epitem>>, m
         if epi.dead.load(Ordering::Relaxed) {
             epi.linked.store(false, Ordering::Relaxed);
             rd.dead = rd.dead.saturating_sub(1);
+            arc_drop(epi);
         } else if epi.in_tx.load(Ordering::Relaxed) {
             kept.push_back(epi); // on another transfer's list: leave it queued
         } else {
@@ -1283,7 +1336,7 @@ impl Raises {
     fn push(&mut self, ep: &Arc<EventPoll>) {
         for slot in &mut self.pending {
             if slot.is_none() {
-                *slot = Some(Arc::clone(ep));
+                *slot = Some(arc_clone(ep));
                 return;
             }
         }
@@ -1296,6 +1349,7 @@ impl Drop for Raises {
         for slot in &mut self.pending {
             if let Some(ep) = slot.take() {
                 ep.waker.raise();
+                arc_drop(ep);
             }
         }
     }
@@ -1341,7 +1395,7 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
             false
         } else {
             epi.linked.store(true, Ordering::Relaxed);
-            rd.list.push_back(Arc::clone(epi));
+            rd.list.push_back(arc_clone(epi));
             true
         }
     };

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod counting;
 pub mod epitem;
 pub mod eventpoll;
 pub mod events;

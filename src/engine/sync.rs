@@ -16,10 +16,63 @@ use std::sync as imp;
 pub(crate) use loom::sync::atomic::{
     fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
-#[cfg(not(loom))]
+#[cfg(all(not(loom), not(feature = "count-atomics")))]
 pub(crate) use std::sync::atomic::{
     fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
+// With `count-atomics`, the same API through wrappers that count each locked
+// instruction (`counting.rs`).
+#[cfg(all(not(loom), feature = "count-atomics"))]
+pub(crate) use super::counting::wrappers::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+#[cfg(all(not(loom), feature = "count-atomics"))]
+pub(crate) use std::sync::atomic::Ordering;
+
+/// Atomics that stay std's under loom too: process-wide statics (loom's atomics cannot
+/// be built in a `static`) and the file layer, which loom builds leave out. Counted
+/// like the others with `count-atomics`.
+pub(crate) mod plain {
+    // Loom builds leave the file layer out, which uses most of these.
+    #![cfg_attr(loom, allow(unused_imports))]
+    #[cfg(feature = "count-atomics")]
+    pub(crate) use super::super::counting::wrappers::{
+        compiler_fence, fence, AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize,
+    };
+    pub(crate) use std::sync::atomic::Ordering;
+    #[cfg(not(feature = "count-atomics"))]
+    pub(crate) use std::sync::atomic::{
+        compiler_fence, fence, AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize,
+    };
+}
+
+use super::counting::{note, Kind};
+
+/// Take another reference to `arc`: one locked increment, counted (`counting.rs`).
+#[inline(always)]
+pub(crate) fn arc_clone<T: ?Sized>(arc: &std::sync::Arc<T>) -> std::sync::Arc<T> {
+    note(Kind::Arc, 1);
+    std::sync::Arc::clone(arc)
+}
+
+/// Drop a reference: one locked decrement, counted (`counting.rs`).
+#[inline(always)]
+pub(crate) fn arc_drop<T: ?Sized>(arc: std::sync::Arc<T>) {
+    note(Kind::Arc, 1);
+    drop(arc);
+}
+
+/// `n` references dropped at once (a list filtered in place), counted.
+#[inline(always)]
+pub(crate) fn note_arc_drops(n: usize) {
+    note(Kind::Arc, n as u64);
+}
+
+/// A std mutex taken directly (the file layer's few, outside `Mutex` below): its two
+/// RMWs, counted (`counting.rs`).
+#[inline(always)]
+#[cfg_attr(loom, allow(dead_code))] // the file layer is left out of loom builds
+pub(crate) fn note_lock() {
+    note(Kind::Lock, 2);
+}
 
 pub(crate) use imp::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 
@@ -49,6 +102,14 @@ fn spin_then<G>(mut attempt: impl FnMut() -> Option<G>) -> Option<G> {
     None
 }
 
+/// One try of a lock in the spin loop: one CAS, counted.
+#[cfg(not(loom))]
+#[inline(always)]
+fn counted_try<G>(guard: Option<G>) -> Option<G> {
+    note(Kind::Lock, 1);
+    guard
+}
+
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
         Mutex(imp::Mutex::new(value))
@@ -58,17 +119,21 @@ impl<T> Mutex<T> {
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         #[cfg(not(loom))]
         if let Ok(guard) = self.0.try_lock() {
+            note(Kind::Lock, 2); // the acquiring CAS and the releasing swap
             return guard;
         }
+        note(Kind::Lock, 1); // the failed CAS
         self.lock_contended()
     }
 
     #[cold]
     fn lock_contended(&self) -> MutexGuard<'_, T> {
         #[cfg(not(loom))]
-        if let Some(guard) = spin_then(|| self.0.try_lock().ok()) {
+        if let Some(guard) = spin_then(|| counted_try(self.0.try_lock().ok())) {
+            note(Kind::Lock, 1); // the releasing swap
             return guard;
         }
+        note(Kind::Lock, 2);
         self.0.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 }
@@ -87,12 +152,14 @@ impl Condvar {
     /// Release `guard`'s mutex, sleep until notified, and take the mutex again.
     /// Callers re-check their condition in a loop (spurious wake-ups).
     pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        note(Kind::Lock, 2); // the mutex released and taken again
         self.0
             .wait(guard)
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
     pub(crate) fn notify_all(&self) {
+        note(Kind::Lock, 1);
         self.0.notify_all();
     }
 }
@@ -110,17 +177,21 @@ impl<T> RwLock<T> {
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
         #[cfg(not(loom))]
         if let Ok(guard) = self.0.try_read() {
+            note(Kind::Lock, 2); // the acquiring CAS and the releasing fetch_sub
             return guard;
         }
+        note(Kind::Lock, 1); // the failed CAS
         self.read_contended()
     }
 
     #[cold]
     fn read_contended(&self) -> RwLockReadGuard<'_, T> {
         #[cfg(not(loom))]
-        if let Some(guard) = spin_then(|| self.0.try_read().ok()) {
+        if let Some(guard) = spin_then(|| counted_try(self.0.try_read().ok())) {
+            note(Kind::Lock, 1); // the releasing fetch_sub
             return guard;
         }
+        note(Kind::Lock, 2);
         self.0.read().unwrap_or_else(|poison| poison.into_inner())
     }
 
@@ -128,17 +199,21 @@ impl<T> RwLock<T> {
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
         #[cfg(not(loom))]
         if let Ok(guard) = self.0.try_write() {
+            note(Kind::Lock, 2); // the acquiring CAS and the releasing fetch_sub
             return guard;
         }
+        note(Kind::Lock, 1); // the failed CAS
         self.write_contended()
     }
 
     #[cold]
     fn write_contended(&self) -> RwLockWriteGuard<'_, T> {
         #[cfg(not(loom))]
-        if let Some(guard) = spin_then(|| self.0.try_write().ok()) {
+        if let Some(guard) = spin_then(|| counted_try(self.0.try_write().ok())) {
+            note(Kind::Lock, 1); // the releasing fetch_sub
             return guard;
         }
+        note(Kind::Lock, 2);
         self.0.write().unwrap_or_else(|poison| poison.into_inner())
     }
 }

@@ -1612,3 +1612,50 @@ fn wait_queue_wants_a_key_only_while_a_watcher_asks_for_it() {
     assert!(!f.wait_queue().wants(space));
     ep.free();
 }
+
+/// `count-atomics`: the level-triggered steady state takes no locked instruction per
+/// event (the transfer's cost is per call), and a re-arm (ADD of the key just deleted)
+/// takes no reference-count change and always the same count (`docs/benchmarks.md`, "Locked operations").
+#[cfg(feature = "count-atomics")]
+#[test]
+fn counted_locked_ops_per_event_and_per_rearm() {
+    use super::counting::counts;
+    let per_call = |n: usize| {
+        let (ep, _w) = mock_ep(Variant::SinglePass);
+        let files: Vec<_> = (0..n).map(|_| mock_file(EPOLLIN)).collect();
+        for (i, f) in files.iter().enumerate() {
+            add(&ep, f, i as i32, EPOLLIN, i as u64);
+        }
+        assert_eq!(wait(&ep, n).len(), n); // warm-up: the steady state
+        let before = counts();
+        assert_eq!(wait(&ep, n).len(), n);
+        let after = counts();
+        ep.free();
+        after.total() - before.total()
+    };
+    let (small, large) = (per_call(10), per_call(200));
+    assert!(small > 0, "a transfer takes its locks");
+    assert_eq!(small, large, "no locked instruction per event");
+
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let f = mock_file(0);
+    add(&ep, &f, 3, EPOLLIN, 0);
+    del(&ep, &f, 3);
+    let before = counts();
+    add(&ep, &f, 3, EPOLLIN, 0);
+    let after = counts();
+    assert_eq!(after.arc, before.arc, "a re-arm takes no reference");
+    // Every re-arm costs the same: none takes the ready lock now and then to check
+    // the ready list's room (`ItemMap::note_removed`).
+    let rearm = || {
+        let before = counts();
+        del(&ep, &f, 3);
+        add(&ep, &f, 3, EPOLLIN, 0);
+        counts().total() - before.total()
+    };
+    let first = rearm();
+    for _ in 0..50 {
+        assert_eq!(rearm(), first, "the same count for every DEL+ADD");
+    }
+    ep.free();
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::epitem::Epitem;
 use super::eventpoll::{ep_poll_callback, Raises};
-use super::sync::{AtomicUsize, Mutex, Ordering};
+use super::sync::{arc_drop, AtomicUsize, Mutex, Ordering};
 
 /// A watcher list that holds the common single watcher without a heap allocation
 /// (memory per registered fd is one of the benchmark's targets).
@@ -138,7 +138,9 @@ impl WaitQueue {
 
     pub(crate) fn remove(&self, epi: &Arc<Epitem>) {
         let mut entries = self.entries.lock();
-        entries.remove(epi);
+        if let Some(entry) = entries.remove(epi) {
+            arc_drop(entry);
+        }
         // A wake-up that still sees the old count only finds the entry gone.
         self.count
             .store(entries.as_slice().len(), Ordering::Release);

@@ -7,8 +7,8 @@
 //! replays the records with signals blocked. If the buffer overflows, the library can
 //! no longer account exactly and hands every served file to the kernel.
 
+use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 use super::{gate, table, Done};
 use crate::sys;

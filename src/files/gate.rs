@@ -30,10 +30,11 @@
 //! every served file was handed to the kernel. So these waits block signals: at most
 //! one of each signal is pending when the wait ends, and its handler runs then.
 
+use crate::engine::sync::plain::{compiler_fence, fence, AtomicBool, Ordering};
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{compiler_fence, fence, AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
+use crate::engine::sync::note_lock;
 use crate::sys;
 
 /// One thread's reader flag and library state, on its own cache line. Only its
@@ -124,6 +125,7 @@ fn my_slot() -> &'static ReaderSlot {
 fn register() -> &'static ReaderSlot {
     let _errno = sys::ErrnoGuard::save();
     let _blocked = sys::SignalsBlocked::block_all();
+    note_lock();
     let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
     let slot = match registry.iter().find(|s| {
         s.in_use
@@ -202,6 +204,7 @@ pub struct ForkRegistry(MutexGuard<'static, Vec<&'static ReaderSlot>>);
 
 /// Before fork, after taking the write side: hold the registry too.
 pub fn fork_prepare() -> ForkRegistry {
+    note_lock();
     ForkRegistry(REGISTRY.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
@@ -256,6 +259,7 @@ impl<T> GateLock<T> {
             // Wait for the writer to finish, then try again. Signals wait too (module
             // comment: "Waiting with signals blocked").
             let _blocked = sys::SignalsBlocked::block_all();
+            note_lock();
             drop(WRITERS.lock().unwrap_or_else(|p| p.into_inner()));
         }
     }
@@ -264,18 +268,21 @@ impl<T> GateLock<T> {
     /// for every reader to leave.
     pub fn write(&'static self, slot: &'static ReaderSlot) -> WriteGuard<T> {
         let mut blocked = None;
+        note_lock();
         let writers = match WRITERS.try_lock() {
             Ok(writers) => writers,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => {
                 // Behind another writer: signals wait (module comment).
                 blocked = Some(sys::SignalsBlocked::block_all());
+                note_lock();
                 WRITERS.lock().unwrap_or_else(|p| p.into_inner())
             }
         };
         WRITER.store(true, Ordering::Relaxed);
         barrier_all_threads();
         {
+            note_lock();
             let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
             for slot in registry.iter() {
                 let mut spins = 0u32;

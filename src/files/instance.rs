@@ -9,7 +9,8 @@
 //! `ctl.rs` (routing `epoll_ctl`), `wait.rs` with `deadline.rs` (the wait loop and its
 //! timeout) and `collect.rs` (non-blocking looks at both sources).
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
+use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicU8;
 use std::sync::Arc;
 
 use libc::epoll_event;

@@ -31,6 +31,7 @@ pub mod watches;
 
 use std::sync::Arc;
 
+use crate::engine::sync::{arc_clone, arc_drop};
 use openfile::{Kind, OpenFile};
 pub use skbqueue::Ticket;
 use table::Entry;
@@ -91,7 +92,7 @@ pub fn prepare(fd: i32, dir: Dir) -> Prep {
                 _ => None,
             };
             Prep::Served {
-                file: Arc::clone(file),
+                file: arc_clone(file),
                 was_full,
                 ticket,
             }
@@ -149,6 +150,7 @@ pub fn complete(prep: Prep, done: Done) {
             } else {
                 deferred::push(file.any_fd.load(std::sync::atomic::Ordering::Relaxed), done);
             }
+            arc_drop(file);
         }
         Prep::Deferred { fd } => deferred::push(fd, done),
     }
@@ -284,8 +286,10 @@ fn release_file(file: &Arc<OpenFile>) {
 /// Child processes being started (fork, posix_spawn, system, popen) and how many
 /// have started: a file created while one starts may be inherited by the child, and a
 /// file a child shares cannot be served (its I/O there is unseen).
-static STARTING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static STARTING: crate::engine::sync::plain::AtomicUsize =
+    crate::engine::sync::plain::AtomicUsize::new(0);
+static STARTED: crate::engine::sync::plain::AtomicU64 =
+    crate::engine::sync::plain::AtomicU64::new(0);
 
 /// A child is about to be started: call before demoting (under the table's write
 /// lock) and before the real call; `child_started` after it.

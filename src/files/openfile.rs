@@ -19,7 +19,7 @@
 //! When that can no longer be proven (fork, fd passing, stdio, raw syscalls, splice…),
 //! the file is demoted: its registrations move to the kernel and it is served no more.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicUsize, Ordering};
+use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::skbqueue::SkbQueue;
@@ -139,6 +139,8 @@ impl OpenFile {
 
     /// The other end, if it is still alive.
     pub fn peer(&self) -> Option<Arc<OpenFile>> {
+        // The reference taken here and the caller's drop of it (`count-atomics`).
+        crate::engine::sync::note_arc_drops(2);
         match &self.reader {
             Some(reader) => Some(Arc::clone(reader)),
             None => self.peer.get().and_then(Weak::upgrade),
@@ -212,6 +214,7 @@ impl OpenFile {
     }
 
     fn count(&self) -> std::sync::MutexGuard<'_, i128> {
+        crate::engine::sync::note_lock();
         self.counter.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -10,7 +10,7 @@
 //! deadlock on it: a hook re-entered from a handler passes through and leaves its
 //! accounting in `deferred` for the interrupted code to finish.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::engine::sync::plain::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::gate::{self, GateLock, ReadGuard, WriteGuard};

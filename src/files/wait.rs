@@ -16,6 +16,7 @@ use super::deadline::Deadline;
 use super::instance::Instance;
 use super::table::{self, Entry};
 use crate::engine::stats::STATS;
+use crate::engine::sync::{arc_clone, arc_drop};
 use crate::sys::{syscall, user, Errno};
 
 /// The kernel's `EP_MAX_EVENTS`.
@@ -116,8 +117,9 @@ pub unsafe fn epoll_wait(
         Step::Both(inst) => inst,
     };
     let deadline = call.deadline()?;
-    inst.wait(epfd, events, maxevents as usize, deadline, call.sigmask())
-        .map(|n| n as c_int)
+    let n = inst.wait(epfd, events, maxevents as usize, deadline, call.sigmask());
+    arc_drop(inst);
+    n.map(|n| n as c_int)
 }
 
 /// What the fast path leaves to do.
@@ -165,7 +167,7 @@ unsafe fn engine_only(epfd: c_int, events: *mut epoll_event, maxevents: c_int, c
             Err(_) => return Step::Done(Err(Errno(libc::EFAULT))),
         }
     }
-    Step::Both(Arc::clone(inst))
+    Step::Both(arc_clone(inst))
 }
 
 /// The kernel's argument checks, in its order: the timeout (pwait2), the signal mask

@@ -2,7 +2,7 @@
 //! items and the registrations the program makes in the kernel epoll fds of its
 //! instances, as the kernel counts both against the user (`ep_insert`'s ENOSPC).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::engine::sync::plain::{AtomicUsize, Ordering};
 
 use crate::sys::Errno;
 

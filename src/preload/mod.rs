@@ -12,6 +12,8 @@
 //!   `Result<_, Errno>` (`sys::syscall!`) and leave the program's errno alone.
 
 mod aliases;
+#[cfg(feature = "count-atomics")]
+mod counts;
 mod dprintf;
 mod epoll;
 mod exec;

@@ -493,12 +493,12 @@ fn check_slow() {
         let c = &t.children[i];
         let outcome = match b.states[c.slot].load(Ordering::SeqCst) {
             RUNNING => None,
-            DOUBT => Some(false),
+            DOUBT => Some((false, DOUBT)),
             _ if sentinel_closed(c.sentinel) => {
                 // The write end is gone: the child exec'd or died, and wrote its last
                 // state before that.
                 let state = b.states[c.slot].load(Ordering::SeqCst);
-                Some(state == EXEC_CLEAN || state == EXITED)
+                Some((state == EXEC_CLEAN || state == EXITED, state))
             }
             _ => {
                 // Reported, but the exec has not happened yet (or will fail).
@@ -506,7 +506,7 @@ fn check_slow() {
                 None
             }
         };
-        let Some(clean) = outcome else {
+        let Some((clean, state)) = outcome else {
             i += 1;
             continue;
         };
@@ -516,12 +516,10 @@ fn check_slow() {
         b.states[c.slot].store(FREE, Ordering::SeqCst);
         t.used &= !(1u64 << c.slot);
         if clean {
-            let_go.extend(
-                c.instances
-                    .iter()
-                    .filter_map(Weak::upgrade)
-                    .filter(|inst| inst.child_let_go()),
-            );
+            let_go.extend(c.instances.iter().filter_map(Weak::upgrade).filter(|inst| {
+                inst.note_child_ended(state == EXITED);
+                inst.child_let_go()
+            }));
         }
     }
     if !retry {

@@ -10,7 +10,7 @@
 //! timeout) and `collect.rs` (non-blocking looks at both sources).
 
 use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
-use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicU16, AtomicU8};
 use std::sync::Arc;
 
 use libc::epoll_event;
@@ -20,7 +20,9 @@ use super::parking::{is_disarmed, Parking};
 use super::table::{self, Entry, Table, MAX_FDS};
 use crate::engine::stats::STATS;
 use crate::engine::sync::{Mutex, MutexGuard};
-use crate::engine::trace::{self, Record, Why, KIND_KERNEL_ONLY, KIND_PROMOTE};
+use crate::engine::trace::{
+    self, Record, Why, KIND_KERNEL_ONLY, KIND_PROMOTE, PROMOTE_CHILD_EXEC, PROMOTE_CHILD_EXIT,
+};
 use crate::engine::{CtlError, EpFile, EventPoll, EventSink, Fault, Variant, Waker};
 use crate::sys::{syscall, user, Errno};
 
@@ -106,6 +108,9 @@ pub struct Instance {
     kernel_only: AtomicBool,
     /// Why it became kernel-only (`Why as u8`), once it is.
     kernel_only_why: AtomicU8,
+    /// `PROMOTE_CHILD_EXEC` or `PROMOTE_CHILD_EXIT`: how the last child that let go of
+    /// the instance ended (`note_child_ended`), for the `promote` trace record.
+    last_child_end: AtomicU16,
     /// Kernel-only for good: shared in a way no child reports on (a raw syscall, fd
     /// passing, a spawn, a number past the table, an untracked child).
     kernel_only_for_good: AtomicBool,
@@ -163,6 +168,7 @@ impl Instance {
             kernel_items: AtomicUsize::new(0),
             kernel_only: AtomicBool::new(false),
             kernel_only_why: AtomicU8::new(0),
+            last_child_end: AtomicU16::new(0),
             kernel_only_for_good: AtomicBool::new(false),
             shared: AtomicUsize::new(0),
             forwarded_waits: AtomicUsize::new(0),
@@ -374,6 +380,17 @@ impl Instance {
 
     /// A tracked child can no longer reach the instance; true when it was the last.
     /// Under the table's write lock.
+    /// How the last child that let go of the instance ended (for the `promote` trace
+    /// record): exited, or exec'd. Under the table's write lock.
+    pub fn note_child_ended(&self, exited: bool) {
+        let cause = if exited {
+            PROMOTE_CHILD_EXIT
+        } else {
+            PROMOTE_CHILD_EXEC
+        };
+        self.last_child_end.store(cause, Ordering::Relaxed);
+    }
+
     pub fn child_let_go(&self) -> bool {
         self.shared
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -402,6 +419,7 @@ impl Instance {
             trace::record(Record {
                 kind: KIND_PROMOTE,
                 sub: why.unwrap_or(Why::Fork) as u8,
+                flags: self.last_child_end.load(Ordering::Relaxed),
                 a: self.any_fd() as u32,
                 g: trace::instance_id(&self.ep),
                 ..Record::default()

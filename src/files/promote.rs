@@ -81,9 +81,14 @@ pub fn promote_instance(table: &mut Table, inst: &Arc<Instance>) -> Outcome {
 /// The target fd numbers of the registrations in kernel epoll fd `epfd`, from the
 /// `tfd:` lines of `/proc/self/fdinfo/<epfd>`.
 fn kernel_targets(epfd: i32) -> Option<Vec<i32>> {
-    let path = format!("/proc/self/fdinfo/{epfd}\0");
+    Some(parse_targets(&read_fdinfo(epfd)?))
+}
+
+/// The whole of `/proc/self/fdinfo/<fd>`, or `None` when it cannot be read.
+pub(super) fn read_fdinfo(fd: i32) -> Option<Vec<u8>> {
+    let path = format!("/proc/self/fdinfo/{fd}\0");
     // SAFETY: openat of a NUL-terminated path.
-    let fd = unsafe {
+    let file = unsafe {
         syscall!(syscall(
             libc::SYS_openat,
             libc::c_long::from(libc::AT_FDCWD),
@@ -99,18 +104,15 @@ fn kernel_targets(epfd: i32) -> Option<Vec<i32>> {
     let mut buf = [0u8; 4096];
     let complete = loop {
         // SAFETY: reads into our own buffer.
-        match unsafe { syscall!(read(fd, buf.as_mut_ptr() as *mut _, buf.len())) } {
+        match unsafe { syscall!(read(file, buf.as_mut_ptr() as *mut _, buf.len())) } {
             Ok(0) => break true,
             Ok(n) => text.extend_from_slice(&buf[..n as usize]),
             Err(_) => break false,
         }
     };
     // SAFETY: closes the fd opened above.
-    let _ = unsafe { syscall!(close(fd)) };
-    if !complete {
-        return None;
-    }
-    Some(parse_targets(&text))
+    let _ = unsafe { syscall!(close(file)) };
+    complete.then_some(text)
 }
 
 /// The numbers after `tfd:` at the start of lines.

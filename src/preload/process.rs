@@ -29,7 +29,7 @@ use crate::files::spawn_actions::{self, Held};
 pub extern "C" fn atfork_prepare() {
     // A tracked child that forks stops reporting: its child inherits what it holds.
     children::child_shares_onwards();
-    files::child_starting();
+    files::child_starting_tracked();
     fork_hold::acquire(demote::prepare_tracked_fork);
 }
 
@@ -421,8 +421,10 @@ pub fn before_fd_passing(msg: *const libc::msghdr) -> bool {
         // A length past the buffer's end makes this header the last one.
         let cmsg_len = cmsg_len.min(len - off);
         if level == libc::SOL_SOCKET && ty == libc::SCM_RIGHTS {
-            // A tracked child that passes fds on stops reporting (`children.rs`).
+            // A tracked child that passes fds on stops reporting (`children.rs`), and
+            // a remembered file may be among them (`filepromo.rs`).
             children::child_shares_onwards();
+            crate::files::filepromo::forget_all();
             let data = at.wrapping_add(align(head)) as *const c_int;
             for i in 0..cmsg_len.saturating_sub(align(head)) / std::mem::size_of::<c_int>() {
                 // SAFETY: a fault-tolerant read inside the control buffer.

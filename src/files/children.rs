@@ -151,9 +151,7 @@ fn bulletin() -> Option<&'static Bulletin> {
 pub fn before_fork(table: &mut Table, instances: &[Arc<Instance>]) -> Option<usize> {
     let mut t = tracker();
     t.forking = None;
-    let Some(b) = bulletin() else {
-        return None;
-    };
+    let b = bulletin()?;
     forget_silent_children(&mut t, table, b);
     let slot = (!t.used).trailing_zeros() as usize;
     if slot >= SLOTS {

@@ -287,7 +287,7 @@ fn held_numbers() -> Option<Vec<(i32, Held)>> {
             let Ok(fl) = (unsafe { syscall!(fcntl(fd, libc::F_GETFL, 0)) }) else {
                 continue;
             };
-            match fl as i32 & libc::O_ACCMODE {
+            match fl & libc::O_ACCMODE {
                 libc::O_RDONLY => out.push((fd, Held::PipeRead(ino))),
                 libc::O_WRONLY => out.push((fd, Held::PipeWrite(ino))),
                 _ => {}

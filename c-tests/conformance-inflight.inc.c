@@ -9,7 +9,7 @@
  * is repeated enough times to fail reliably where a transfer that finds the
  * ready list empty answers 0 at once (uepoll before the fix: thousands of
  * misses per run).  Every item here is level-triggered and always ready, so on
- * the kernel every answer is exactly 1.
+ * the kernel every answer is exactly 1 (2 in shape 5, which asks for two).
  */
 
 #define INFLIGHT_THREADS 32
@@ -34,6 +34,20 @@ static void *inflight_waiter(void *arg)
         int n = epoll_wait(f->ep, ev, 1, f->timeout);
         atomic_fetch_add(&f->calls, 1);
         if (n != 1)
+            atomic_fetch_add(&f->misses, 1);
+    }
+    return NULL;
+}
+
+/* As inflight_waiter, asking for two events: a miss is any answer but 2. */
+static void *inflight_waiter2(void *arg)
+{
+    struct inflight *f = arg;
+    struct epoll_event ev[2];
+    for (int i = 0; i < f->calls_each; i++) {
+        int n = epoll_wait(f->ep, ev, 2, f->timeout);
+        atomic_fetch_add(&f->calls, 1);
+        if (n != 2)
             atomic_fetch_add(&f->misses, 1);
     }
     return NULL;
@@ -152,4 +166,42 @@ static void g_inflight(void)
     xclose(ep);
     xclose(f.ep);
     xclose(efd);
+
+    /* 5. Nested, with a kernel-served fd: an inner instance holds an always-ready
+     *    eventfd and an expired timerfd (never read), an outer one watches it.
+     *    Three threads do timeout-0 waits for two events on the inner while this
+     *    one does timeout-0 waits on the outer. On the kernel every inner answer
+     *    is 2 and every outer answer 1 (uepoll's wake-up eventfd, which sits in the
+     *    inner's kernel epoll fd, must not take a slot). */
+    memset(&f, 0, sizeof f);
+    f.ep = mkepoll();
+    efd = always_ready(f.ep, 1);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    struct itimerspec its = { .it_value = { 0, 1 } };
+    timerfd_settime(tfd, 0, &its, NULL);
+    struct pollfd tp = { .fd = tfd, .events = POLLIN };
+    poll(&tp, 1, LONG_MS);
+    add(f.ep, tfd, EPOLLIN, 2);
+    outer = mkepoll();
+    add(outer, f.ep, EPOLLIN, 3);
+    f.timeout = 0;
+    f.calls_each = INFLIGHT_CALLS;
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, inflight_waiter2, &f);
+    outer_misses = 0;
+    for (int i = 0; i < INFLIGHT_ROUNDS; i++) {
+        struct epoll_event ev[1];
+        if (epoll_wait(outer, ev, 1, 0) != 1 || ev[0].data.u64 != 3)
+            outer_misses++;
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    check(outer_misses == 0 && atomic_load(&f.misses) == 0,
+          "nested with a kernel-served fd: 3 threads x 2000 timeout-0 waits for 2 on the inner, 2000 on the outer: full counts",
+          "inner waits short %ld of %ld, outer missed %ld", atomic_load(&f.misses),
+          atomic_load(&f.calls), outer_misses);
+    xclose(outer);
+    xclose(tfd);
+    xclose(efd);
+    xclose(f.ep);
 }

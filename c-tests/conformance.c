@@ -42,6 +42,7 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -1139,6 +1140,42 @@ static void g_nest(void)
     xclose(outer);
     xclose(inner);
 
+    /* A nested instance with an engine-served and a kernel-served fd, both
+     * level-triggered and ready: every wait gets as many events as it asks for, up to
+     * the two ready. (uepoll's kernel epoll fd then also holds the instance's wake-up
+     * eventfd, which must not take one of the slots.) */
+    outer = mkepoll();
+    inner = mkepoll();
+    mkpipe(p);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    struct itimerspec its = { .it_value = { 0, 1 } };
+    timerfd_settime(tfd, 0, &its, NULL);
+    add(inner, p[0], EPOLLIN, 1);
+    add(inner, tfd, EPOLLIN, 2);
+    add(outer, inner, EPOLLIN, 3);
+    put(p[1], 1);
+    expect_wait1("nested mixed: outer reports the inner", outer, LONG_MS, 3, EPOLLIN);
+    int short2 = 0, short1 = 0, seen = 0;
+    struct epoll_event ev2[2];
+    for (int i = 0; i < 20; i++) {
+        int n = epoll_wait(inner, ev2, 2, 0);
+        if (n != 2)
+            short2++;
+        for (int j = 0; j < n && j < 2; j++)
+            seen |= 1 << ev2[j].data.u64;
+    }
+    for (int i = 0; i < 20; i++)
+        if (epoll_wait(inner, ev2, 1, 0) != 1)
+            short1++;
+    check(short2 == 0 && short1 == 0 && seen == 6,
+          "nested mixed: 20 timeout-0 waits for 2, then 20 for 1, with both ready: full counts",
+          "waits for 2 short %d times, waits for 1 short %d times, seen mask 0x%x", short2,
+          short1, seen);
+    xclose(tfd);
+    close_pair(p);
+    xclose(outer);
+    xclose(inner);
+
     /* Chain e[i+1] watches e[i], built from the bottom up. */
     enum { C = 7 };
     int e[C], stop = -1, err = 0;
@@ -1800,6 +1837,84 @@ static void g_regress(void)
     }
     check(ok, "20 sleep/wake rounds each deliver the event", "a round failed");
     close_pair(p);
+    xclose(ep);
+
+    /* stream_short_faulting_send_wakes_sender: a stream send that queues a whole skb
+     * and then faults copying into the next returns the bytes queued; the kernel
+     * frees the skb it was filling, which wakes the (writable) sender for write
+     * space. The library sees only a short send. */
+    int s[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s);
+    ep = mkepoll();
+    add(ep, s[0], EPOLLOUT | EPOLLET, 0x5E);
+    expect_wait1("stream_short_faulting_send_wakes_sender: OUT at first", ep, 0, 0x5E,
+                 EPOLLOUT);
+    long pg = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, 16 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mprotect(m + 12 * pg, pg, PROT_NONE);
+    long sent = write(s[0], m + 12 * pg - 40000, 45000);
+    check(sent > 0 && sent < 40000,
+          "stream_short_faulting_send_wakes_sender: the send stops at the fault",
+          "returned %ld", sent);
+    expect_wait1("stream_short_faulting_send_wakes_sender: the freed skb wakes the sender",
+                 ep, 0, 0x5E, EPOLLOUT);
+    sent = write(s[0], m, 1000);
+    expect_wait0("stream_short_faulting_send_wakes_sender: a whole send wakes nobody", ep);
+    munmap(m, 16 * pg);
+    close_pair(s);
+    xclose(ep);
+
+    /* stream_wakeups_exact_again_after_overlap: a blocking read in flight while
+     * another thread sends overlaps it (the library cannot know the kernel's order,
+     * and wakes on every read while its skb model is unsure); once the queue is
+     * empty again, a partial read must wake the sender no more than in the kernel. */
+    socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+    struct delayed sender;
+    start_delayed(&sender, s[0], 50);
+    char small[8192];
+    check(read(s[1], small, sizeof small) == 1,
+          "stream_wakeups_exact_again_after_overlap: the blocked read gets the byte",
+          "short or failed read");
+    pthread_join(sender.tid, NULL);
+    ep = mkepoll();
+    add(ep, s[0], EPOLLOUT | EPOLLET, 0x5F);
+    expect_wait1("stream_wakeups_exact_again_after_overlap: OUT at first", ep, 0, 0x5F,
+                 EPOLLOUT);
+    memset(small, 'x', sizeof small);
+    check(write(s[0], small, sizeof small) == sizeof small,
+          "stream_wakeups_exact_again_after_overlap: one send of 8192 bytes (one skb)",
+          "short or failed write");
+    check(read(s[1], small, 100) == 100, "stream_wakeups_exact_again_after_overlap: read 100",
+          "short or failed read");
+    expect_wait0("stream_wakeups_exact_again_after_overlap: a partial read wakes nobody", ep);
+    check(read(s[1], small, sizeof small) == sizeof small - 100,
+          "stream_wakeups_exact_again_after_overlap: read the rest", "short or failed read");
+    expect_wait1("stream_wakeups_exact_again_after_overlap: the freed skb wakes the sender",
+                 ep, 0, 0x5F, EPOLLOUT);
+    close_pair(s);
+    xclose(ep);
+
+    /* dgram_named_send_wakes_sender_when_read: a datagram sent with sendto to another
+     * (named, unserved) socket wakes the sender for write space when that socket
+     * reads it, which the library cannot see (it demotes the pair after such a send). */
+    int named = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int len = snprintf(sun.sun_path + 1, sizeof sun.sun_path - 1, "uepoll-conf-%d", (int)getpid());
+    socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+    check(bind(named, (struct sockaddr *)&sun, sl) == 0,
+          "dgram_named_send_wakes_sender_when_read: bind an abstract name", "bind failed");
+    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, s);
+    ep = mkepoll();
+    add(ep, s[0], EPOLLOUT | EPOLLET, 0x60);
+    expect_wait1("dgram_named_send_wakes_sender_when_read: OUT at first", ep, 0, 0x60, EPOLLOUT);
+    check(sendto(s[0], "n", 1, 0, (struct sockaddr *)&sun, sl) == 1,
+          "dgram_named_send_wakes_sender_when_read: sendto the named socket", "sendto failed");
+    check(recv(named, small, sizeof small, MSG_DONTWAIT) == 1,
+          "dgram_named_send_wakes_sender_when_read: the named socket reads it", "recv failed");
+    expect_wait1("dgram_named_send_wakes_sender_when_read: the freed skb wakes the sender", ep,
+                 0, 0x60, EPOLLOUT);
+    close_pair(s);
+    xclose(named);
     xclose(ep);
 }
 

@@ -31,7 +31,9 @@
  * kernel epoll fd), devnull (not pollable: EPERM), ctl (ADD/MOD/DEL/bad op, random
  * event bits including EXCLUSIVE, WAKEUP and undefined ones, NULL event), wait
  * (epoll_wait, epoll_pwait, epoll_pwait2, all non-blocking; maxevents 0, negative,
- * too large), read, write (sizes up to 200000; 8-byte values for eventfds, overflow
+ * too large), read (read; on sockets also recv and readv, whose 0-byte forms differ:
+ * read/readv of 0 bytes never reach a socket's recvmsg, recv of 0 bytes consumes a
+ * datagram), write (sizes up to 200000; 8-byte values for eventfds, overflow
  * included), peek (recv MSG_PEEK), close, dup, dupfd (F_DUPFD), dup2 (and dup3),
  * shutdown. Handles may be closed ones (their number may be reused) or invalid fds.
  * Everything is O_NONBLOCK. After each case every fd is closed and the process's
@@ -44,14 +46,17 @@
  *    epoll fd registered) or "inner" (registered in another epoll fd): as sets,
  *    with the wait repeated (drained with a full buffer) on both sides when either
  *    was truncated. Documented differences, see compare_wait for the pointers.
- *  - known uepoll bugs (KB_ below) are tolerated in random runs, and only there.
+ *  - nothing else is tolerated: every other difference fails the run. (Known bugs
+ *    used to be tolerated in random runs unless DIFFTEST_STRICT=1; the last two,
+ *    extra socket wake-ups and the nested wake-up marker's slot, are fixed, and the
+ *    tolerance is gone with them.)
  *
  * Usage:
  *   difftest [-s SEED] [-n OPS] [-c CASES] [-t SECONDS] [-k]  random cases
  *                                      (-k: report every failing case, no shrinking)
  *   difftest -f FILE [-m] [-v] [-q] [-K]                     replay a pinned sequence
  *                       (-m: minimise it if it fails; -v: trace every op; -q: quiet;
- *                        -K: tolerate the known bugs, see KB_ below)
+ *                        -K: accepted and ignored, no known bug is tolerated)
  * Case i of a run uses seed SEED+i, so `-s SEED+i -c 1` replays it alone. On the
  * first mismatch the sequence is minimised (each candidate runs in a fresh process,
  * `difftest -q -f TMPFILE`), printed in replayable form and written to
@@ -77,6 +82,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -188,9 +194,20 @@ static int s_wait(int s, int ep, struct epoll_event *ev, int max, int v)
     }
 }
 
-static long s_read(int s, int fd, void *buf, size_t n)
+/* read variants ("via"): 0 read, 1 recv (flags 0), 2 readv (one iovec). */
+#define N_READ_VARIANTS 3
+static long s_read(int s, int fd, void *buf, size_t n, int via)
 {
-    return s ? RAW(SYS_read, fd, buf, n, 0, 0, 0) : read(fd, buf, n);
+    struct iovec iov = { buf, n };
+    switch (via) {
+    default:
+    case 0:
+        return s ? RAW(SYS_read, fd, buf, n, 0, 0, 0) : read(fd, buf, n);
+    case 1:
+        return s ? RAW(SYS_recvfrom, fd, buf, n, 0, NULL, NULL) : recv(fd, buf, n, 0);
+    case 2:
+        return s ? RAW(SYS_readv, fd, &iov, 1, 0, 0, 0) : readv(fd, &iov, 1);
+    }
 }
 
 static long s_write(int s, int fd, const void *buf, size_t n)
@@ -305,7 +322,7 @@ static const struct opdef {
     [O_DEVNULL] = { "devnull", { "h", NULL, NULL, NULL, NULL, NULL } },
     [O_CTL] = { "ctl", { "ep", "fd", "op", "nullev", "tag", "ev" } },
     [O_WAIT] = { "wait", { "ep", "max", "call", NULL, NULL, NULL } },
-    [O_READ] = { "read", { "h", NULL, "n", NULL, NULL, NULL } },
+    [O_READ] = { "read", { "h", NULL, "n", "via", NULL, NULL } },
     [O_WRITE] = { "write", { "h", NULL, "n", NULL, "val", NULL } },
     [O_PEEK] = { "peek", { "h", NULL, "n", NULL, NULL, NULL } },
     [O_CLOSE] = { "close", { "h", NULL, NULL, NULL, NULL, NULL } },
@@ -337,9 +354,8 @@ static const char *const kind_name[K_NKINDS] = {
 enum { HP_NEG = 250, HP_BIG = 251, HP_UNUSED = 252 };
 #define MAXLIVE 40
 
-/* Taint of an epoll object (see compare_wait). T_KB_SOCK: a known uepoll bug was
- * tolerated on this instance (the KB_ list). */
-enum { T_MIX = 1, T_OUTER = 2, T_INNER = 4, T_KB_SOCK = 8 };
+/* Taint of an epoll object (see compare_wait). */
+enum { T_MIX = 1, T_OUTER = 2, T_INNER = 4 };
 
 struct handle {
     uint8_t exists, open, kind;
@@ -665,22 +681,14 @@ static int cmp_event(const void *x, const void *y)
     return a->events < b->events ? -1 : a->events > b->events;
 }
 
-static int is_sock_kind(unsigned k)
-{
-    return k == K_STREAM || k == K_DGRAM || k == K_SEQPACKET;
-}
-
-/* Keep only events whose registration's target was not an epoll fd (and, with
- * `no_edge_sockets`, not an edge-like registration of a socket), sorted and without
- * duplicates. */
-static int normalise(struct epoll_event *ev, int n, int no_edge_sockets)
+/* Keep only events whose registration's target was not an epoll fd, sorted and
+ * without duplicates. */
+static int normalise(struct epoll_event *ev, int n)
 {
     int k = 0;
     for (int i = 0; i < n; i++) {
         uint64_t d = ev[i].data.u64;
         if (D_KIND(d) == K_EPOLL)
-            continue;
-        if (no_edge_sockets && is_sock_kind(D_KIND(d)) && D_EDGE(d))
             continue;
         ev[k++] = ev[i];
     }
@@ -695,64 +703,10 @@ static int normalise(struct epoll_event *ev, int n, int no_edge_sockets)
 #define WHY 8192
 #define EVTXT 3000 /* text of one side's events */
 
-/*
- * Known uepoll bugs that this test found, that are reported and pinned in
- * c-tests/difftest-regressions/ (marked KNOWN FAILING there) and not fixed yet. In
- * a random run a wait difference that one of them explains is counted, not failed,
- * so that the run goes on looking for other bugs; DIFFTEST_STRICT=1 turns this off
- * (and `difftest -f` replays are strict unless given -K). Remove an entry, and its
- * use in compare_wait, when the bug is fixed.
- *
- * KB_SOCKWAKE  the engine's model of which socket operations wake whom differs from
- *              af_unix: it wakes the peer on every read (even a partial read of a
- *              stream, which frees no skb, and a 0-byte read or EOF read of a
- *              datagram or seqpacket end), and it wakes a SOCK_DGRAM peer for write
- *              space whenever an end is closed (the kernel only when datagrams the
- *              peer sent were still queued). Edge-triggered and one-shot socket
- *              registrations then see an extra event, and spurious queueing changes
- *              ready-list order. (The failed-send case of this family is fixed and
- *              pinned as a passing regression.)
- *              Tolerated: on an instance with socket registrations, events of
- *              edge-like socket registrations are ignored and the rest compared as
- *              sets (with a drain), from the first such difference on.
- * KB_MARKER    a nested instance (watched by an outer epoll fd) that also has
- *              kernel-served fds can return fewer events than ready and asked for:
- *              the kernel epoll fd returns the library's wake-up eventfd in one of
- *              the slots and strip_marker removes it (preload/epoll.rs:kernel_collect).
- *              Tolerated: a lower uepoll count on such an instance when the drained
- *              sets agree.
- */
-enum { KB_SOCKWAKE, KB_MARKER, KB_N };
-static const char *const kb_name[KB_N] = { "socket-wakeups", "nested-marker-slot" };
-static int tolerate; /* apply the KB_ tolerances */
-static long kb_hits_local[KB_N];
-
-static void kb_hit(int kb)
-{
-    kb_hits_local[kb]++;
-}
-
-/* Every edge-like socket event in the kernel's evb[SK][0..total] has the same data
- * and bits among uepoll's evb[SU][0..total]. */
-static int edge_sockets_covered(const int total[2])
-{
-    for (int i = 0; i < total[SK]; i++) {
-        uint64_t d = evb[SK][i].data.u64;
-        if (!is_sock_kind(D_KIND(d)) || !D_EDGE(d))
-            continue;
-        int found = 0;
-        for (int j = 0; j < total[SU] && !found; j++)
-            found = evb[SU][j].data.u64 == d && evb[SU][j].events == evb[SK][i].events;
-        if (!found)
-            return 0;
-    }
-    return 1;
-}
-
 /* Both sides succeeded: wait again with a full buffer on both (when `again`), then
  * compare the normalised unions. Returns 1 when they agree. */
 static int union_agrees(const struct state *st, const struct op *op, int n[2], int again,
-                        int no_edge_sockets, int total[2], int m[2])
+                        int total[2], int m[2])
 {
     for (int s = 0; s < 2; s++) {
         total[s] = n[s];
@@ -762,22 +716,9 @@ static int union_agrees(const struct state *st, const struct op *op, int n[2], i
                 total[s] += k;
         }
     }
-    /* The tolerance is for extra edges only: every edge-like socket event the kernel
-     * reported must be among uepoll's, or an event was lost. */
-    if (no_edge_sockets && !edge_sockets_covered(total))
-        return 0;
     for (int s = 0; s < 2; s++)
-        m[s] = normalise(evb[s], total[s], no_edge_sockets);
+        m[s] = normalise(evb[s], total[s]);
     return m[SU] == m[SK] && memcmp(evb[SU], evb[SK], m[SU] * sizeof(struct epoll_event)) == 0;
-}
-
-static int has_socket_events(int n[2])
-{
-    for (int s = 0; s < 2; s++)
-        for (int i = 0; i < n[s]; i++)
-            if (is_sock_kind(D_KIND(evb[s][i].data.u64)))
-                return 1;
-    return 0;
 }
 
 /*
@@ -810,13 +751,13 @@ static int has_socket_events(int n[2])
  * own event order can differ. This is the stale-entry difference of
  * docs/differences.md, "Nesting, and poll()/select() on an epoll fd".
  */
-static int compare_wait(struct state *st, const struct op *op, int obj, int taint,
+static int compare_wait(struct state *st, const struct op *op, int taint,
                         struct res r[2], char *why, size_t wl)
 {
     char bu[EVTXT], bk[EVTXT];
     int n[2] = { (int)r[SU].ret, (int)r[SK].ret };
     int total[2], m[2];
-    int setmode = taint & (T_MIX | T_OUTER | T_INNER | T_KB_SOCK);
+    int setmode = taint & (T_MIX | T_OUTER | T_INNER);
     if (r[SU].ret < 0 || r[SK].ret < 0 || !setmode) {
         if (same(r[SU], r[SK]) &&
             (n[SU] <= 0 || memcmp(evb[SU], evb[SK], n[SU] * sizeof(struct epoll_event)) == 0))
@@ -827,24 +768,10 @@ static int compare_wait(struct state *st, const struct op *op, int obj, int tain
         fmt_events(evb[SU], n[SU] > 0 ? n[SU] : 0, bu, sizeof bu);
         fmt_events(evb[SK], n[SK] > 0 ? n[SK] : 0, bk, sizeof bk);
         snprintf(why, wl, "  uepoll: %s%s\n  kernel: %s%s\n", a, bu, b, bk);
-        if (tolerate && r[SU].ret >= 0 && r[SK].ret >= 0 && obj >= 0 && has_socket_events(n)) {
-            /* KNOWN FAILING (KB_SOCKWAKE): see the KB_ list above. */
-            int trunc = n[SU] == op->b || n[SK] == op->b;
-            if (union_agrees(st, op, n, trunc, 1, total, m)) {
-                st->taint[obj] |= T_KB_SOCK;
-                kb_hit(KB_SOCKWAKE);
-                why[0] = 0;
-                return 0;
-            }
-        }
         return 1;
     }
-    int countbad = !(taint & (T_OUTER | T_KB_SOCK)) && n[SU] != n[SK];
+    int countbad = !(taint & T_OUTER) && n[SU] != n[SK];
     int trunc = n[SU] == op->b || n[SK] == op->b;
-    /* KNOWN FAILING (KB_MARKER): such a wait can come back short without filling the
-     * buffer; drain so that the union still holds everything that was ready. */
-    if (tolerate && (taint & T_MIX) && (taint & T_INNER))
-        trunc = 1;
     /* The text before normalise() sorts the buffers. */
     int shown[2];
     for (int s = 0; s < 2; s++) {
@@ -857,30 +784,13 @@ static int compare_wait(struct state *st, const struct op *op, int obj, int tain
     }
     fmt_events(evb[SU], shown[SU], bu, sizeof bu);
     fmt_events(evb[SK], shown[SK], bk, sizeof bk);
-    int agree = union_agrees(st, op, shown, 0, !!(taint & T_KB_SOCK), total, m);
-    if ((!agree || countbad) && tolerate && !(taint & T_KB_SOCK) && has_socket_events(m)) {
-        /* KNOWN FAILING (KB_SOCKWAKE): see the KB_ list above. */
-        int mm[2] = { m[SU], m[SK] };
-        if (union_agrees(st, op, mm, 0, 1, total, m)) {
-            st->taint[obj] |= T_KB_SOCK;
-            kb_hit(KB_SOCKWAKE);
-            agree = 1;
-            countbad = 0;
-        }
-    }
-    if (agree && countbad && tolerate && (taint & T_MIX) && (taint & T_INNER) &&
-        n[SU] < n[SK]) {
-        /* KNOWN FAILING (KB_MARKER): see the KB_ list above. */
-        kb_hit(KB_MARKER);
-        countbad = 0;
-    }
+    int agree = union_agrees(st, op, shown, 0, total, m);
     if (agree && !countbad)
         return 0;
     snprintf(why, wl,
-             "  (instance%s%s%s%s: compared as sets%s%s)\n  uepoll: %d%s%s\n  kernel: %d%s%s\n",
+             "  (instance%s%s%s: compared as sets%s%s)\n  uepoll: %d%s%s\n  kernel: %d%s%s\n",
              taint & T_MIX ? " mixed" : "", taint & T_OUTER ? " outer" : "",
              taint & T_INNER ? " inner" : "",
-             taint & T_KB_SOCK ? " known-socket-bug" : "",
              trunc ? ", drained with a second full wait" : "",
              countbad ? "; counts differ" : "", n[SU], trunc ? " + drain" : "", bu, n[SK],
              trunc ? " + drain" : "", bk);
@@ -1025,7 +935,7 @@ static int exec_op(struct state *st, const struct op *op, char *why, size_t wl)
             evb[SU][0] = evb[SU][1];
             evb[SU][1] = t;
         }
-        int bad = compare_wait(st, op, obj, taint, r, why, wl);
+        int bad = compare_wait(st, op, taint, r, why, wl);
         if (verbose) {
             char bu[EVTXT];
             fmt_events(evb[SU], r[SU].ret > 0 ? (int)r[SU].ret : 0, bu, sizeof bu);
@@ -1045,7 +955,7 @@ static int exec_op(struct state *st, const struct op *op, char *why, size_t wl)
         for (int s = 0; s < 2; s++) {
             memset(rbuf[s], 0, n < 64 ? n : 64);
             int fd = fd_of(st, s, op->a);
-            r[s] = mk(op->type == O_READ ? s_read(s, fd, rbuf[s], n) : s_peek(s, fd, rbuf[s], n));
+            r[s] = mk(op->type == O_READ ? s_read(s, fd, rbuf[s], n, op->e) : s_peek(s, fd, rbuf[s], n));
         }
         if (flip_type == op->type && r[SU].ret > 0)
             r[SU].ret--;
@@ -1386,6 +1296,10 @@ static void gen_op(struct state *st, struct rng *r, int *next, struct op *op)
         } else {
             op->c = (int)read_sizes[rn(r, sizeof read_sizes / sizeof read_sizes[0])];
         }
+        if (op->type == O_READ && (KM(kind_of(st, op->a)) & KM_SOCK)) {
+            static const unsigned wv[N_READ_VARIANTS] = { 70, 20, 10 };
+            op->e = wpick(r, wv, N_READ_VARIANTS);
+        }
         break;
     case O_CLOSE:
         op->a = pick(st, r, KM_ANY);
@@ -1475,7 +1389,6 @@ struct shared {
     long cases_done;
     long ops_done;
     long failures;
-    long kb_hits[KB_N];
     int nops;
     int fail_step;
     int fail_cls;
@@ -1618,7 +1531,7 @@ static int run_child(const char *file, int show)
     }
     if (pid == 0) {
         const char *mode = show ? "-v" : "-q";
-        execl(self_exe, "difftest", mode, tolerate ? "-K" : mode, "-f", file, (char *)NULL);
+        execl(self_exe, "difftest", mode, "-f", file, (char *)NULL);
         _exit(127);
     }
     int status;
@@ -1700,8 +1613,8 @@ static void shrink_and_report(struct op *ops, int n, int cls, uint64_t seed, con
     n = minimise(ops, n, cls, tmp);
     unlink(tmp);
     snprintf(header, sizeof header,
-             "# difftest ops: minimised from seed %llu (%s)\n# replay: difftest %s-f FILE\n",
-             (unsigned long long)seed, class_name(cls, cn, sizeof cn), tolerate ? "-K " : "");
+             "# difftest ops: minimised from seed %llu (%s)\n# replay: difftest -f FILE\n",
+             (unsigned long long)seed, class_name(cls, cn, sizeof cn));
     write_ops(out, ops, n, header);
     printf("---- minimal sequence (%d ops), written to %s ----\n", n, out);
     for (int i = 0; i < n; i++) {
@@ -1709,7 +1622,7 @@ static void shrink_and_report(struct op *ops, int n, int cls, uint64_t seed, con
         fmt_op(&ops[i], t, sizeof t);
         printf("%s\n", t);
     }
-    printf("---- its replay (difftest -v %s-f %s) ----\n", tolerate ? "-K " : "", out);
+    printf("---- its replay (difftest -v -f %s) ----\n", out);
     run_child(out, 1);
     printf("----\n");
 }
@@ -1736,7 +1649,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     uint64_t seed = 1;
-    int nops = 200, minimise_file = 0, quiet = 0, keep_going = 0, tolerate_opt = 0;
+    int nops = 200, minimise_file = 0, quiet = 0, keep_going = 0;
     long cases = 100;
     double seconds = 0;
     const char *file = NULL;
@@ -1752,7 +1665,7 @@ int main(int argc, char **argv)
         case 'v': verbose = 1; break;
         case 'q': quiet = 1; break;
         case 'k': keep_going = 1; break;
-        case 'K': tolerate_opt = 1; break;
+        case 'K': break; /* no known bug is tolerated any more */
         default: usage();
         }
     }
@@ -1780,8 +1693,6 @@ int main(int argc, char **argv)
                    "on purpose\n", flip);
     }
     baseline_fds = count_fds();
-    const char *strict = getenv("DIFFTEST_STRICT");
-    tolerate = file ? tolerate_opt : !(strict && *strict && strcmp(strict, "0") != 0);
 
     if (file) {
         struct op *ops;
@@ -1816,6 +1727,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (pid == 0) {
+        /* Counted again here: under uepoll a fork child holds one descriptor of the
+         * library's (the tracked child's sentinel, docs/differences.md, "fork"), which is
+         * not a leak of any case. */
+        baseline_fds = count_fds();
         for (long c = 0;; c++) {
             if (seconds > 0 ? now_s() - t0 >= seconds : c >= cases)
                 break;
@@ -1837,7 +1752,6 @@ int main(int argc, char **argv)
                 exit(o.cls);
             }
             shm->cases_done++;
-            memcpy(shm->kb_hits, kb_hits_local, sizeof kb_hits_local);
         }
         exit(0);
     }
@@ -1851,10 +1765,6 @@ int main(int argc, char **argv)
     int cls = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
     printf("difftest: %ld cases, %ld ops, %.1f s (seed %llu, %d ops per case)\n",
            shm->cases_done + (cls ? 1 : 0), shm->ops_done, dt, (unsigned long long)seed, nops);
-    for (int kb = 0; kb < KB_N; kb++)
-        if (shm->kb_hits[kb])
-            printf("difftest: KNOWN FAILING %s: %ld differences tolerated (DIFFTEST_STRICT=1 "
-                   "fails on them)\n", kb_name[kb], shm->kb_hits[kb]);
     if (cls == 0 && shm->failures) {
         printf("difftest: %ld cases failed (-k: not minimised)\n", shm->failures);
         return 1;

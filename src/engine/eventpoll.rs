@@ -1119,6 +1119,11 @@ impl EventPoll {
     /// is left. An outer instance watching through the kernel sees the waker, not the
     /// items, so a stale entry would keep it readable; the kernel's own poll of an epoll
     /// file prunes the same way (`__ep_eventpoll_poll`).
+    ///
+    /// As a transfer does, `missed` is cleared before the re-poll: a wake-up that
+    /// arrived while the entry waited on the list is seen by the re-poll, and only one
+    /// after it keeps the entry (`unlink`). Without that, an entry whose file was woken
+    /// twice and then became unready stayed, and kept the waker up.
     pub fn prune(&self) {
         let _items = self.mtx.read();
         {
@@ -1128,9 +1133,43 @@ impl EventPoll {
                     epi.linked.store(false, Ordering::Relaxed);
                     return false;
                 }
+                if epi.missed.load(Ordering::Relaxed) {
+                    epi.missed.swap(false, Ordering::AcqRel);
+                }
                 epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(epi)
             });
             rd.dead = 0;
+        }
+        self.settle();
+    }
+
+    /// Drop the entries at the head of the ready list whose files are no longer ready,
+    /// up to the first one that is, then lower the waker if nothing is left. A transfer
+    /// that follows delivers at least one event whenever the waker is still up (it
+    /// starts at the head), which is what a wait of an instance with kernel-served fds
+    /// needs before the kernel's look (`files/collect.rs`). The next transfer would drop
+    /// the same entries; only the head is looked at, so a long level-triggered ready
+    /// list costs one re-poll, not one per entry as `prune`.
+    pub fn prune_head(&self) {
+        let _items = self.mtx.read();
+        {
+            let mut rd = self.ready.lock();
+            while let Some(epi) = rd.list.front().map(Arc::clone) {
+                if epi.dead.load(Ordering::Relaxed) {
+                    epi.linked.store(false, Ordering::Relaxed);
+                    rd.dead = rd.dead.saturating_sub(1);
+                } else {
+                    // As in `prune`: a wake-up the re-poll sees is forgotten, one after
+                    // it keeps the entry (`unlink`).
+                    if epi.missed.load(Ordering::Relaxed) {
+                        epi.missed.swap(false, Ordering::AcqRel);
+                    }
+                    if epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(&epi) {
+                        break;
+                    }
+                }
+                rd.list.pop_front();
+            }
         }
         self.settle();
     }

@@ -991,6 +991,66 @@ fn settle_keeps_signal_while_items_are_ready() {
     ep.free();
 }
 
+/// A queued entry woken a second time (which sets `missed`) and then made unready, as a
+/// pipe read end that got two writes and was MODded to EPOLLOUT: `prune` drops it and
+/// lowers the signal an outer instance watches. It used to keep the entry for its stale
+/// `missed` flag, so the signal stayed up with nothing to report, and a wait on a
+/// nested instance with kernel-served fds came back one event short (the wake-up took
+/// a slot of the kernel's look that the engine could not fill).
+#[test]
+fn prune_drops_an_unready_entry_woken_twice() {
+    let (ep, w) = mock_ep(Variant::SinglePass);
+    ep.add_kernel_watcher();
+    let a = mock_file(0);
+    let fa = Arc::clone(&a);
+    add(&ep, &fa, 3, EPOLLIN | EPOLLET, 1);
+    a.add(EPOLLIN, KEY_READABLE);
+    a.add(EPOLLIN, KEY_READABLE);
+    assert!(w.is_raised());
+    a.set_quietly(0);
+    ep.prune();
+    assert!(!ep.has_ready(), "the unready entry is dropped");
+    assert!(!w.is_raised(), "and the signal lowered");
+    // A wake-up after the prune queues it again.
+    a.add(EPOLLIN, KEY_READABLE);
+    assert!(w.is_raised());
+    assert_eq!(datas(&wait(&ep, 8)), [1]);
+    ep.remove_kernel_watcher();
+    ep.free();
+}
+
+/// `prune_head` drops unready entries from the head up to the first ready one (which
+/// a transfer then delivers), leaves what follows alone, and lowers the signal when it
+/// empties the list.
+#[test]
+fn prune_head_stops_at_the_first_ready_entry() {
+    let (ep, w) = mock_ep(Variant::SinglePass);
+    ep.add_kernel_watcher();
+    let files: Vec<Arc<MockFile>> = (0..4).map(|_| mock_file(0)).collect();
+    for (i, f) in files.iter().enumerate() {
+        let fi = Arc::clone(f);
+        add(&ep, &fi, 3 + i as i32, EPOLLIN, i as u64);
+        f.add(EPOLLIN, KEY_READABLE);
+    }
+    // Queued 0, 1, 2, 3; 0 and 1 (twice woken) and 3 go stale, 2 stays ready.
+    files[1].add(EPOLLIN, KEY_READABLE);
+    files[0].set_quietly(0);
+    files[1].set_quietly(0);
+    files[3].set_quietly(0);
+    ep.prune_head();
+    assert!(w.is_raised());
+    // 2 is now the head and is delivered; 3 was not looked at, and goes at this
+    // transfer (level-triggered 2 goes back).
+    assert_eq!(datas(&wait(&ep, 1)), [2]);
+    assert_eq!(datas(&wait(&ep, 8)), [2]);
+    files[2].set_quietly(0);
+    ep.prune_head();
+    assert!(!ep.has_ready(), "every stale entry dropped");
+    assert!(!w.is_raised(), "and the signal lowered");
+    ep.remove_kernel_watcher();
+    ep.free();
+}
+
 /// Case 4 of the seed, made deterministic: waiter 2 tries to sleep while waiter 1's
 /// transfer has the whole list spliced away. Returns whether waiter 2 slept, the raises
 /// seen once waiter 1 is done, and every event delivered in the end.
@@ -1531,5 +1591,24 @@ fn raise_landing_after_settle_is_consumed_by_next_sleeper() {
     w.raise(); // the late raise, as if from a `Raises` flushed after the settle
     ep.finish_sleep(true);
     assert!(!w.is_raised(), "the sleeper that saw the signal lowered it");
+    ep.free();
+}
+
+#[test]
+fn wait_queue_wants_a_key_only_while_a_watcher_asks_for_it() {
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let f = mock_file(EPOLLIN | EPOLLOUT);
+    let space = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+    assert!(!f.wait_queue().wants(space), "nobody watches");
+    add(&ep, &f, 3, EPOLLIN | EPOLLET, 1);
+    assert!(!f.wait_queue().wants(space), "only IN asked for");
+    assert!(f.wait_queue().wants(EPOLLIN));
+    modify(&ep, &f, 3, EPOLLOUT | EPOLLONESHOT, 1);
+    assert!(f.wait_queue().wants(space));
+    // A ONESHOT item that fired keeps only private bits: a wake-up could not queue it.
+    assert_eq!(wait(&ep, 4).len(), 1);
+    assert!(!f.wait_queue().wants(space), "disarmed");
+    del(&ep, &f, 3);
+    assert!(!f.wait_queue().wants(space));
     ep.free();
 }

@@ -79,6 +79,21 @@ impl WaitQueue {
         self.count.load(Ordering::SeqCst) != 0
     }
 
+    /// True when a watcher's interest matches `key`, so that `wake(key)` could queue
+    /// it: the file layer asks before an expensive question (a `poll` of the kernel)
+    /// that decides only whether to wake. A registration added or modified
+    /// meanwhile polls the file itself, as after `is_watched`.
+    pub fn wants(&self, key: u32) -> bool {
+        if !self.is_watched() {
+            return false;
+        }
+        let guard = self.entries.lock();
+        guard
+            .as_slice()
+            .iter()
+            .any(|e| e.events.load(Ordering::SeqCst) & key != 0)
+    }
+
     /// Runs the poll callback of every watcher whose interest matches `key`
     /// (`KEY_ALL` reaches all).
     pub fn wake(&self, key: u32) {

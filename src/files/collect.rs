@@ -2,6 +2,13 @@
 //! the engine's transfer and a zero-timeout `epoll_wait` on the kernel epoll fd,
 //! alternating which goes first so neither starves the other. The library's own
 //! wake-up events are stripped from what the kernel reports.
+//!
+//! While the wake-up eventfd is level-triggered (an outer epoll or poll() watches the
+//! instance), it sits in the kernel epoll fd's ready list exactly while engine items
+//! are ready, and a look at the kernel fd can return it in one of the slots. The
+//! kernel goes first then, and the engine fills the slot the wake-up took: a second
+//! look at the kernel fd could return a level-triggered item twice, and engine items
+//! already taken by an engine-first transfer cannot be returned again.
 
 use libc::{c_int, epoll_event};
 
@@ -21,7 +28,8 @@ impl Instance {
         max: usize,
     ) -> Result<usize, Errno> {
         let kernel = self.has_kernel_items();
-        let kernel_first = kernel && self.kernel_first_turn();
+        let marker_in_ready_list = kernel && self.marker_may_take_a_slot();
+        let kernel_first = kernel && (marker_in_ready_list || self.kernel_first_turn());
         let mut n = 0;
         let mut fault = false;
         if kernel_first {
@@ -46,6 +54,24 @@ impl Instance {
             return Err(Errno(libc::EFAULT));
         }
         Ok(n)
+    }
+
+    /// Whether the wake-up eventfd can be in the kernel epoll fd's ready list, taking a
+    /// slot of the kernel's look: while it is level-triggered. It is then up only while
+    /// the engine has an item to put in that slot: stale entries at the head of the
+    /// engine's ready list (files no longer ready, which the next transfer would drop
+    /// too) are dropped first, and the eventfd is lowered when none is left
+    /// (`EventPoll::prune_head`). So when the kernel's look returns the wake-up, the
+    /// engine's transfer, which starts at that head, fills its slot, and the count is
+    /// the kernel's.
+    fn marker_may_take_a_slot(&self) -> bool {
+        if !self.has_level_wakeups() {
+            return false;
+        }
+        if let Some(_gate) = table::enter() {
+            self.prune_engine_head();
+        }
+        true
     }
 
     /// The engine's transfer into `events[from..max]`.

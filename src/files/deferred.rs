@@ -85,7 +85,7 @@ pub fn run() {
                 let file = std::sync::Arc::clone(file);
                 // Whether the pipe was full is lost: wake the writer rather than risk
                 // losing its edge.
-                super::account(&file, Some(true), done);
+                super::account(&file, Some(true), done, true);
             }
         }
     }

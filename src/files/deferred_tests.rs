@@ -251,6 +251,12 @@ fn done(dir: Dir, result: isize, value: Option<u64>) -> Done {
         value,
         peek: false,
         reached: true,
+        oob: false,
+        named: false,
+        messages: false,
+        empty_vfs_read: false,
+        short_send: false,
+        ticket: None,
     }
 }
 

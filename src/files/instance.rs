@@ -253,6 +253,18 @@ impl Instance {
         self.ep.resync_waker();
     }
 
+    /// True once the wake-up eventfd is registered level-triggered (`level_wakeups`).
+    pub(super) fn has_level_wakeups(&self) -> bool {
+        self.wake_level.load(Ordering::SeqCst)
+    }
+
+    /// Drop the engine's ready-list entries that are no longer ready from its head, up
+    /// to the first ready one, and lower the wake-up signal if none is left
+    /// (`EventPoll::prune_head`). Inside the gate.
+    pub(super) fn prune_engine_head(&self) {
+        self.ep.prune_head();
+    }
+
     /// Add a watcher through the kernel (an outer epoll, or a poller).
     pub fn watch_from_kernel(&self) {
         self.level_wakeups();

@@ -23,6 +23,8 @@ pub mod instance;
 pub mod openfile;
 pub mod parking;
 pub mod promote;
+mod skbqueue;
+mod sockwake;
 pub mod spawn_actions;
 pub mod table;
 pub mod wait;
@@ -31,6 +33,7 @@ pub mod watches;
 use std::sync::Arc;
 
 use openfile::{Kind, OpenFile};
+pub use skbqueue::Ticket;
 use table::Entry;
 
 /// The direction of an I/O operation.
@@ -48,10 +51,25 @@ pub enum Prep {
     Served {
         file: Arc<OpenFile>,
         was_full: Option<bool>,
+        /// A socket call's ticket on the receive queue it may change.
+        ticket: Option<Ticket>,
     },
     /// A served fd, but this thread is already inside the library (a signal handler):
     /// the accounting is deferred until the interrupted code leaves.
     Deferred { fd: i32 },
+}
+
+impl Prep {
+    /// For a served socket end: `Some(stream)`.
+    pub fn socket(&self) -> Option<bool> {
+        match self {
+            Prep::Served { file, .. } => match file.kind {
+                Kind::Socket { stream, .. } => Some(stream),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 /// Look `fd` up before an I/O call in direction `dir`.
@@ -69,9 +87,14 @@ pub fn prepare(fd: i32, dir: Dir) -> Prep {
             } else {
                 None
             };
+            let ticket = match file.kind {
+                Kind::Socket { .. } => sockwake::begin(file, dir),
+                _ => None,
+            };
             Prep::Served {
                 file: Arc::clone(file),
                 was_full,
+                ticket,
             }
         }
         _ => Prep::NotServed,
@@ -93,15 +116,37 @@ pub struct Done {
     /// A failed call got as far as the file's own read or write (the hook's judgement
     /// from errno and the arguments it could read); always true for a success.
     pub reached: bool,
+    /// Socket calls: MSG_OOB was given (an out-of-band byte is its own skb, read apart).
+    pub oob: bool,
+    /// A socket send given a destination address (for SOCK_DGRAM, the datagram goes to
+    /// the named socket, which need not be the peer).
+    pub named: bool,
+    /// The result counts messages (recvmmsg, sendmmsg), not bytes.
+    pub messages: bool,
+    /// A read through the VFS (`read`, `readv`) of 0 bytes: `sock_read_iter` returns
+    /// without calling the socket's recvmsg, so no datagram is consumed (`recv` with
+    /// length 0 does consume one).
+    pub empty_vfs_read: bool,
+    /// A send that moved fewer bytes than it asked to (the hook could tell): a stream
+    /// send stops early on EAGAIN, a signal, a fault or the peer going away, and in the
+    /// last two cases the kernel frees the skb it was filling.
+    pub short_send: bool,
+    /// The socket call's ticket (set by `complete`).
+    pub ticket: Option<Ticket>,
 }
 
 /// Account a finished I/O call and run the wake-ups it causes.
 pub fn complete(prep: Prep, done: Done) {
     match prep {
         Prep::NotServed => {}
-        Prep::Served { file, was_full } => {
+        Prep::Served {
+            file,
+            was_full,
+            ticket,
+        } => {
+            let done = Done { ticket, ..done };
             if let Some(_gate) = table::enter() {
-                account(&file, was_full, done);
+                account(&file, was_full, done, false);
             } else {
                 deferred::push(file.any_fd.load(std::sync::atomic::Ordering::Relaxed), done);
             }
@@ -111,7 +156,12 @@ pub fn complete(prep: Prep, done: Done) {
 }
 
 /// Account `done` on `file`: the file layer's model of the kernel's wake-ups.
-pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done) {
+/// `replayed`: a record deferred from a signal handler, accounted out of order.
+pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done, replayed: bool) {
+    if let Kind::Socket { .. } = file.kind {
+        // Every socket call returns its ticket, whatever it did.
+        sockwake::account(file, &done, replayed);
+    }
     let n = done.result;
     if n < 0 && !done.reached {
         // Refused before the file's op (wrong kind of fd, a header or iovec array the
@@ -126,17 +176,6 @@ pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done) 
         // (EAGAIN on a full pipe): an edge for edge-triggered readers, as in the kernel.
         file.pipe_written(0);
     }
-    if n < 0 && done.dir == Dir::Write && matches!(file.kind, Kind::Socket { dgram: true, .. }) {
-        // unix_dgram_sendmsg charges the skb to the sender before it finds the peer
-        // gone, shut down or not connected; freeing it (sock_wfree) wakes the
-        // sender for write space.
-        if matches!(
-            done.error,
-            libc::ECONNREFUSED | libc::EPIPE | libc::ENOTCONN
-        ) {
-            file.socket_send_failed();
-        }
-    }
     if n < 0 || done.peek {
         return;
     }
@@ -149,8 +188,7 @@ pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done) 
             // The value is out of sight (readv, writev…): stop trusting the counter.
             (_, None) => demote::demote_fd_later(file),
         },
-        (Kind::Socket { stream, .. }, Dir::Read) if n > 0 || !stream => file.socket_received(),
-        (Kind::Socket { stream, .. }, Dir::Write) if n > 0 || !stream => file.socket_sent(),
+        // Sockets: sockwake::account above.
         _ => {}
     }
     if done.dir == Dir::Read && crate::engine::eventpoll::any_nested() {
@@ -159,19 +197,13 @@ pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done) 
 }
 
 /// The copy between the file and the program's buffer faulted inside the file's op:
-/// what the kernel had done by then stays done.
+/// what the kernel had done by then stays done. (Sockets: `sockwake::account`, for a
+/// send's skb freed and a datagram dequeued.)
 fn fault_after_op(file: &Arc<OpenFile>, dir: Dir) {
-    match (file.kind, dir) {
-        // unix_*_sendmsg allocated the skb (charged to the sender) before copying
-        // into it; freeing it runs `unix_write_space` on the sender.
-        (Kind::Socket { .. }, Dir::Write) => file.socket_send_failed(),
-        // unix_dgram_recvmsg dequeued the datagram (and woke the peer's writers)
-        // before the copy out failed: the datagram is gone.
-        (Kind::Socket { stream: false, .. }, Dir::Read) => file.socket_received(),
-        // eventfd_read consumed the counter before copying it out: the value is lost
-        // to the library, so the kernel takes the file.
-        (Kind::EventFd { .. }, Dir::Read) => demote::demote_fd_later(file),
-        _ => {}
+    // eventfd_read consumed the counter before copying it out: the value is lost to
+    // the library, so the kernel takes the file.
+    if let (Kind::EventFd { .. }, Dir::Read) = (file.kind, dir) {
+        demote::demote_fd_later(file);
     }
 }
 

@@ -11,6 +11,10 @@
 //! | eventfd | IN and OUT from the counter | nothing |
 //! | socketpair end | nothing | everything |
 //!
+//! Socket wake-ups are modelled, not readiness: each socketpair end keeps the skbs
+//! queued at it (`skbqueue.rs`), so that a read wakes the sender only when it frees
+//! one of the sender's skbs, as af_unix does (`sockwake.rs`).
+//!
 //! The derivation holds only while every operation on the file goes through the hooks.
 //! When that can no longer be proven (fork, fd passing, stdio, raw syscalls, splice…),
 //! the file is demoted: its registrations move to the kernel and it is served no more.
@@ -18,6 +22,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use super::skbqueue::SkbQueue;
 use crate::engine::events::*;
 use crate::engine::{EpFile, WaitQueue};
 use crate::sys;
@@ -63,6 +68,22 @@ pub struct OpenFile {
     pub(crate) fd_refs: AtomicUsize,
     /// One of those fd numbers, for asking the kernel.
     pub(crate) any_fd: AtomicI32,
+    /// Socket end: what its wake-ups depend on; boxed, so that pipe ends and eventfds
+    /// do not carry it.
+    sock: Option<Box<SockState>>,
+}
+
+/// The state of a socketpair end that the wake-up model (`sockwake.rs`) keeps.
+struct SockState {
+    /// The skbs queued here by the peer, which decide when a read wakes the peer for
+    /// write space.
+    rx: Mutex<SkbQueue>,
+    /// `shutdown` stopped this end's sending (its SEND_SHUTDOWN), so a send fails
+    /// before an skb is allocated.
+    send_shut: AtomicBool,
+    /// `sk_sndbuf`, once asked of the kernel (0: not yet). It cannot change while the
+    /// file is served: `setsockopt(SO_SNDBUF)` demotes it first.
+    sndbuf: AtomicUsize,
 }
 
 const EVENTFD_MAX: i128 = 0xffff_ffff_ffff_fffe;
@@ -80,6 +101,13 @@ impl OpenFile {
             wq: WaitQueue::new(),
             fd_refs: AtomicUsize::new(1),
             any_fd: AtomicI32::new(fd),
+            sock: matches!(kind, Kind::Socket { .. }).then(|| {
+                Box::new(SockState {
+                    rx: Mutex::new(SkbQueue::new()),
+                    send_shut: AtomicBool::new(false),
+                    sndbuf: AtomicUsize::new(0),
+                })
+            }),
         })
     }
 
@@ -131,7 +159,7 @@ impl OpenFile {
         }
     }
 
-    fn kernel_poll(&self) -> u32 {
+    pub(crate) fn kernel_poll(&self) -> u32 {
         sys::poll_now(self.any_fd.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
@@ -220,27 +248,53 @@ impl OpenFile {
         }
     }
 
-    /// Data was consumed from this socket end: the peer may write again.
-    pub fn socket_received(&self) {
-        if let Some(peer) = self.peer() {
-            peer.wq.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+    /// Socket end: the skbs queued here, locked.
+    pub(crate) fn rx(&self) -> Option<std::sync::MutexGuard<'_, SkbQueue>> {
+        let sock = self.sock.as_deref()?;
+        Some(sock.rx.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Socket end: its `sk_sndbuf`.
+    pub(crate) fn sndbuf(&self) -> Option<usize> {
+        let sock = self.sock.as_deref()?;
+        let known = sock.sndbuf.load(Ordering::Relaxed);
+        if known != 0 {
+            return Some(known);
+        }
+        let asked = sys::sndbuf(self.any_fd.load(Ordering::Relaxed))?;
+        sock.sndbuf.store(asked, Ordering::Relaxed);
+        Some(asked)
+    }
+
+    fn note_send_shut(&self) {
+        if let Some(sock) = self.sock.as_deref() {
+            sock.send_shut.store(true, Ordering::SeqCst);
         }
     }
 
-    /// A datagram send failed after its skb was charged to this end (the peer is gone
-    /// or shut down): freeing the skb runs `unix_write_space` on this end.
-    pub fn socket_send_failed(&self) {
-        self.wq.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+    /// Socket end: whether `shutdown` stopped its sending (SEND_SHUTDOWN).
+    pub(crate) fn send_shut(&self) -> bool {
+        self.sock
+            .as_deref()
+            .is_some_and(|s| s.send_shut.load(Ordering::SeqCst))
     }
 
-    /// `shutdown` on this socket end: both ends change state (`sk_state_change`), except
-    /// that `unix_shutdown` leaves a SOCK_DGRAM peer alone.
-    pub fn socket_shutdown(&self) {
+    /// `shutdown(how)` on this socket end succeeded: both ends change state
+    /// (`sk_state_change`), except that `unix_shutdown` leaves a SOCK_DGRAM peer alone.
+    pub fn socket_shutdown(&self, how: i32) {
+        let dgram = matches!(self.kind, Kind::Socket { dgram: true, .. });
+        if how == libc::SHUT_WR || how == libc::SHUT_RDWR {
+            self.note_send_shut();
+        }
         self.wq.wake(KEY_ALL);
-        if matches!(self.kind, Kind::Socket { dgram: true, .. }) {
+        if dgram {
             return;
         }
         if let Some(peer) = self.peer() {
+            // A stream or seqpacket peer stops sending when this end stops receiving.
+            if how == libc::SHUT_RD || how == libc::SHUT_RDWR {
+                peer.note_send_shut();
+            }
             peer.wq.wake(KEY_ALL);
         }
     }
@@ -252,12 +306,11 @@ impl OpenFile {
             peer.peer_open.store(false, Ordering::SeqCst);
             // pipe_release and unix_release_sock wake everyone, without a key; but
             // unix_release_sock changes (and wakes) the peer only for SOCK_STREAM and
-            // SOCK_SEQPACKET: a datagram peer hears only of its own skbs being freed
-            // (the datagrams it sent that were still queued here), as write space.
-            // Whether any were queued is not known here, so the peer always gets
-            // the write-space wake-up: at worst an extra edge, never a lost one.
-            if matches!(self.kind, Kind::Socket { dgram: true, .. }) {
-                peer.wq.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+            // SOCK_SEQPACKET. Freeing the skbs the peer sent that were still queued
+            // here wakes it for write space if it is then writable (sock_wfree ->
+            // unix_write_space); for a datagram peer that is the only wake-up.
+            if let Kind::Socket { .. } = self.kind {
+                super::sockwake::released(self, &peer);
             } else {
                 peer.wq.wake(KEY_ALL);
             }

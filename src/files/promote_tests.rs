@@ -1,12 +1,9 @@
 //! Promotion against the rest of the file layer, with real kernel fds: when it may
 //! happen (children, forwarded waits, kernel-only for good), what it re-synchronises
-//! (the kernel item count, served files registered in the kernel epoll fd), and the
-//! handover of such a file against concurrent I/O accounting (its poll callbacks), with
-//! a read/write lock standing for the gate as in the library: the writes account under
-//! the read side, the promotion runs under the write side.
+//! (the kernel item count), and when it must wait: a served file registered in the
+//! kernel epoll fd, also under a closed number.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use super::{promote_instance, Outcome};
 use crate::engine::events::{EPOLLET, EPOLLIN};
@@ -68,6 +65,12 @@ fn written(n: isize) -> Done {
         value: None,
         peek: false,
         reached: true,
+        oob: false,
+        named: false,
+        messages: false,
+        empty_vfs_read: false,
+        short_send: false,
+        ticket: None,
     }
 }
 
@@ -109,94 +112,97 @@ fn an_instance_kernel_only_for_good_is_never_promoted() {
 }
 
 #[test]
-fn promotion_demotes_a_served_file_registered_in_the_kernel_and_keeps_its_edge() {
+fn promotion_waits_while_a_served_file_is_registered_in_the_kernel() {
     let mut table = Table::default();
     let inst = instance(&mut table);
-    let other = instance(&mut table);
     inst.share_with_child();
     let (r, w, rfd, wfd) = pipe(&mut table);
-    // While kernel-only, the program's ADD of the served pipe went to the kernel;
-    // another instance serves it in the engine.
+    // While kernel-only, the program's ADD of the served pipe went to the kernel.
     assert!(inst.kernel_add(rfd, EPOLLIN | EPOLLET, 7));
-    other
-        .ep_ctl(libc::EPOLL_CTL_ADD, &r, rfd, (EPOLLIN, 8), usize::MAX)
-        .unwrap();
     write_byte(wfd);
-    files::account(&w, None, written(1));
+    files::account(&w, None, written(1), false);
     assert!(inst.child_let_go());
-    assert_eq!(promote_instance(&mut table, &inst), Outcome::Settled);
-    assert!(!inst.is_kernel_only());
+    assert_eq!(promote_instance(&mut table, &inst), Outcome::Wait);
+    assert!(inst.is_kernel_only(), "still the kernel's");
     assert!(
-        table.get(rfd).is_none() && table.get(wfd).is_none(),
-        "both ends demoted"
+        matches!(table.get(rfd), Some(Entry::File(_))),
+        "the file is not demoted"
     );
-    assert!(inst.has_kernel_items(), "the kernel item is counted");
-    assert_eq!(
-        kernel_events(inst.any_fd()),
-        vec![(EPOLLIN, 7)],
-        "the ET edge is kept"
-    );
+    assert_eq!(kernel_events(inst.any_fd()), vec![(EPOLLIN, 7)], "the edge");
     assert!(kernel_events(inst.any_fd()).is_empty(), "once");
-    assert_eq!(
-        kernel_events(other.any_fd()),
-        vec![(EPOLLIN, 8)],
-        "the other instance's engine item moved to its kernel fd, still ready"
+    // SAFETY: DEL of the registration made above, on the instance's own kernel fd.
+    let del = unsafe {
+        libc::epoll_ctl(
+            inst.any_fd(),
+            libc::EPOLL_CTL_DEL,
+            rfd,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(del, 0);
+    assert_eq!(promote_instance(&mut table, &inst), Outcome::Settled);
+    assert!(
+        !inst.is_kernel_only(),
+        "served again once the file left the kernel"
     );
     for fd in [rfd, wfd] {
         // SAFETY: closes the test's own pipe.
         unsafe { libc::close(fd) };
     }
+    drop((r, w));
 }
 
 #[test]
-fn promotion_hands_a_file_over_without_losing_a_concurrent_write() {
-    for _ in 0..50 {
-        let mut table = Table::default();
-        let inst = instance(&mut table);
-        let other = instance(&mut table);
-        inst.share_with_child();
-        let (r, w, rfd, wfd) = pipe(&mut table);
-        assert!(inst.kernel_add(rfd, EPOLLIN, 1));
-        other
-            .ep_ctl(
-                libc::EPOLL_CTL_ADD,
-                &r,
-                rfd,
-                (EPOLLIN | EPOLLET, 2),
-                usize::MAX,
-            )
-            .unwrap();
-        assert!(inst.child_let_go());
-        let gate = Arc::new(RwLock::new(table));
-        let stop = Arc::new(AtomicBool::new(false));
-        let writer = {
-            let (gate, stop, w) = (Arc::clone(&gate), Arc::clone(&stop), Arc::clone(&w));
-            std::thread::spawn(move || {
-                let mut n = 0;
-                while n < 200 && (n == 0 || !stop.load(Ordering::SeqCst)) {
-                    let _read = gate.read().unwrap();
-                    write_byte(wfd);
-                    files::account(&w, None, written(1));
-                    n += 1;
-                }
-            })
-        };
-        std::thread::yield_now();
-        {
-            let mut table = gate.write().unwrap();
-            assert_eq!(promote_instance(&mut table, &inst), Outcome::Settled);
-        }
-        stop.store(true, Ordering::SeqCst);
-        writer.join().unwrap();
-        // Whether the writes came before, during or after the handover, the edge-
-        // triggered item reports the unread bytes once, from the kernel now.
-        let got: Vec<(u32, u64)> = kernel_events(other.any_fd());
-        assert_eq!(got, vec![(EPOLLIN, 2)], "the edge is not lost");
-        assert!(kernel_events(other.any_fd()).is_empty(), "nor doubled");
-        for fd in [rfd, wfd] {
-            // SAFETY: closes the test's own pipe.
-            unsafe { libc::close(fd) };
-        }
-        drop(r);
+fn promotion_finds_a_served_file_under_a_closed_number() {
+    let mut table = Table::default();
+    let inst = instance(&mut table);
+    inst.share_with_child();
+    let (r, w, rfd, wfd) = pipe(&mut table);
+    // A second number for the read end; the registration is keyed by the first, which
+    // is then closed: the kernel keeps the item (an orphan) under the closed number.
+    // SAFETY: dup of the test's own fd.
+    let dup = unsafe { libc::dup(rfd) };
+    assert!(dup >= 0);
+    table.install(dup, Entry::File(Arc::clone(&r)));
+    assert!(inst.kernel_add(rfd, EPOLLIN, 9));
+    table.remove(rfd);
+    // SAFETY: closes the first number; `dup` keeps the file open.
+    unsafe { libc::close(rfd) };
+    assert!(inst.child_let_go());
+    assert_eq!(
+        promote_instance(&mut table, &inst),
+        Outcome::Wait,
+        "the orphan is the served pipe's"
+    );
+    assert!(inst.is_kernel_only());
+    for fd in [dup, wfd] {
+        // SAFETY: closes the test's own fds.
+        unsafe { libc::close(fd) };
+    }
+    drop((r, w));
+}
+
+#[test]
+fn a_kernel_eventfd_beside_a_served_one_does_not_hold_the_promotion_back() {
+    let mut table = Table::default();
+    let inst = instance(&mut table);
+    inst.share_with_child();
+    // Eventfds share one anonymous inode: only kcmp tells them apart.
+    // SAFETY: plain eventfd creation.
+    let (served, kernel) = unsafe { (libc::eventfd(0, 0), libc::eventfd(1, 0)) };
+    assert!(served >= 0 && kernel >= 0);
+    table.install(served, Entry::File(OpenFile::new_eventfd(served, 0, false)));
+    assert!(inst.kernel_add(kernel, EPOLLIN, 3));
+    assert!(inst.child_let_go());
+    assert_eq!(promote_instance(&mut table, &inst), Outcome::Settled);
+    assert!(!inst.is_kernel_only(), "served again");
+    assert!(
+        inst.has_kernel_items(),
+        "the kernel eventfd stays with the kernel"
+    );
+    assert_eq!(kernel_events(inst.any_fd()), vec![(EPOLLIN, 3)]);
+    for fd in [served, kernel] {
+        // SAFETY: closes the test's own fds.
+        unsafe { libc::close(fd) };
     }
 }

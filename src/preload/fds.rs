@@ -405,7 +405,7 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
         let err = sys::errno();
         if let Some(gate) = table::enter() {
             if let Some(Entry::File(file)) = gate.get(fd) {
-                file.socket_shutdown();
+                file.socket_shutdown(how);
             }
         }
         sys::set_errno(err);

@@ -11,17 +11,66 @@ use crate::files::{self, filepromo, Dir, Done, Prep};
 use crate::sys::user;
 use crate::sys::{self, real, uaccess};
 
+/// How a call reads or writes, beyond its direction.
+#[derive(Clone, Copy)]
+struct How {
+    /// read, write, readv, writev: through the VFS (`sock_read_iter`).
+    vfs: bool,
+    /// MSG_PEEK: nothing is consumed.
+    peek: bool,
+    /// MSG_OOB.
+    oob: bool,
+    /// The result counts messages (the mmsg calls).
+    messages: bool,
+}
+
+impl How {
+    /// read, write, readv, writev.
+    const VFS: How = How {
+        vfs: true,
+        peek: false,
+        oob: false,
+        messages: false,
+    };
+
+    /// A socket call given `flags`.
+    fn flags(flags: c_int) -> How {
+        How {
+            vfs: false,
+            peek: flags & libc::MSG_PEEK != 0,
+            oob: flags & libc::MSG_OOB != 0,
+            messages: false,
+        }
+    }
+
+    /// recvmmsg or sendmmsg given `flags`.
+    fn mmsg(flags: c_int) -> How {
+        How {
+            messages: true,
+            ..How::flags(flags)
+        }
+    }
+}
+
 /// Run `call` (the real I/O) on `fd` and account it. `value` points at the 8 bytes an
 /// eventfd read or write moves, when the hook can see them. `args_ok` says, after a
 /// failure with EFAULT, whether the kernel could copy everything it reads before the
 /// file's own read or write (headers, iovec arrays, addresses; see `reached`).
+/// `asked`, called after a success, gives the bytes the call asked to move when the
+/// hook can tell: a `read`/`readv` of 0 bytes never reaches a socket's recvmsg
+/// (`sock_read_iter`), and a send that moved fewer bytes than asked may have freed an
+/// skb it was filling. `named`, asked after a socket send reached the socket, says
+/// whether it was given a destination address.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn io(
     fd: c_int,
     dir: Dir,
-    peek: bool,
+    how: How,
     value: *const c_void,
     args_ok: impl FnOnce() -> bool,
+    asked: impl FnOnce() -> Option<usize>,
+    named: impl FnOnce() -> bool,
     call: impl FnOnce() -> isize,
 ) -> isize {
     // Before the "not served" check: a file promoted meanwhile is looked at after.
@@ -35,6 +84,15 @@ fn io(
     let result = call();
     let err = sys::errno();
     let reached = result >= 0 || reached(err, args_ok);
+    // Only socket accounting uses it: a 0-byte read, a stream send.
+    let asked = match (dir, prep.socket()) {
+        _ if how.messages => None,
+        (Dir::Read, Some(_)) if result == 0 => asked(),
+        (Dir::Write, Some(true)) if result >= 0 => asked(),
+        _ => None,
+    }
+    .map(|a| a.min(MAX_RW_COUNT));
+    let named = dir == Dir::Write && reached && prep.socket().is_some() && named();
     let value = if result == 8 && !value.is_null() {
         // SAFETY: a fault-tolerant read of the buffer the kernel just moved 8 bytes
         // through; another thread may have unmapped it since, and then the value is
@@ -50,8 +108,14 @@ fn io(
             result,
             error: if result < 0 { err } else { 0 },
             value,
-            peek,
+            peek: how.peek,
             reached,
+            oob: how.oob,
+            named,
+            messages: how.messages,
+            empty_vfs_read: how.vfs && dir == Dir::Read && result == 0 && asked == Some(0),
+            short_send: dir == Dir::Write && asked.is_some_and(|a| (result as usize) < a),
+            ticket: None,
         },
     );
     sys::set_errno(err);
@@ -103,6 +167,28 @@ fn iov_ok(iov: *const iovec, count: usize) -> bool {
         })
 }
 
+/// The bytes an iovec array asks for, when it can be read.
+fn iov_total(iov: *const iovec, count: c_int) -> Option<usize> {
+    let mut total = 0usize;
+    for i in 0..usize::try_from(count).ok()? {
+        let v: iovec = user::read_plain(iov.wrapping_add(i))?;
+        total = total.saturating_add(v.iov_len);
+    }
+    Some(total)
+}
+
+/// The bytes a message header's iovec array asks for, when it can be read.
+fn msg_total(msg: *const msghdr) -> Option<usize> {
+    let h = user::read_plain(msg)?;
+    iov_total(h.msg_iov, c_int::try_from(h.msg_iovlen).ok()?)
+}
+
+/// Whether a message header names a destination (an unreadable one counts as named:
+/// the model then stops trusting itself rather than guess).
+fn msg_named(msg: *const msghdr) -> bool {
+    user::read_plain(msg).is_none_or(|h| !h.msg_name.is_null() && h.msg_namelen > 0)
+}
+
 /// A message header the kernel copies in full before the socket's op: the header and
 /// its iovec array, and for a send its address and control buffer.
 fn msghdr_ok(msg: *const msghdr, sending: bool) -> bool {
@@ -121,9 +207,11 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
     io(
         fd,
         Dir::Read,
-        false,
+        How::VFS,
         buf,
         || buf_ok(buf, count),
+        || Some(count),
+        || false,
         || unsafe { real::read(fd, buf, count) },
     )
 }
@@ -139,9 +227,11 @@ pub unsafe extern "C" fn __read_chk(
     io(
         fd,
         Dir::Read,
-        false,
+        How::VFS,
         buf,
         || buf_ok(buf, count),
+        || Some(count),
+        || false,
         || unsafe { real::__read_chk(fd, buf, count, buflen) },
     )
 }
@@ -152,9 +242,11 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
     io(
         fd,
         Dir::Write,
-        false,
+        How::VFS,
         buf,
         || buf_ok(buf, count),
+        || Some(count),
+        || false,
         || unsafe { real::write(fd, buf, count) },
     )
 }
@@ -165,9 +257,11 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
     io(
         fd,
         Dir::Read,
-        false,
+        How::VFS,
         std::ptr::null(),
         || iov_ok(iov, iovcnt as usize),
+        || iov_total(iov, iovcnt),
+        || false,
         || unsafe { real::readv(fd, iov, iovcnt) },
     )
 }
@@ -178,23 +272,26 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
     io(
         fd,
         Dir::Write,
-        false,
+        How::VFS,
         std::ptr::null(),
         || iov_ok(iov, iovcnt as usize),
+        || iov_total(iov, iovcnt),
+        || false,
         || unsafe { real::writev(fd, iov, iovcnt) },
     )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || Some(len),
+        || false,
         || unsafe { real::recv(fd, buf, len, flags) },
     )
 }
@@ -207,14 +304,15 @@ pub unsafe extern "C" fn __recv_chk(
     buflen: size_t,
     flags: c_int,
 ) -> ssize_t {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || Some(len),
+        || false,
         || unsafe { real::__recv_chk(fd, buf, len, buflen, flags) },
     )
 }
@@ -225,9 +323,11 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
     io(
         fd,
         Dir::Write,
-        false,
+        How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || Some(len),
+        || false,
         || unsafe { real::send(fd, buf, len, flags) },
     )
 }
@@ -241,14 +341,15 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     addrlen: *mut socklen_t,
 ) -> ssize_t {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || Some(len),
+        || false,
         || unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) },
     )
 }
@@ -263,14 +364,15 @@ pub unsafe extern "C" fn __recvfrom_chk(
     addr: *mut sockaddr,
     addrlen: *mut socklen_t,
 ) -> ssize_t {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::flags(flags),
         buf,
         || buf_ok(buf, len.min(MAX_RW_COUNT)),
+        || Some(len),
+        || false,
         || unsafe { real::__recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen) },
     )
 }
@@ -288,26 +390,29 @@ pub unsafe extern "C" fn sendto(
     io(
         fd,
         Dir::Write,
-        false,
+        How::flags(flags),
         buf,
         || {
             buf_ok(buf, len.min(MAX_RW_COUNT))
                 && (addr.is_null() || copyable(addr as *const c_void, addrlen as usize))
         },
+        || Some(len),
+        || !addr.is_null() && addrlen > 0,
         || unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) },
     )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::flags(flags),
         std::ptr::null(),
         || msghdr_ok(msg, false),
+        || msg_total(msg),
+        || false,
         || unsafe { real::recvmsg(fd, msg, flags) },
     )
 }
@@ -319,9 +424,11 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     io(
         fd,
         Dir::Write,
-        false,
+        How::flags(flags),
         std::ptr::null(),
         || msghdr_ok(msg, true),
+        || msg_total(msg),
+        || msg_named(msg),
         || unsafe { real::sendmsg(fd, msg, flags) },
     )
 }
@@ -334,18 +441,19 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     timeout: *mut timespec,
 ) -> c_int {
-    let peek = flags & libc::MSG_PEEK != 0;
     // SAFETY: forwarded as received.
     io(
         fd,
         Dir::Read,
-        peek,
+        How::mmsg(flags),
         std::ptr::null(),
         || {
             (timeout.is_null()
                 || copyable(timeout as *const c_void, std::mem::size_of::<timespec>()))
                 && msghdr_ok(msgvec as *const msghdr, false)
         },
+        || None,
+        || false,
         || unsafe { real::recvmmsg(fd, msgvec, vlen, flags, timeout) } as isize,
     ) as c_int
 }
@@ -374,9 +482,14 @@ pub unsafe extern "C" fn sendmmsg(
     io(
         fd,
         Dir::Write,
-        false,
+        How::mmsg(flags),
         std::ptr::null(),
         || msghdr_ok(msgvec as *const msghdr, true),
+        || None,
+        || {
+            (0..(vlen as usize).min(UIO_MAXIOV))
+                .any(|i| msg_named(msgvec.wrapping_add(i) as *const msghdr))
+        },
         || unsafe { real::sendmmsg(fd, msgvec, vlen, flags) } as isize,
     ) as c_int
 }

@@ -4,6 +4,7 @@
 
 pub mod fault;
 pub mod real;
+pub mod skbprobe;
 pub mod uaccess;
 pub mod user;
 
@@ -106,6 +107,26 @@ pub fn poll_now(fd: i32) -> Option<u32> {
         return None;
     }
     Some(pfd.revents as u16 as u32)
+}
+
+/// A socket's `sk_sndbuf` (`SO_SNDBUF` reads it back as the kernel keeps it, doubled).
+pub fn sndbuf(fd: i32) -> Option<usize> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: value and len are live locals of the sizes given; getsockopt is not hooked.
+    let r = unsafe {
+        syscall!(getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            &mut value as *mut libc::c_int as *mut libc::c_void,
+            &mut len
+        ))
+    };
+    match r {
+        Ok(_) if value > 0 => Some(value as usize),
+        _ => None,
+    }
 }
 
 /// Every signal blocked on this thread until dropped, when the previous mask comes

@@ -36,7 +36,7 @@
 //! is served now, the file is demoted again (the model may miss that write). Two plain
 //! loads in the steady state.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::demote;
@@ -160,6 +160,38 @@ pub fn forget_all() {
     FORGOTTEN.fetch_add(1, Ordering::SeqCst);
 }
 
+/// Something remembered, maybe (a hint for `handed_off`; stale `true` only costs an
+/// `fstat`).
+static ANY: AtomicBool = AtomicBool::new(false);
+
+/// `fd` is handed to something the hooks will not see again (stdio, glibc AIO,
+/// `backtrace_symbols_fd`…): a remembered file may be it, so none is served again.
+/// Sockets are never remembered, which keeps `connect` and `setsockopt` cheap.
+pub fn handed_off(fd: i32) {
+    if !ANY.load(Ordering::Relaxed) {
+        return;
+    }
+    let _errno = sys::ErrnoGuard::save();
+    // SAFETY: a zeroed stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat into our own struct.
+    let got = unsafe {
+        syscall!(syscall(
+            libc::SYS_fstat,
+            libc::c_long::from(fd),
+            &mut st as *mut libc::stat as libc::c_long,
+            0,
+            0,
+            0,
+            0
+        ))
+    };
+    if got.is_ok() && st.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+        return;
+    }
+    forget_all();
+}
+
 /// At a tracked fork, before the demotion (table held exclusively): the pipe pairs and
 /// eventfds the table serves, to be remembered for the child in `slot` once they are
 /// demoted (`remember`).
@@ -202,6 +234,7 @@ pub fn candidates(table: &Table) -> Vec<Ident> {
 pub fn remember(slot: usize, new: Vec<Ident>) {
     let bit = 1u64 << slot;
     let mut r = remembered();
+    ANY.store(true, Ordering::Relaxed);
     let epoch = FORGOTTEN.load(Ordering::SeqCst);
     for rem in r.iter_mut() {
         rem.reach |= bit;
@@ -246,6 +279,9 @@ pub fn try_promote(table: &mut Table) {
         .map(|r| r.ident)
         .collect();
     if ready.is_empty() {
+        if remembered().is_empty() {
+            ANY.store(false, Ordering::Relaxed);
+        }
         return;
     }
     let held = held_numbers();

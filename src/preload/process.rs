@@ -210,10 +210,30 @@ pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FI
 }
 
 pub(super) fn demote_quietly(fd: c_int, why: Why) {
+    if why != Why::KernelIo {
+        // Handed to something the hooks will not see again (stdio, AIO, …): a file
+        // remembered at a fork may be it, and is not served again.
+        crate::files::filepromo::handed_off(fd);
+    }
     if table::is_served(fd) {
         let _errno = sys::ErrnoGuard::save();
         demote::demote_fd(fd, why);
     }
+}
+
+/// A call that moves data through `fds` out of the hooks' sight: their files are
+/// demoted first; a file promoted while the call runs (it found the numbers not
+/// served) may miss what it did, so it is demoted again (`filepromo::after_unserved`).
+fn kernel_io<R>(fds: &[c_int], call: impl FnOnce() -> R) -> R {
+    let generation = crate::files::filepromo::generation();
+    for &fd in fds {
+        demote_quietly(fd, Why::KernelIo);
+    }
+    let r = call();
+    for &fd in fds {
+        crate::files::filepromo::after_unserved(fd, generation);
+    }
+    r
 }
 
 #[no_mangle]
@@ -225,18 +245,18 @@ pub unsafe extern "C" fn splice(
     len: size_t,
     flags: c_uint,
 ) -> ssize_t {
-    demote_quietly(fd_in, Why::KernelIo);
-    demote_quietly(fd_out, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::splice(fd_in, off_in, fd_out, off_out, len, flags) }
+    kernel_io(&[fd_in, fd_out], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::splice(fd_in, off_in, fd_out, off_out, len, flags) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t {
-    demote_quietly(fd_in, Why::KernelIo);
-    demote_quietly(fd_out, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::tee(fd_in, fd_out, len, flags) }
+    kernel_io(&[fd_in, fd_out], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::tee(fd_in, fd_out, len, flags) }
+    })
 }
 
 #[no_mangle]
@@ -246,9 +266,10 @@ pub unsafe extern "C" fn vmsplice(
     nr: size_t,
     flags: c_uint,
 ) -> ssize_t {
-    demote_quietly(fd, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::vmsplice(fd, iov, nr, flags) }
+    kernel_io(&[fd], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::vmsplice(fd, iov, nr, flags) }
+    })
 }
 
 #[no_mangle]
@@ -258,10 +279,10 @@ pub unsafe extern "C" fn sendfile(
     offset: *mut off_t,
     count: size_t,
 ) -> ssize_t {
-    demote_quietly(out_fd, Why::KernelIo);
-    demote_quietly(in_fd, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::sendfile(out_fd, in_fd, offset, count) }
+    kernel_io(&[out_fd, in_fd], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::sendfile(out_fd, in_fd, offset, count) }
+    })
 }
 
 #[no_mangle]
@@ -271,10 +292,10 @@ pub unsafe extern "C" fn sendfile64(
     offset: *mut libc::off64_t,
     count: size_t,
 ) -> ssize_t {
-    demote_quietly(out_fd, Why::KernelIo);
-    demote_quietly(in_fd, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::sendfile64(out_fd, in_fd, offset, count) }
+    kernel_io(&[out_fd, in_fd], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::sendfile64(out_fd, in_fd, offset, count) }
+    })
 }
 
 #[no_mangle]
@@ -285,9 +306,10 @@ pub unsafe extern "C" fn preadv2(
     offset: off_t,
     flags: c_int,
 ) -> ssize_t {
-    demote_quietly(fd, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::preadv2(fd, iov, iovcnt, offset, flags) }
+    kernel_io(&[fd], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::preadv2(fd, iov, iovcnt, offset, flags) }
+    })
 }
 
 #[no_mangle]
@@ -298,9 +320,10 @@ pub unsafe extern "C" fn pwritev2(
     offset: off_t,
     flags: c_int,
 ) -> ssize_t {
-    demote_quietly(fd, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::pwritev2(fd, iov, iovcnt, offset, flags) }
+    kernel_io(&[fd], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::pwritev2(fd, iov, iovcnt, offset, flags) }
+    })
 }
 
 /// `syscall` is variadic; on the 64-bit Linux ABIs the six possible arguments travel in

@@ -20,9 +20,10 @@
 //! - its numbers are found in `/proc/self/fd` (every number naming the pipe inode, by
 //!   access mode; every eventfd with the remembered id), all servable, both pipe ends
 //!   held, none of them the library's;
-//! - every registration of it in every instance's kernel epoll fd (the `tfd:` lines)
-//!   is level-triggered, not ONESHOT, not EXCLUSIVE, keyed by one of those numbers,
-//!   in an instance that is served again and has parked nothing;
+//! - every registration of it in every instance's kernel epoll fd (the `tfd:` lines,
+//!   told apart by `kcmp(KCMP_EPOLL_TFD)`) is level-triggered, not ONESHOT, not
+//!   EXCLUSIVE, keyed by a number of the same description, in an instance that is
+//!   served again and has parked nothing;
 //! - then: the entries are installed (marking the numbers served), the promotion
 //!   generation is bumped, the model is read back (`FIONREAD`, `eventfd-count:`) and
 //!   each registration moves from the kernel epoll fd into the engine with the same
@@ -362,7 +363,7 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
     if matches!(ident, Ident::Pipe { .. }) && (reads.is_empty() || writes.is_empty()) {
         return Outcome::Later; // one end is not the program's (or gone): stays
     }
-    let Some(moves) = registrations(table, ident, &all) else {
+    let Some(moves) = registrations(table, ident, &[&reads, &writes]) else {
         return Outcome::Later;
     };
     // The entries first: from here a hook that finds a number not served loaded the
@@ -397,6 +398,7 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
         return Outcome::Gone;
     }
     let mut moved = 0u32;
+    let mut refused = false;
     for (inst, fd, events, data) in moves {
         let Some((file, _)) = files.iter().find(|(_, fds)| fds.contains(&fd)) else {
             continue;
@@ -414,6 +416,9 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
             continue;
         }
         inst.kernel_item_removed();
+        // The engine's item counts against the limit from now on (saturating: an item
+        // demotion handed over was never counted as the program's).
+        super::watches::kernel_watch_removed();
         file.note_watched();
         if inst
             .ep_ctl(
@@ -425,10 +430,18 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
             )
             .is_err()
         {
-            // Past the engine's watch limit: back to the kernel, as it was.
+            // Past the engine's watch limit: back to the kernel as it was, and the
+            // file with it (below), since epoll_ctl on a served number looks in the
+            // engine.
             inst.kernel_add(fd, events, data);
+            refused = true;
+            continue;
         }
         moved += 1;
+    }
+    if refused {
+        demote::demote_channel(table, &files[0].0, Why::Unseen);
+        return Outcome::Gone;
     }
     STATS.add(&STATS.promoted_files, 1);
     if trace::on() {
@@ -447,29 +460,69 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
 /// One registration to move: (instance, fd number, events, data).
 type Move = (Arc<Instance>, i32, u32, u64);
 
-/// The registrations of the file numbered `fds` in the instances' kernel epoll fds, if
-/// every one of them can be moved into the engine exactly; `None` otherwise.
-fn registrations(table: &Table, ident: Ident, fds: &[i32]) -> Option<Vec<Move>> {
+/// The registrations of the file in the instances' kernel epoll fds, if every one of
+/// them can be moved into the engine exactly; `None` otherwise. `ends` holds the
+/// numbers of each open file description (a pipe's read end and write end, or the
+/// eventfd): an item is the file's when `kcmp(KCMP_EPOLL_TFD)` says its target is
+/// one of them, whatever number keys it; it can be moved only when that key is a
+/// number of the same description (an item keyed by a closed or reused number, an
+/// orphan, stays with the kernel, and so does its file).
+fn registrations(table: &Table, ident: Ident, ends: &[&[i32]]) -> Option<Vec<Move>> {
+    let first = *ends.iter().find_map(|e| e.first())?;
     let ino = match ident {
-        Ident::Pipe { ino } => Some(ino),
-        Ident::EventFd { .. } => None,
+        Ident::Pipe { ino } => ino,
+        Ident::EventFd { .. } => anon_ino(first)?,
     };
-    let eventfd_ino = match ident {
-        Ident::EventFd { .. } => Some(anon_ino(fds[0])?),
-        Ident::Pipe { .. } => None,
-    };
+    let instances = demote::instances(table);
+    // An `epoll_ctl` routed to a kernel epoll fd inside the gate and not yet answered
+    // may be about this file: wait for it (the last one to end asks for a retry).
+    let mut in_flight = false;
+    for inst in &instances {
+        in_flight |= inst.kernel_ctls_in_flight() != 0;
+    }
+    if in_flight {
+        return None;
+    }
     let mut out = Vec::new();
-    for inst in demote::instances(table) {
-        let text = read_fdinfo(inst.any_fd())?;
-        for item in parse_items(&text) {
-            let ours = fds.contains(&item.tfd);
-            let same_inode = Some(item.ino) == ino || Some(item.ino) == eventfd_ino;
-            if !ours {
-                if same_inode && (ino.is_some() || may_be(item.tfd, ident)) {
-                    // Keyed by a number that no longer names it (or cannot tell).
-                    return None;
+    for inst in instances {
+        // A disarmed ONESHOT item that demotion parked (`parking.rs`) lives in the
+        // parking fd, where `epoll_ctl` on a served number would not look.
+        if let (_, Some(parking)) = inst.internal_fds() {
+            let parked = parse_items(&read_fdinfo(parking)?);
+            for (i, item) in parked.iter().enumerate() {
+                if item.ino != ino {
+                    continue;
                 }
+                let toff = parked[..i].iter().filter(|l| l.tfd == item.tfd).count() as u32;
+                for numbers in ends {
+                    let Some(&n) = numbers.first() else { continue };
+                    if same_target(parking, item.tfd, toff, n)? {
+                        return None;
+                    }
+                }
+            }
+        }
+        let epfd = inst.any_fd();
+        let items = parse_items(&read_fdinfo(epfd)?);
+        for (i, item) in items.iter().enumerate() {
+            if item.ino != ino {
                 continue;
+            }
+            // Items keyed by the same number are told apart by their rank among them.
+            let toff = items[..i].iter().filter(|l| l.tfd == item.tfd).count() as u32;
+            let mut end_of_item = None;
+            for (e, numbers) in ends.iter().enumerate() {
+                let Some(&n) = numbers.first() else { continue };
+                if same_target(epfd, item.tfd, toff, n)? {
+                    end_of_item = Some(e);
+                    break;
+                }
+            }
+            let Some(e) = end_of_item else {
+                continue; // another file in the same inode (another eventfd)
+            };
+            if !ends[e].contains(&item.tfd) {
+                return None; // an orphan, or keyed by the other end's number
             }
             if inst.is_kernel_only() || inst.has_parked() {
                 return None;
@@ -483,20 +536,41 @@ fn registrations(table: &Table, ident: Ident, fds: &[i32]) -> Option<Vec<Move>> 
     Some(out)
 }
 
-/// True unless `fd` is known to name another file than eventfd `ident` (an item in
-/// the shared anon inode keyed by a closed number, or by a number of the same
-/// eventfd, may be its).
-fn may_be(fd: i32, ident: Ident) -> bool {
-    let Ident::EventFd { id, .. } = ident else {
-        return true;
+/// `kcmp`'s type for "is this fd the target of that epoll item" (linux/kcmp.h).
+const KCMP_EPOLL_TFD: libc::c_long = 7;
+
+/// linux/kcmp.h `struct kcmp_epoll_slot`.
+#[repr(C)]
+struct KcmpEpollSlot {
+    efd: u32,
+    tfd: u32,
+    toff: u32,
+}
+
+/// Whether the target of the item of `epfd` keyed by `tfd` (the `toff`-th such) is the
+/// open file description `fd` refers to; `None` when the kernel cannot tell.
+fn same_target(epfd: i32, tfd: i32, toff: u32, fd: i32) -> Option<bool> {
+    let slot = KcmpEpollSlot {
+        efd: epfd as u32,
+        tfd: tfd as u32,
+        toff,
     };
-    match link_of(fd) {
-        None => true,
-        Some(link) if link == b"anon_inode:[eventfd]" => {
-            !matches!(eventfd_info(fd), Some((other, _)) if other != id)
-        }
-        Some(_) => false,
+    // SAFETY: getpid takes nothing and cannot fail.
+    let pid = unsafe { syscall!(syscall(libc::SYS_getpid, 0, 0, 0, 0, 0, 0)) }.ok()?;
+    // SAFETY: kcmp of this process with itself; `slot` outlives the call.
+    let r = unsafe {
+        syscall!(syscall(
+            libc::SYS_kcmp,
+            pid,
+            pid,
+            KCMP_EPOLL_TFD,
+            libc::c_long::from(fd),
+            &slot as *const KcmpEpollSlot as libc::c_long,
+            0
+        ))
     }
+    .ok()?;
+    Some(r == 0)
 }
 
 /// One `tfd:` line of an epoll fd's fdinfo.

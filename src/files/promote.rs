@@ -29,8 +29,9 @@
 //! would not see engine wake-ups: the promotion waits until no such wait is left
 //! (`Outcome::Wait`; `children.rs` retries at the next entry).
 //!
-//! Files themselves are not promoted back: a file demoted at the fork stays with the
-//! kernel (see docs/differences.md).
+//! Files demoted at the fork are served again by `filepromo.rs` (pipe pairs and
+//! eventfds, once no child reaches them, after the instance promotions); sockets stay
+//! with the kernel (see docs/differences.md).
 
 use std::sync::Arc;
 

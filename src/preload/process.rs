@@ -338,6 +338,8 @@ pub unsafe extern "C" fn syscall(
     a5: c_long,
     a6: c_long,
 ) -> c_long {
+    let generation = crate::files::filepromo::generation();
+    let mut unserved: [Option<c_int>; 2] = [None; 2];
     if !gate::in_library() {
         if let Some(r) = super::rawcall::routed(num, [a1, a2, a3, a4, a5, a6]) {
             return r;
@@ -350,17 +352,24 @@ pub unsafe extern "C" fn syscall(
             super::deactivate();
             demote::demote_everything(Why::StopServing);
         } else {
-            for arg in fd_args(num, [a1, a2, a3]).into_iter().flatten() {
-                if let Ok(fd) = c_int::try_from(arg) {
+            for (i, arg) in fd_args(num, [a1, a2, a3]).into_iter().enumerate() {
+                if let Some(Ok(fd)) = arg.map(c_int::try_from) {
                     if table::is_served(fd) {
                         raw_access(fd, Why::RawSyscall);
                     }
+                    unserved[i] = Some(fd);
                 }
             }
         }
     }
     // SAFETY: forwarded as received.
-    unsafe { real::syscall(num, a1, a2, a3, a4, a5, a6) }
+    let r = unsafe { real::syscall(num, a1, a2, a3, a4, a5, a6) };
+    // A file promoted while the call ran (it found the number not served) may miss
+    // what the call did: demoted again (`filepromo::after_unserved`).
+    for fd in unserved.into_iter().flatten() {
+        crate::files::filepromo::after_unserved(fd, generation);
+    }
+    r
 }
 
 /// The arguments of raw system call `num` that are fds whose readiness or identity the

@@ -270,3 +270,48 @@ fn an_unserved_write_across_the_promotion_is_not_lost() {
     close(kfd);
     close(efd);
 }
+
+/// A disarmed ONESHOT item that demotion parked lives in the instance's parking fd,
+/// not its kernel epoll fd: its file stays with the kernel (a ctl on a served number
+/// would look in the engine and answer ENOENT). An orphan of another eventfd keyed by
+/// the same number is told apart by `kcmp` and does not count.
+#[test]
+fn a_parked_oneshot_item_keeps_its_eventfd_with_the_kernel() {
+    let mut t = Table::default();
+    let inst = instance(&mut t);
+    // SAFETY: plain eventfd creation.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    // SAFETY: as above.
+    let other = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    assert!(efd > 2 && other > 2);
+    let (id, _) = eventfd_info(efd).unwrap();
+    let ident = Ident::EventFd {
+        id,
+        semaphore: false,
+    };
+    // Another eventfd's registration: not the file's (kcmp), it does not hold it back.
+    kernel_add(inst.any_fd(), other, EPOLLIN, 3);
+    inst.demoted_item(&mut t, efd, crate::engine::events::EPOLLONESHOT, 5);
+    let held = held_numbers().unwrap();
+    assert_eq!(
+        promote_file(&mut t, ident, &held),
+        Outcome::Later,
+        "parked: stays"
+    );
+    assert!(t.get(efd).is_none());
+    let _ = inst.parking().take(efd);
+    let held = held_numbers().unwrap();
+    assert_eq!(
+        promote_file(&mut t, ident, &held),
+        Outcome::Promoted,
+        "once nothing is parked"
+    );
+    assert_eq!(
+        kernel_events(inst.any_fd()),
+        vec![],
+        "the other eventfd's item is still the kernel's, and not ready"
+    );
+    t.remove(efd);
+    close(efd);
+    close(other);
+}

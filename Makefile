@@ -120,11 +120,13 @@ test-conformance: all
 	UEPOLL_STATS=1 LD_PRELOAD=$(abspath $(LIB)) $(BUILD)/spawn-served 2>&1 | \
 	  awk '{print} $$1=="demotions"{d=$$2} $$1=="engine_events"{e=$$2} \
 	       END{if (d!="0" || e<30) {print "spawn-served: demotions " d ", engine_events " e " (want 0, >= 30)"; exit 1}}'
-	# After fork+exec round trips the instance is served again: the parent's block
-	# (the one that counted the children's promotion) shows 400 engine events.
+	# After fork+exec round trips the instance is served again, and so are the pipe
+	# and eventfd made before the forks: the parent's block (the one that counted the
+	# promotions) shows 400 echo events, 2 pending and 400 on the pre-fork files.
 	UEPOLL_STATS=1 LD_PRELOAD=$(abspath $(LIB)) $(BUILD)/promote-served 2>&1 | \
-	  awk '{print} $$1=="engine_events"{e=$$2} $$1=="promotions" && $$2>0 {p=$$2; pe=e} \
-	       END{if (p<1 || pe<400) {print "promote-served: promotions " p ", engine_events " pe " (want >= 1, >= 400)"; exit 1}}'
+	  awk '{print} $$1=="engine_events"{e=$$2} $$1=="promotions" && $$2>0 {p=$$2; pe=e; pf=-1} \
+	       $$1=="promoted_files" && pf==-1 {pf=$$2} \
+	       END{if (p<1 || pe<802 || pf<2) {print "promote-served: promotions " p ", engine_events " pe ", promoted_files " pf " (want >= 1, >= 802, >= 2)"; exit 1}}'
 
 test-diff: all
 	scripts/difftest.sh $(LIB) $(BUILD)/difftest

@@ -345,6 +345,108 @@ static void promote_blocked_waiter(void)
     xclose(w.ep);
 }
 
+struct promote_writer {
+    int pw, efd, rounds;
+};
+
+/* Another thread writing to a pipe and an eventfd made before the fork, while the
+ * main thread forks, reaps and waits (under uepoll the files are served again at one
+ * of those waits). */
+static void *promote_writer_thread(void *arg)
+{
+    struct promote_writer *w = arg;
+    for (int i = 0; i < w->rounds; i++) {
+        uint64_t one = 1;
+        if (write(w->pw, "w", 1) != 1 || write(w->efd, &one, 8) != 8)
+            break;
+        sleep_ms(1);
+    }
+    return NULL;
+}
+
+/* A close-on-exec pipe and eventfd made before the fork, level-triggered, with data
+ * pending across a fork+exec round trip (under uepoll: served again afterwards,
+ * src/files/filepromo.rs), written by another thread all along, one of them with a
+ * number dup'd while the child lived; with `kept`, the pipe and eventfd lose
+ * close-on-exec and the exec'd image keeps them (under uepoll: they stay with the
+ * kernel). The counts, the events and MOD/DEL answer as the kernel's. */
+static void promote_files_round_trip(int kept)
+{
+    const char *how = kept ? "pre-fork files kept by the child" : "pre-fork files";
+    char desc[160];
+    enum { ROUNDS = 40 };
+    int ep = epoll_create1(EPOLL_CLOEXEC), p[2];
+    int efd = eventfd(0, EFD_NONBLOCK | (kept ? 0 : EFD_CLOEXEC));
+    if (pipe2(p, O_NONBLOCK | (kept ? 0 : O_CLOEXEC)) != 0 || efd < 0) {
+        perror("pipe2, eventfd");
+        exit(2);
+    }
+    add(ep, p[0], EPOLLIN, 0xF1);
+    add(ep, efd, EPOLLIN, 0xF2);
+    uint64_t three = 3;
+    put(p[1], 1);
+    snprintf(desc, sizeof desc, "%s: the eventfd write", how);
+    expect_eq(desc, write(efd, &three, 8), 8);
+    struct promote_writer w = { p[1], efd, ROUNDS };
+    pthread_t t;
+    pthread_create(&t, NULL, promote_writer_thread, &w);
+    pid_t pid = promote_child(-1, NULL, NULL, "/bin/true", NULL);
+    int dup_efd = dup(efd);
+    snprintf(desc, sizeof desc, "%s: the child exec's", how);
+    expect_eq(desc, reap(pid), 0);
+    /* Waits while the writer still writes: the pending data is reported each time. */
+    for (int i = 0; i < 5; i++) {
+        struct epoll_event ev[MAXEV];
+        int n = epoll_wait(ep, ev, MAXEV, LONG_MS);
+        snprintf(desc, sizeof desc, "%s: both reported during the writes (%d)", how, i);
+        check(n == 2 && find_data(ev, n, 0xF1) >= 0 && find_data(ev, n, 0xF2) >= 0 &&
+                  ev[0].events == EPOLLIN && ev[1].events == EPOLLIN,
+              desc, "n=%d", n);
+        sleep_ms(2);
+    }
+    pthread_join(t, NULL);
+    int queued = -1;
+    ioctl(p[0], FIONREAD, &queued);
+    snprintf(desc, sizeof desc, "%s: every byte is in the pipe", how);
+    expect_eq(desc, queued, 1 + ROUNDS);
+    uint64_t v = 0;
+    snprintf(desc, sizeof desc, "%s: the eventfd read through the dup'd number", how);
+    expect_eq(desc, read(dup_efd, &v, 8), 8);
+    snprintf(desc, sizeof desc, "%s: the counter has every write", how);
+    expect_eq(desc, (long long)v, 3 + ROUNDS);
+    snprintf(desc, sizeof desc, "%s: the pipe drains", how);
+    expect_eq(desc, drain(p[0]), 1 + ROUNDS);
+    snprintf(desc, sizeof desc, "%s: nothing ready once read", how);
+    expect_wait0(desc, ep);
+    uint64_t one = 1;
+    snprintf(desc, sizeof desc, "%s: a write through the dup'd number", how);
+    expect_eq(desc, write(dup_efd, &one, 8), 8);
+    snprintf(desc, sizeof desc, "%s: is reported for the eventfd", how);
+    expect_wait1(desc, ep, LONG_MS, 0xF2, EPOLLIN);
+    snprintf(desc, sizeof desc, "%s: MOD of the eventfd to OUT", how);
+    expect_eq(desc, ctl(ep, EPOLL_CTL_MOD, efd, EPOLLOUT, 0xF3), 0);
+    snprintf(desc, sizeof desc, "%s: reports OUT", how);
+    expect_wait1(desc, ep, LONG_MS, 0xF3, EPOLLOUT);
+    snprintf(desc, sizeof desc, "%s: DEL of the eventfd", how);
+    expect_eq(desc, epoll_ctl(ep, EPOLL_CTL_DEL, efd, NULL), 0);
+    put(p[1], 2);
+    snprintf(desc, sizeof desc, "%s: a new pipe write is reported", how);
+    expect_wait1(desc, ep, LONG_MS, 0xF1, EPOLLIN);
+    close(p[1]);
+    p[1] = -1;
+    drain(p[0]);
+    snprintf(desc, sizeof desc, "%s: the hang-up once the write end is closed", how);
+    expect_wait1(desc, ep, LONG_MS, 0xF1, EPOLLHUP);
+    snprintf(desc, sizeof desc, "%s: DEL of the pipe", how);
+    expect_eq(desc, epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL), 0);
+    snprintf(desc, sizeof desc, "%s: a second DEL gives ENOENT", how);
+    expect_err(desc, epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL), ENOENT);
+    close_pair(p);
+    xclose(efd);
+    xclose(dup_efd);
+    xclose(ep);
+}
+
 static void g_promote(void)
 {
     promote_exec_and_exit();
@@ -355,4 +457,6 @@ static void g_promote(void)
     promote_oneshot();
     promote_kept_instance();
     promote_blocked_waiter();
+    promote_files_round_trip(0);
+    promote_files_round_trip(1);
 }

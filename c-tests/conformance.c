@@ -37,6 +37,7 @@
 #include <sys/epoll.h>
 #include <setjmp.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/select.h>

@@ -44,6 +44,9 @@ pub struct Stats {
     /// Instances served again after every fork child that shared them exec'd or
     /// exited without keeping them.
     pub promotions: AtomicU64,
+    /// Pipe pairs and eventfds served again after every fork child that could reach
+    /// them exec'd (without keeping them) or exited (`files/filepromo.rs`).
+    pub promoted_files: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // only an initialiser for the arrays
@@ -65,6 +68,7 @@ pub static STATS: Stats = Stats {
     kernel_only_now: [ZERO; WHYS],
     demotions_by: [ZERO; WHYS],
     promotions: AtomicU64::new(0),
+    promoted_files: AtomicU64::new(0),
 };
 
 impl Stats {
@@ -95,6 +99,7 @@ impl Stats {
             &self.deferred,
             &self.in_flight_waits,
             &self.promotions,
+            &self.promoted_files,
         ] {
             c.store(0, Relaxed);
         }
@@ -209,7 +214,7 @@ impl Stats {
     }
 
     /// The counters as `name value` pairs, in a fixed order.
-    pub fn snapshot(&self) -> [(&'static str, u64); 11] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 12] {
         [
             ("engine_events", self.engine_events.load(Relaxed)),
             ("kernel_events", self.kernel_events.load(Relaxed)),
@@ -228,6 +233,7 @@ impl Stats {
             ("deferred", self.deferred.load(Relaxed)),
             ("in_flight_waits", self.in_flight_waits.load(Relaxed)),
             ("promotions", self.promotions.load(Relaxed)),
+            ("promoted_files", self.promoted_files.load(Relaxed)),
         ]
     }
 }

@@ -49,12 +49,24 @@ const EXEC_HOLDS: u32 = 3;
 const EXITED: u32 = 4;
 const DOUBT: u32 = 5;
 
+/// Pipe inodes a child's report can list (`Bulletin::kept`); more keep everything.
+const KEPT_PIPES: usize = 8;
+/// `Bulletin::kept_flags`: the exec'd image keeps some eventfd.
+const KEPT_EVENTFD: u32 = 1;
+/// More pipes than `KEPT_PIPES`, or the scan failed: it may keep anything.
+const KEPT_EVERYTHING: u32 = 2;
+
 /// The page a parent shares with its children.
 #[repr(C)]
 struct Bulletin {
     /// Bumped by a child after each change of its state.
     reports: AtomicU64,
     states: [AtomicU32; SLOTS],
+    /// Per slot, written by the child before its `EXEC_*` report: the pipe inodes its
+    /// new image keeps without close-on-exec (0: none), and `KEPT_*` flags
+    /// (`filepromo.rs`).
+    kept: [[AtomicU64; KEPT_PIPES]; SLOTS],
+    kept_flags: [AtomicU32; SLOTS],
 }
 
 /// This process's bulletin, for its own children (null until the first tracked fork).
@@ -135,28 +147,26 @@ fn bulletin() -> Option<&'static Bulletin> {
 
 /// Before a fork, under the table's write lock (`demote::prepare_tracked_fork`): a
 /// slot and a sentinel for the child that will get `instances`. False when the child
-/// cannot be tracked.
-pub fn before_fork(table: &mut Table, instances: &[Arc<Instance>]) -> bool {
+/// cannot be tracked, else its slot.
+pub fn before_fork(table: &mut Table, instances: &[Arc<Instance>]) -> Option<usize> {
     let mut t = tracker();
     t.forking = None;
-    let Some(b) = bulletin() else {
-        return false;
-    };
+    let b = bulletin()?;
     forget_silent_children(&mut t, table, b);
     let slot = (!t.used).trailing_zeros() as usize;
     if slot >= SLOTS {
-        return false;
+        return None;
     }
     let mut ends = [0i32; 2];
     // SAFETY: pipe2 writes two fds into `ends`.
     if unsafe { syscall!(pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC)) }.is_err() {
-        return false;
+        return None;
     }
     let [read, write] = ends.map(out_of_the_way);
     if read as usize >= MAX_FDS || write as usize >= MAX_FDS {
         close_quietly(read);
         close_quietly(write);
-        return false;
+        return None;
     }
     super::install(table, read, Entry::Internal);
     b.states[slot].store(RUNNING, Ordering::SeqCst);
@@ -167,7 +177,7 @@ pub fn before_fork(table: &mut Table, instances: &[Arc<Instance>]) -> bool {
         write,
         instances: instances.iter().map(Arc::downgrade).collect(),
     });
-    true
+    Some(slot)
 }
 
 /// Children that exec'd unseen or died without a word (state still `RUNNING`, EOF on
@@ -183,6 +193,7 @@ fn forget_silent_children(t: &mut Tracker, table: &mut Table, b: &Bulletin) {
             close_quietly(c.sentinel);
             b.states[c.slot].store(FREE, Ordering::SeqCst);
             t.used &= !(1u64 << c.slot);
+            super::filepromo::child_settled(c.slot, None);
         } else {
             i += 1;
         }
@@ -243,6 +254,8 @@ pub fn child_after_fork(table: &mut Table) {
     RETRY.store(false, Ordering::SeqCst);
     t.pending.clear();
     t.used = 0;
+    // The parent's remembered files are about the parent's children.
+    super::filepromo::forget_all();
     for c in std::mem::take(&mut t.children) {
         table.remove(c.sentinel);
         close_quietly(c.sentinel);
@@ -302,14 +315,27 @@ fn report(from: &[u32], to: u32) {
 /// In a tracked child, just before an exec: report whether the new image keeps an
 /// epoll fd.
 pub fn child_exec_begins() {
-    if MY_SLOT.load(Ordering::SeqCst).is_null() {
+    let slot = MY_SLOT.load(Ordering::SeqCst);
+    if slot.is_null() {
         return;
     }
-    let state = if keeps_an_epoll_fd() {
-        EXEC_HOLDS
-    } else {
-        EXEC_CLEAN
-    };
+    let kept = scan_kept();
+    let state = if kept.epoll { EXEC_HOLDS } else { EXEC_CLEAN };
+    // SAFETY: MY_BULLETIN is the parent's mapping, mapped for this process's life.
+    let b = unsafe { &*MY_BULLETIN.load(Ordering::SeqCst) };
+    if let Some(i) = b.states.iter().position(|s| std::ptr::eq(s, slot)) {
+        for (cell, &ino) in b.kept[i].iter().zip(kept.pipes.iter()) {
+            cell.store(ino, Ordering::SeqCst);
+        }
+        let mut flags = 0;
+        if kept.eventfd {
+            flags |= KEPT_EVENTFD;
+        }
+        if kept.everything {
+            flags |= KEPT_EVERYTHING;
+        }
+        b.kept_flags[i].store(flags, Ordering::SeqCst);
+    }
     report(&[RUNNING], state);
 }
 
@@ -331,10 +357,31 @@ pub fn child_shares_onwards() {
     MY_SLOT.store(std::ptr::null_mut(), Ordering::SeqCst);
 }
 
-/// True unless every descriptor open without close-on-exec is known not to be an
-/// epoll instance. Raw system calls only: this runs in a fork child of a possibly
-/// multi-threaded program, where no lock of libc's may be taken.
-fn keeps_an_epoll_fd() -> bool {
+/// What the image an exec starts keeps: the descriptors open without close-on-exec.
+#[derive(Default)]
+struct KeptScan {
+    /// An epoll instance (or a descriptor that cannot be looked at).
+    epoll: bool,
+    pipes: [u64; KEPT_PIPES],
+    npipes: usize,
+    eventfd: bool,
+    /// More pipes than fit, or the scan failed.
+    everything: bool,
+}
+
+impl KeptScan {
+    fn doubt() -> Self {
+        KeptScan {
+            epoll: true,
+            everything: true,
+            ..KeptScan::default()
+        }
+    }
+}
+
+/// The descriptors the exec'd image keeps. Raw system calls only: this runs in a fork
+/// child of a possibly multi-threaded program, where no lock of libc's may be taken.
+fn scan_kept() -> KeptScan {
     // SAFETY: openat of a NUL-terminated path.
     let dir = unsafe {
         syscall!(syscall(
@@ -348,15 +395,19 @@ fn keeps_an_epoll_fd() -> bool {
         ))
     };
     let Ok(dir) = dir else {
-        return true;
+        return KeptScan::doubt();
     };
     let dir = dir as i32;
-    let keeps = scan_dir(dir);
+    let mut kept = KeptScan::default();
+    if !scan_dir(dir, &mut kept) {
+        kept = KeptScan::doubt();
+    }
     close_quietly(dir);
-    keeps
+    kept
 }
 
-fn scan_dir(dir: i32) -> bool {
+/// False when the directory cannot be read to its end.
+fn scan_dir(dir: i32, kept: &mut KeptScan) -> bool {
     let mut buf = [0u64; 512];
     loop {
         // SAFETY: getdents64 into our own 4 KiB buffer.
@@ -372,9 +423,9 @@ fn scan_dir(dir: i32) -> bool {
             ))
         };
         let n = match n {
-            Ok(0) => return false,
+            Ok(0) => return true,
             Ok(n) => n as usize,
-            Err(_) => return true,
+            Err(_) => return false,
         };
         // SAFETY: the kernel wrote `n` bytes of records into `buf`.
         let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr() as *const u8, n) };
@@ -383,13 +434,13 @@ fn scan_dir(dir: i32) -> bool {
         while off + 19 <= n {
             let reclen = u16::from_ne_bytes([bytes[off + 16], bytes[off + 17]]) as usize;
             if reclen == 0 || off + reclen > n {
-                return true;
+                return false;
             }
             let name = &bytes[off + 19..off + reclen];
             let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
             if let Some(fd) = parse_fd(name) {
-                if fd != dir && kept_epoll(fd) {
-                    return true;
+                if fd != dir {
+                    look_at_kept(fd, kept);
                 }
             }
             off += reclen;
@@ -407,12 +458,13 @@ fn parse_fd(name: &[u8]) -> Option<i32> {
     )
 }
 
-/// True when `fd` survives an exec and is (or may be) an epoll instance.
-fn kept_epoll(fd: i32) -> bool {
+/// Note what `fd` is when it survives an exec: an epoll instance (or unknown), a
+/// pipe, an eventfd.
+fn look_at_kept(fd: i32, kept: &mut KeptScan) {
     // SAFETY: F_GETFD takes no pointer.
     match unsafe { syscall!(fcntl(fd, libc::F_GETFD, 0)) } {
-        Ok(flags) if flags & libc::FD_CLOEXEC != 0 => return false,
-        Err(_) => return false, // closed meanwhile
+        Ok(flags) if flags & libc::FD_CLOEXEC != 0 => return,
+        Err(_) => return, // closed meanwhile
         Ok(_) => {}
     }
     // The path, built without allocating (no lock of malloc's is taken in the child).
@@ -444,9 +496,25 @@ fn kept_epoll(fd: i32) -> bool {
             0
         ))
     };
-    match n {
-        Ok(n) => target[..n as usize].starts_with(b"anon_inode:[eventpoll]"),
-        Err(_) => true,
+    let Ok(n) = n else {
+        *kept = KeptScan::doubt();
+        return;
+    };
+    let target = &target[..n as usize];
+    if target.starts_with(b"anon_inode:[eventpoll]") {
+        kept.epoll = true;
+    } else if target == b"anon_inode:[eventfd]" {
+        kept.eventfd = true;
+    } else if let Some(ino) = super::filepromo::parse_pipe_link(target) {
+        if kept.pipes[..kept.npipes].contains(&ino) {
+            return;
+        }
+        if kept.npipes == KEPT_PIPES {
+            kept.everything = true;
+        } else {
+            kept.pipes[kept.npipes] = ino;
+            kept.npipes += 1;
+        }
     }
 }
 
@@ -513,6 +581,7 @@ fn check_slow() {
         let c = t.children.swap_remove(i);
         gate.remove(c.sentinel);
         close_quietly(c.sentinel);
+        settle_files(b, c.slot);
         b.states[c.slot].store(FREE, Ordering::SeqCst);
         t.used &= !(1u64 << c.slot);
         if clean {
@@ -533,6 +602,44 @@ fn check_slow() {
             t.pending.push(Arc::downgrade(&inst));
         }
     }
+    drop(t);
+    super::filepromo::try_promote(&mut gate);
+}
+
+/// The child in `slot` is settled: unless in doubt, it lets go of the remembered files
+/// its exec'd image does not keep (`filepromo.rs`).
+fn settle_files(b: &Bulletin, slot: usize) {
+    let state = b.states[slot].load(Ordering::SeqCst);
+    if state == DOUBT {
+        super::filepromo::child_settled(slot, None);
+        return;
+    }
+    let mut pipes = [0u64; KEPT_PIPES];
+    let mut n = 0;
+    let flags = if state == EXITED {
+        0
+    } else {
+        for cell in &b.kept[slot] {
+            let ino = cell.load(Ordering::SeqCst);
+            if ino != 0 {
+                pipes[n] = ino;
+                n += 1;
+            }
+        }
+        b.kept_flags[slot].load(Ordering::SeqCst)
+    };
+    for cell in &b.kept[slot] {
+        cell.store(0, Ordering::SeqCst);
+    }
+    b.kept_flags[slot].store(0, Ordering::SeqCst);
+    super::filepromo::child_settled(
+        slot,
+        Some(super::filepromo::Kept {
+            pipes: &pipes[..n],
+            eventfd: flags & KEPT_EVENTFD != 0,
+            everything: flags & KEPT_EVERYTHING != 0,
+        }),
+    );
 }
 
 /// True when the sentinel's write end is closed everywhere (EOF): the child exec'd

@@ -50,14 +50,19 @@ pub unsafe fn epoll_ctl(
     let inst = Arc::clone(inst);
     // On a kernel-only instance the call is counted from inside the gate until the
     // kernel has answered: a promotion (under the write side) waits for it, since a
-    // served file it registers in the kernel epoll fd must be seen there.
+    // served file it registers in the kernel epoll fd must be seen there. On any
+    // instance it is counted as a kernel ctl too: a file served again
+    // (`filepromo.rs`) must not have its registration moved to the engine while an
+    // ADD, MOD or DEL of it is on its way to the kernel.
     let forwarded = inst.is_kernel_only();
     if forwarded {
         inst.forward_begins();
     }
+    inst.kernel_ctl_begins();
     drop(gate);
     // SAFETY: the program's event, passed on to the instance's own kernel epoll fd.
     let answer = unsafe { inst.kernel_ctl(epfd, op, fd, event) };
+    inst.kernel_ctl_ends();
     if forwarded {
         inst.forward_ends();
     }

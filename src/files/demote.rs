@@ -201,6 +201,7 @@ fn number_is_free(n: i32) -> bool {
 /// demoted and every instance becomes the kernel's alone for good, because parent and
 /// child share them from now on.
 pub fn prepare_fork(table: &mut Table) {
+    super::filepromo::forget_all();
     demote_all_files(table, Why::Fork);
     for inst in instances(table) {
         inst.make_kernel_only(Why::Fork);
@@ -214,9 +215,16 @@ pub fn prepare_fork(table: &mut Table) {
 /// exited (`promote.rs`); a child that cannot be tracked keeps them with the kernel for
 /// good, as `prepare_fork`.
 pub fn prepare_tracked_fork(table: &mut Table) {
+    // Pipe pairs and eventfds may be served again once no child reaches them.
+    let files = super::filepromo::candidates(table);
     demote_all_files(table, Why::Fork);
     let all = instances(table);
-    let tracked = super::children::before_fork(table, &all);
+    let slot = super::children::before_fork(table, &all);
+    match slot {
+        Some(slot) => super::filepromo::remember(slot, files),
+        None => super::filepromo::forget_all(),
+    }
+    let tracked = slot.is_some();
     for inst in all {
         if tracked {
             inst.share_with_child();

@@ -122,6 +122,11 @@ pub struct Instance {
     /// would not reach such a wait, and such a ctl may register a served file in the
     /// kernel epoll fd after the promotion looked there (`promote.rs`).
     forwarded_waits: AtomicUsize,
+    /// `epoll_ctl` calls routed to the kernel epoll fd inside the gate and not yet
+    /// answered; a file promotion waits for none to be left (`filepromo.rs`).
+    kernel_ctls: AtomicUsize,
+    /// A file promotion waits for `kernel_ctls`: the last one to end asks for a retry.
+    file_promotion_waits: AtomicBool,
     /// A promotion waits for the forwarded waits to end: the last one to end asks
     /// for a retry (`children::retry_promotions`).
     promotion_waits: AtomicBool,
@@ -172,6 +177,8 @@ impl Instance {
             kernel_only_for_good: AtomicBool::new(false),
             shared: AtomicUsize::new(0),
             forwarded_waits: AtomicUsize::new(0),
+            kernel_ctls: AtomicUsize::new(0),
+            file_promotion_waits: AtomicBool::new(false),
             promotion_waits: AtomicBool::new(false),
             turn: AtomicBool::new(false),
             nested_watchers: AtomicUsize::new(0),
@@ -431,6 +438,30 @@ impl Instance {
     /// gate.
     pub(super) fn forward_begins(&self) {
         self.forwarded_waits.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// An `epoll_ctl` goes to the kernel epoll fd; called inside the gate.
+    pub(super) fn kernel_ctl_begins(&self) {
+        self.kernel_ctls.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn kernel_ctl_ends(&self) {
+        if self.kernel_ctls.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.file_promotion_waits.load(Ordering::SeqCst)
+        {
+            super::children::retry_promotions();
+        }
+    }
+
+    /// `epoll_ctl` calls on their way to the kernel right now; a file promotion waits
+    /// for them (the last one to end asks for a retry). Under the table's write lock.
+    pub(super) fn kernel_ctls_in_flight(&self) -> usize {
+        self.file_promotion_waits.store(true, Ordering::SeqCst);
+        let n = self.kernel_ctls.load(Ordering::SeqCst);
+        if n == 0 {
+            self.file_promotion_waits.store(false, Ordering::SeqCst);
+        }
+        n
     }
 
     pub(super) fn forward_ends(&self) {

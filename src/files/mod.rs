@@ -17,6 +17,7 @@ pub mod ctl;
 mod deadline;
 pub mod deferred;
 pub mod demote;
+pub mod filepromo;
 pub mod gate;
 pub mod instance;
 pub mod openfile;
@@ -294,6 +295,14 @@ static STARTED: crate::engine::sync::plain::AtomicU64 =
 /// A child is about to be started: call before demoting (under the table's write
 /// lock) and before the real call; `child_started` after it.
 pub fn child_starting() {
+    // The child may get any fd: files remembered at earlier forks stay with the kernel.
+    filepromo::forget_all();
+    child_starting_tracked();
+}
+
+/// `child_starting` for a tracked fork: the remembered files are followed into the
+/// child (`demote::prepare_tracked_fork`).
+pub fn child_starting_tracked() {
     STARTING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 

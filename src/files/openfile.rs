@@ -137,6 +137,20 @@ impl OpenFile {
         Self::new(Kind::EventFd { semaphore }, fd, i128::from(initval), None)
     }
 
+    /// Promotion (`filepromo.rs`): the model taken back from the kernel, under the
+    /// table's write lock before any registration of the file is in the engine: the
+    /// bytes buffered in this pipe read end, and how many numbers refer to the file.
+    pub fn resync_pipe(&self, bytes: i64, fd_refs: usize) {
+        self.bytes.store(bytes, Ordering::SeqCst);
+        self.fd_refs.store(fd_refs, Ordering::SeqCst);
+    }
+
+    /// Promotion: this eventfd's counter, read from the kernel, and its number count.
+    pub fn resync_eventfd(&self, count: u64, fd_refs: usize) {
+        *self.count() = i128::from(count);
+        self.fd_refs.store(fd_refs, Ordering::SeqCst);
+    }
+
     /// The other end, if it is still alive.
     pub fn peer(&self) -> Option<Arc<OpenFile>> {
         // The reference taken here and the caller's drop of it (`count-atomics`).

@@ -29,8 +29,9 @@
 //! would not see engine wake-ups: the promotion waits until no such wait is left
 //! (`Outcome::Wait`; `children.rs` retries at the next entry).
 //!
-//! Files themselves are not promoted back: a file demoted at the fork stays with the
-//! kernel (see docs/differences.md).
+//! Files demoted at the fork are served again by `filepromo.rs` (pipe pairs and
+//! eventfds, once no child reaches them, after the instance promotions); sockets stay
+//! with the kernel (see docs/differences.md).
 
 use std::sync::Arc;
 
@@ -203,6 +204,39 @@ fn kernel_items(epfd: i32) -> Option<Vec<KernelItem>> {
         return None;
     }
     Some(parse_items(&text))
+}
+
+/// The whole of `/proc/self/fdinfo/<fd>`, or `None` when it cannot be read
+/// (`filepromo.rs`: eventfd counters and ids, a kernel epoll fd's items with their
+/// events and data).
+pub(super) fn read_fdinfo(fd: i32) -> Option<Vec<u8>> {
+    let path = format!("/proc/self/fdinfo/{fd}\0");
+    // SAFETY: openat of a NUL-terminated path.
+    let file = unsafe {
+        syscall!(syscall(
+            libc::SYS_openat,
+            libc::c_long::from(libc::AT_FDCWD),
+            path.as_ptr() as libc::c_long,
+            libc::c_long::from(libc::O_RDONLY | libc::O_CLOEXEC),
+            0,
+            0,
+            0
+        ))
+    }
+    .ok()? as i32;
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    let complete = loop {
+        // SAFETY: reads into our own buffer.
+        match unsafe { syscall!(read(file, buf.as_mut_ptr() as *mut _, buf.len())) } {
+            Ok(0) => break true,
+            Ok(n) => text.extend_from_slice(&buf[..n as usize]),
+            Err(_) => break false,
+        }
+    };
+    // SAFETY: closes the fd opened above.
+    let _ = unsafe { syscall!(close(file)) };
+    complete.then_some(text)
 }
 
 /// The `tfd:` lines: `tfd: %8d events: %8x data: %16llx  pos:%lli ino:%lx sdev:%x`.

@@ -12,7 +12,7 @@ use super::active;
 use crate::engine::trace::Why;
 use crate::files::openfile::OpenFile;
 use crate::files::table::{self, Entry, MAX_FDS};
-use crate::files::{self, demote};
+use crate::files::{self, demote, filepromo};
 use crate::sys::{self, fail, real, uaccess};
 
 /// Serve only fds above stdio (stdio numbers are written by libc internals the hooks
@@ -120,9 +120,12 @@ pub unsafe extern "C" fn eventfd(initval: c_uint, flags: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    let generation = filepromo::generation();
     if !table::is_served(fd) {
         // SAFETY: plain forwarding.
-        return unsafe { real::close(fd) };
+        let r = unsafe { real::close(fd) };
+        filepromo::after_unserved_close(fd, generation);
+        return r;
     }
     let Some(mut gate) = table::enter_mut() else {
         // SAFETY: re-entered (a signal handler): close it; the entry goes stale and is
@@ -208,9 +211,12 @@ pub unsafe extern "C" fn closefrom(lowfd: c_int) {
 
 #[no_mangle]
 pub unsafe extern "C" fn dup(oldfd: c_int) -> c_int {
+    let generation = filepromo::generation();
     if !table::is_served(oldfd) {
         // SAFETY: plain forwarding.
-        return unsafe { real::dup(oldfd) };
+        let r = unsafe { real::dup(oldfd) };
+        filepromo::after_unserved_dup(oldfd, r, generation);
+        return r;
     }
     dup_like(oldfd, None, || {
         // SAFETY: plain forwarding.
@@ -360,7 +366,9 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
 }
 
 unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
-    if (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) && table::is_served(fd) {
+    let dupfd = cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC;
+    let generation = filepromo::generation();
+    if dupfd && table::is_served(fd) {
         return dup_like(fd, None, || {
             // SAFETY: plain forwarding.
             unsafe { real::fcntl(fd, cmd, arg) }
@@ -368,6 +376,9 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
     }
     // SAFETY: plain forwarding.
     let r = unsafe { real::fcntl(fd, cmd, arg) };
+    if dupfd {
+        filepromo::after_unserved_dup(fd, r, generation);
+    }
     if cmd == libc::F_SETFD
         && r == 0
         && arg & libc::FD_CLOEXEC as c_long == 0

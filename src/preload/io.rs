@@ -7,7 +7,7 @@ use libc::{
     c_int, c_uint, c_void, iovec, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec,
 };
 
-use crate::files::{self, Dir, Done, Prep};
+use crate::files::{self, filepromo, Dir, Done, Prep};
 use crate::sys::user;
 use crate::sys::{self, real, uaccess};
 
@@ -73,9 +73,13 @@ fn io(
     named: impl FnOnce() -> bool,
     call: impl FnOnce() -> isize,
 ) -> isize {
+    // Before the "not served" check: a file promoted meanwhile is looked at after.
+    let generation = filepromo::generation();
     let prep = files::prepare(fd, dir);
     if let Prep::NotServed = prep {
-        return call();
+        let result = call();
+        filepromo::after_unserved(fd, generation);
+        return result;
     }
     let result = call();
     let err = sys::errno();

@@ -53,6 +53,8 @@ pub(crate) fn variant() -> Variant {
 /// Stop serving new fds (after something the library cannot follow, like io_uring).
 pub(crate) fn deactivate() {
     ACTIVE.store(false, Ordering::Relaxed);
+    // Nothing demoted is served again either.
+    crate::files::filepromo::forget_all();
 }
 
 #[used]

@@ -29,7 +29,7 @@ use crate::files::spawn_actions::{self, Held};
 pub extern "C" fn atfork_prepare() {
     // A tracked child that forks stops reporting: its child inherits what it holds.
     children::child_shares_onwards();
-    files::child_starting();
+    files::child_starting_tracked();
     fork_hold::acquire(demote::prepare_tracked_fork);
 }
 
@@ -210,10 +210,30 @@ pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FI
 }
 
 pub(super) fn demote_quietly(fd: c_int, why: Why) {
+    if why != Why::KernelIo {
+        // Handed to something the hooks will not see again (stdio, AIO, …): a file
+        // remembered at a fork may be it, and is not served again.
+        crate::files::filepromo::handed_off(fd);
+    }
     if table::is_served(fd) {
         let _errno = sys::ErrnoGuard::save();
         demote::demote_fd(fd, why);
     }
+}
+
+/// A call that moves data through `fds` out of the hooks' sight: their files are
+/// demoted first; a file promoted while the call runs (it found the numbers not
+/// served) may miss what it did, so it is demoted again (`filepromo::after_unserved`).
+fn kernel_io<R>(fds: &[c_int], call: impl FnOnce() -> R) -> R {
+    let generation = crate::files::filepromo::generation();
+    for &fd in fds {
+        demote_quietly(fd, Why::KernelIo);
+    }
+    let r = call();
+    for &fd in fds {
+        crate::files::filepromo::after_unserved(fd, generation);
+    }
+    r
 }
 
 #[no_mangle]
@@ -225,18 +245,18 @@ pub unsafe extern "C" fn splice(
     len: size_t,
     flags: c_uint,
 ) -> ssize_t {
-    demote_quietly(fd_in, Why::KernelIo);
-    demote_quietly(fd_out, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::splice(fd_in, off_in, fd_out, off_out, len, flags) }
+    kernel_io(&[fd_in, fd_out], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::splice(fd_in, off_in, fd_out, off_out, len, flags) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn tee(fd_in: c_int, fd_out: c_int, len: size_t, flags: c_uint) -> ssize_t {
-    demote_quietly(fd_in, Why::KernelIo);
-    demote_quietly(fd_out, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::tee(fd_in, fd_out, len, flags) }
+    kernel_io(&[fd_in, fd_out], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::tee(fd_in, fd_out, len, flags) }
+    })
 }
 
 #[no_mangle]
@@ -246,9 +266,10 @@ pub unsafe extern "C" fn vmsplice(
     nr: size_t,
     flags: c_uint,
 ) -> ssize_t {
-    demote_quietly(fd, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::vmsplice(fd, iov, nr, flags) }
+    kernel_io(&[fd], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::vmsplice(fd, iov, nr, flags) }
+    })
 }
 
 #[no_mangle]
@@ -258,10 +279,10 @@ pub unsafe extern "C" fn sendfile(
     offset: *mut off_t,
     count: size_t,
 ) -> ssize_t {
-    demote_quietly(out_fd, Why::KernelIo);
-    demote_quietly(in_fd, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::sendfile(out_fd, in_fd, offset, count) }
+    kernel_io(&[out_fd, in_fd], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::sendfile(out_fd, in_fd, offset, count) }
+    })
 }
 
 #[no_mangle]
@@ -271,10 +292,10 @@ pub unsafe extern "C" fn sendfile64(
     offset: *mut libc::off64_t,
     count: size_t,
 ) -> ssize_t {
-    demote_quietly(out_fd, Why::KernelIo);
-    demote_quietly(in_fd, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::sendfile64(out_fd, in_fd, offset, count) }
+    kernel_io(&[out_fd, in_fd], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::sendfile64(out_fd, in_fd, offset, count) }
+    })
 }
 
 #[no_mangle]
@@ -285,9 +306,10 @@ pub unsafe extern "C" fn preadv2(
     offset: off_t,
     flags: c_int,
 ) -> ssize_t {
-    demote_quietly(fd, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::preadv2(fd, iov, iovcnt, offset, flags) }
+    kernel_io(&[fd], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::preadv2(fd, iov, iovcnt, offset, flags) }
+    })
 }
 
 #[no_mangle]
@@ -298,9 +320,10 @@ pub unsafe extern "C" fn pwritev2(
     offset: off_t,
     flags: c_int,
 ) -> ssize_t {
-    demote_quietly(fd, Why::KernelIo);
-    // SAFETY: forwarded as received.
-    unsafe { real::pwritev2(fd, iov, iovcnt, offset, flags) }
+    kernel_io(&[fd], || {
+        // SAFETY: forwarded as received.
+        unsafe { real::pwritev2(fd, iov, iovcnt, offset, flags) }
+    })
 }
 
 /// `syscall` is variadic; on the 64-bit Linux ABIs the six possible arguments travel in
@@ -315,6 +338,8 @@ pub unsafe extern "C" fn syscall(
     a5: c_long,
     a6: c_long,
 ) -> c_long {
+    let generation = crate::files::filepromo::generation();
+    let mut unserved: [Option<c_int>; 2] = [None; 2];
     if !gate::in_library() {
         if let Some(r) = super::rawcall::routed(num, [a1, a2, a3, a4, a5, a6]) {
             return r;
@@ -327,17 +352,24 @@ pub unsafe extern "C" fn syscall(
             super::deactivate();
             demote::demote_everything(Why::StopServing);
         } else {
-            for arg in fd_args(num, [a1, a2, a3]).into_iter().flatten() {
-                if let Ok(fd) = c_int::try_from(arg) {
+            for (i, arg) in fd_args(num, [a1, a2, a3]).into_iter().enumerate() {
+                if let Some(Ok(fd)) = arg.map(c_int::try_from) {
                     if table::is_served(fd) {
                         raw_access(fd, Why::RawSyscall);
                     }
+                    unserved[i] = Some(fd);
                 }
             }
         }
     }
     // SAFETY: forwarded as received.
-    unsafe { real::syscall(num, a1, a2, a3, a4, a5, a6) }
+    let r = unsafe { real::syscall(num, a1, a2, a3, a4, a5, a6) };
+    // A file promoted while the call ran (it found the number not served) may miss
+    // what the call did: demoted again (`filepromo::after_unserved`).
+    for fd in unserved.into_iter().flatten() {
+        crate::files::filepromo::after_unserved(fd, generation);
+    }
+    r
 }
 
 /// The arguments of raw system call `num` that are fds whose readiness or identity the
@@ -421,8 +453,10 @@ pub fn before_fd_passing(msg: *const libc::msghdr) -> bool {
         // A length past the buffer's end makes this header the last one.
         let cmsg_len = cmsg_len.min(len - off);
         if level == libc::SOL_SOCKET && ty == libc::SCM_RIGHTS {
-            // A tracked child that passes fds on stops reporting (`children.rs`).
+            // A tracked child that passes fds on stops reporting (`children.rs`), and
+            // a remembered file may be among them (`filepromo.rs`).
             children::child_shares_onwards();
+            crate::files::filepromo::forget_all();
             let data = at.wrapping_add(align(head)) as *const c_int;
             for i in 0..cmsg_len.saturating_sub(align(head)) / std::mem::size_of::<c_int>() {
                 // SAFETY: a fault-tolerant read inside the control buffer.

@@ -30,7 +30,7 @@ PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/ben
            $(BUILD)/bench-latency $(BUILD)/bench-eventfd $(BUILD)/bench-idle $(BUILD)/bench-unserved \
            $(BUILD)/bench-mem $(BUILD)/bench-atomics $(BUILD)/difftest $(BUILD)/torture \
            $(BUILD)/conformance-fortify $(BUILD)/difftest-fortify $(BUILD)/rawcall-served \
-           $(BUILD)/spawn-served $(BUILD)/promote-served
+           $(BUILD)/spawn-served $(BUILD)/promote-served $(BUILD)/bench-wakeprim
 CARGO   ?= cargo
 # nginx and memcached install into /usr/sbin, which a user's PATH may lack.
 export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin

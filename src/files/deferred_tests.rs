@@ -18,7 +18,8 @@ use crate::engine::mock::{mock_ep, MockWaker};
 use crate::engine::{EventPoll, Variant};
 use crate::files::openfile::OpenFile;
 use crate::files::table::{self, Entry};
-use crate::files::{self, Dir, Done};
+use crate::files::test_support::done;
+use crate::files::{self, Dir};
 
 thread_local! {
     /// The nested handler, run at the `COUNTDOWN`-th point a signal may land.
@@ -240,23 +241,6 @@ impl Drop for Storm {
             // SAFETY: closes a descriptor this test made.
             unsafe { libc::close(fd) };
         }
-    }
-}
-
-fn done(dir: Dir, result: isize, value: Option<u64>) -> Done {
-    Done {
-        dir,
-        result,
-        error: 0,
-        value,
-        peek: false,
-        reached: true,
-        oob: false,
-        named: false,
-        messages: false,
-        empty_vfs_read: false,
-        short_send: false,
-        ticket: None,
     }
 }
 

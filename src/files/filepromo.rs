@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::demote;
 use super::instance::Instance;
 use super::openfile::{Kind, OpenFile};
-use super::promote::read_fdinfo;
+use super::promote::{read_fdinfo, same_target};
 use super::table::{self, Entry, Table, MAX_FDS};
 use crate::engine::events::{EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT};
 use crate::engine::stats::STATS;
@@ -534,43 +534,6 @@ fn registrations(table: &Table, ident: Ident, ends: &[&[i32]]) -> Option<Vec<Mov
         }
     }
     Some(out)
-}
-
-/// `kcmp`'s type for "is this fd the target of that epoll item" (linux/kcmp.h).
-const KCMP_EPOLL_TFD: libc::c_long = 7;
-
-/// linux/kcmp.h `struct kcmp_epoll_slot`.
-#[repr(C)]
-struct KcmpEpollSlot {
-    efd: u32,
-    tfd: u32,
-    toff: u32,
-}
-
-/// Whether the target of the item of `epfd` keyed by `tfd` (the `toff`-th such) is the
-/// open file description `fd` refers to; `None` when the kernel cannot tell.
-fn same_target(epfd: i32, tfd: i32, toff: u32, fd: i32) -> Option<bool> {
-    let slot = KcmpEpollSlot {
-        efd: epfd as u32,
-        tfd: tfd as u32,
-        toff,
-    };
-    // SAFETY: getpid takes nothing and cannot fail.
-    let pid = unsafe { syscall!(syscall(libc::SYS_getpid, 0, 0, 0, 0, 0, 0)) }.ok()?;
-    // SAFETY: kcmp of this process with itself; `slot` outlives the call.
-    let r = unsafe {
-        syscall!(syscall(
-            libc::SYS_kcmp,
-            pid,
-            pid,
-            KCMP_EPOLL_TFD,
-            libc::c_long::from(fd),
-            &slot as *const KcmpEpollSlot as libc::c_long,
-            0
-        ))
-    }
-    .ok()?;
-    Some(r == 0)
 }
 
 /// One `tfd:` line of an epoll fd's fdinfo.

@@ -5,33 +5,10 @@ use std::sync::Arc;
 
 use super::*;
 use crate::engine::events::{EPOLLIN, EPOLLRDNORM};
-use crate::engine::{EpFile, Variant};
-use crate::files::instance::{Instance, WAKE_MARKER};
+use crate::engine::EpFile;
+use crate::files::instance::Instance;
 use crate::files::table::{self, Entry, Table};
-
-/// A new instance on a real kernel epoll fd, in `table`.
-fn instance(table: &mut Table) -> Arc<Instance> {
-    // SAFETY: plain epoll fd creation.
-    let kfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    assert!(kfd >= 0);
-    let (inst, efd) = Instance::create(kfd, Variant::SinglePass).expect("instance");
-    table.install(kfd, Entry::Epoll(Arc::clone(&inst)));
-    table.install(efd, Entry::Internal);
-    inst
-}
-
-/// What a non-blocking wait on kernel epoll fd `kfd` reports, without the wake marker.
-fn kernel_events(kfd: i32) -> Vec<(u32, u64)> {
-    let mut ev = [libc::epoll_event { events: 0, u64: 0 }; 8];
-    // SAFETY: eight entries of our own.
-    let n = unsafe { libc::epoll_wait(kfd, ev.as_mut_ptr(), 8, 0) };
-    assert!(n >= 0);
-    ev[..n as usize]
-        .iter()
-        .map(|e| (e.events, e.u64))
-        .filter(|&(_, d)| d != WAKE_MARKER)
-        .collect()
-}
+use crate::files::test_support::{instance, kernel_events};
 
 /// What the engine side of `inst` reports now.
 fn engine_events(inst: &Instance) -> Vec<(u32, u64)> {

@@ -27,6 +27,8 @@ mod skbqueue;
 mod sockwake;
 pub mod spawn_actions;
 pub mod table;
+#[cfg(test)]
+mod test_support;
 pub mod wait;
 pub mod watches;
 

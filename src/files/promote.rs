@@ -129,30 +129,11 @@ fn serves_any(table: &Table, epfd: i32, lines: &[KernelItem]) -> bool {
         }
         served.push((fd, st.st_ino));
     }
-    // SAFETY: getpid takes nothing and cannot fail.
-    let pid = unsafe { syscall!(syscall(libc::SYS_getpid, 0, 0, 0, 0, 0, 0)) }.unwrap_or(0);
     for (i, line) in lines.iter().enumerate() {
         // Items keyed by the same number are told apart by their rank among them.
         let toff = lines[..i].iter().filter(|l| l.tfd == line.tfd).count() as u32;
-        let slot = KcmpEpollSlot {
-            efd: epfd as u32,
-            tfd: line.tfd as u32,
-            toff,
-        };
         for &(fd, _) in served.iter().filter(|&&(_, ino)| ino == line.ino) {
-            // SAFETY: kcmp of this process with itself; `slot` outlives the call.
-            let same = unsafe {
-                syscall!(syscall(
-                    libc::SYS_kcmp,
-                    pid,
-                    pid,
-                    KCMP_EPOLL_TFD,
-                    libc::c_long::from(fd),
-                    &slot as *const KcmpEpollSlot as libc::c_long,
-                    0
-                ))
-            };
-            if !matches!(same, Ok(r) if r != 0) {
+            if same_target(epfd, line.tfd, toff, fd) != Some(false) {
                 return true;
             }
         }
@@ -171,39 +152,36 @@ struct KcmpEpollSlot {
     toff: u32,
 }
 
-/// The registrations in kernel epoll fd `epfd`, from the `tfd:` lines of
-/// `/proc/self/fdinfo/<epfd>`.
-fn kernel_items(epfd: i32) -> Option<Vec<KernelItem>> {
-    let path = format!("/proc/self/fdinfo/{epfd}\0");
-    // SAFETY: openat of a NUL-terminated path.
-    let fd = unsafe {
+/// Whether the target of the item of `epfd` keyed by `tfd` (the `toff`-th such) is the
+/// open file description `fd` refers to; `None` when the kernel cannot tell.
+pub(super) fn same_target(epfd: i32, tfd: i32, toff: u32, fd: i32) -> Option<bool> {
+    let slot = KcmpEpollSlot {
+        efd: epfd as u32,
+        tfd: tfd as u32,
+        toff,
+    };
+    // SAFETY: getpid takes nothing and cannot fail.
+    let pid = unsafe { syscall!(syscall(libc::SYS_getpid, 0, 0, 0, 0, 0, 0)) }.ok()?;
+    // SAFETY: kcmp of this process with itself; `slot` outlives the call.
+    let r = unsafe {
         syscall!(syscall(
-            libc::SYS_openat,
-            libc::c_long::from(libc::AT_FDCWD),
-            path.as_ptr() as libc::c_long,
-            libc::c_long::from(libc::O_RDONLY | libc::O_CLOEXEC),
-            0,
-            0,
+            libc::SYS_kcmp,
+            pid,
+            pid,
+            KCMP_EPOLL_TFD,
+            libc::c_long::from(fd),
+            &slot as *const KcmpEpollSlot as libc::c_long,
             0
         ))
     }
-    .ok()? as i32;
-    let mut text = Vec::new();
-    let mut buf = [0u8; 4096];
-    let complete = loop {
-        // SAFETY: reads into our own buffer.
-        match unsafe { syscall!(read(fd, buf.as_mut_ptr() as *mut _, buf.len())) } {
-            Ok(0) => break true,
-            Ok(n) => text.extend_from_slice(&buf[..n as usize]),
-            Err(_) => break false,
-        }
-    };
-    // SAFETY: closes the fd opened above.
-    let _ = unsafe { syscall!(close(fd)) };
-    if !complete {
-        return None;
-    }
-    Some(parse_items(&text))
+    .ok()?;
+    Some(r == 0)
+}
+
+/// The registrations in kernel epoll fd `epfd`, from the `tfd:` lines of
+/// `/proc/self/fdinfo/<epfd>`.
+fn kernel_items(epfd: i32) -> Option<Vec<KernelItem>> {
+    read_fdinfo(epfd).map(|text| parse_items(&text))
 }
 
 /// The whole of `/proc/self/fdinfo/<fd>`, or `None` when it cannot be read

@@ -7,22 +7,10 @@ use std::sync::Arc;
 
 use super::{promote_instance, Outcome};
 use crate::engine::events::{EPOLLET, EPOLLIN};
-use crate::engine::Variant;
-use crate::files::instance::Instance;
 use crate::files::openfile::OpenFile;
 use crate::files::table::{Entry, Table};
-use crate::files::{self, Dir, Done};
-
-/// A new instance on a real kernel epoll fd, in `table`.
-fn instance(table: &mut Table) -> Arc<Instance> {
-    // SAFETY: plain epoll fd creation.
-    let kfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    assert!(kfd >= 0);
-    let (inst, efd) = Instance::create(kfd, Variant::SinglePass).expect("instance");
-    table.install(kfd, Entry::Epoll(Arc::clone(&inst)));
-    table.install(efd, Entry::Internal);
-    inst
-}
+use crate::files::test_support::{done, instance, kernel_events};
+use crate::files::{self, Dir};
 
 /// A new served pipe in `table`: (read end, write end, read fd, write fd).
 fn pipe(table: &mut Table) -> (Arc<OpenFile>, Arc<OpenFile>, i32, i32) {
@@ -38,40 +26,9 @@ fn pipe(table: &mut Table) -> (Arc<OpenFile>, Arc<OpenFile>, i32, i32) {
     (r, w, p[0], p[1])
 }
 
-/// The events of a non-blocking wait on kernel epoll fd `kfd`, as (events, data),
-/// without the library's wake-up marker.
-fn kernel_events(kfd: i32) -> Vec<(u32, u64)> {
-    let mut ev = [libc::epoll_event { events: 0, u64: 0 }; 8];
-    // SAFETY: eight entries of our own.
-    let n = unsafe { libc::epoll_wait(kfd, ev.as_mut_ptr(), 8, 0) };
-    assert!(n >= 0);
-    ev[..n as usize]
-        .iter()
-        .map(|e| (e.events, e.u64))
-        .filter(|&(_, d)| d != crate::files::instance::WAKE_MARKER)
-        .collect()
-}
-
 fn write_byte(fd: i32) {
     // SAFETY: one byte from a live buffer.
     assert_eq!(unsafe { libc::write(fd, b"x".as_ptr() as *const _, 1) }, 1);
-}
-
-fn written(n: isize) -> Done {
-    Done {
-        dir: Dir::Write,
-        result: n,
-        error: 0,
-        value: None,
-        peek: false,
-        reached: true,
-        oob: false,
-        named: false,
-        messages: false,
-        empty_vfs_read: false,
-        short_send: false,
-        ticket: None,
-    }
 }
 
 #[test]
@@ -120,7 +77,7 @@ fn promotion_waits_while_a_served_file_is_registered_in_the_kernel() {
     // While kernel-only, the program's ADD of the served pipe went to the kernel.
     assert!(inst.kernel_add(rfd, EPOLLIN | EPOLLET, 7));
     write_byte(wfd);
-    files::account(&w, None, written(1), false);
+    files::account(&w, None, done(Dir::Write, 1, None), false);
     assert!(inst.child_let_go());
     assert_eq!(promote_instance(&mut table, &inst), Outcome::Wait);
     assert!(inst.is_kernel_only(), "still the kernel's");

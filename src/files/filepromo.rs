@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::demote;
 use super::instance::Instance;
 use super::openfile::{Kind, OpenFile};
-use super::promote::{read_fdinfo, same_target};
+use super::promote::{fstat, read_fdinfo, same_target};
 use super::table::{self, Entry, Table, MAX_FDS};
 use crate::engine::events::{EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT};
 use crate::engine::stats::STATS;
@@ -173,21 +173,7 @@ pub fn handed_off(fd: i32) {
         return;
     }
     let _errno = sys::ErrnoGuard::save();
-    // SAFETY: a zeroed stat is a valid out-buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat into our own struct.
-    let got = unsafe {
-        syscall!(syscall(
-            libc::SYS_fstat,
-            libc::c_long::from(fd),
-            &mut st as *mut libc::stat as libc::c_long,
-            0,
-            0,
-            0,
-            0
-        ))
-    };
-    if got.is_ok() && st.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+    if fstat(fd).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK) {
         return;
     }
     forget_all();
@@ -595,31 +581,12 @@ fn parse_eventfd(text: &[u8]) -> Option<(u64, u64)> {
     Some((id, count))
 }
 
-fn fstat_ino(fd: i32) -> Option<u64> {
-    // SAFETY: a zeroed stat is a valid out-buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat into our own struct.
-    unsafe {
-        syscall!(syscall(
-            libc::SYS_fstat,
-            libc::c_long::from(fd),
-            &mut st as *mut libc::stat as libc::c_long,
-            0,
-            0,
-            0,
-            0
-        ))
-    }
-    .ok()?;
-    Some(st.st_ino)
-}
-
 fn pipe_ino(fd: i32) -> Option<u64> {
-    fstat_ino(fd)
+    fstat(fd).map(|st| st.st_ino)
 }
 
 fn anon_ino(fd: i32) -> Option<u64> {
-    fstat_ino(fd)
+    fstat(fd).map(|st| st.st_ino)
 }
 
 fn fionread(fd: i32) -> Option<i64> {

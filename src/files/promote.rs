@@ -111,22 +111,9 @@ fn serves_any(table: &Table, epfd: i32, lines: &[KernelItem]) -> bool {
         if !matches!(e, Entry::File(_)) {
             continue;
         }
-        // SAFETY: fstat into a local buffer.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let got = unsafe {
-            syscall!(syscall(
-                libc::SYS_fstat,
-                libc::c_long::from(fd),
-                &mut st as *mut libc::stat as libc::c_long,
-                0,
-                0,
-                0,
-                0
-            ))
-        };
-        if got.is_err() {
+        let Some(st) = fstat(fd) else {
             return true;
-        }
+        };
         served.push((fd, st.st_ino));
     }
     for (i, line) in lines.iter().enumerate() {
@@ -182,6 +169,26 @@ pub(super) fn same_target(epfd: i32, tfd: i32, toff: u32, fd: i32) -> Option<boo
 /// `/proc/self/fdinfo/<epfd>`.
 fn kernel_items(epfd: i32) -> Option<Vec<KernelItem>> {
     read_fdinfo(epfd).map(|text| parse_items(&text))
+}
+
+/// `fstat(fd)`, by the raw system call (the program's hooks are not involved).
+pub(super) fn fstat(fd: i32) -> Option<libc::stat> {
+    // SAFETY: a zeroed stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat into our own struct.
+    unsafe {
+        syscall!(syscall(
+            libc::SYS_fstat,
+            libc::c_long::from(fd),
+            &mut st as *mut libc::stat as libc::c_long,
+            0,
+            0,
+            0,
+            0
+        ))
+    }
+    .ok()?;
+    Some(st)
 }
 
 /// The whole of `/proc/self/fdinfo/<fd>`, or `None` when it cannot be read

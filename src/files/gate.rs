@@ -16,10 +16,11 @@
 //! bounces a cache line between threads. The asymmetric alternative, readers with a
 //! compiler fence only and writers forcing a barrier on every thread with
 //! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, was measured against it
-//! (`docs/benchmarks.md`, "The gate's fence"): it saves about 13 ns per hook call but
-//! adds a system call, and an interrupt of every CPU running a thread of the program,
-//! to every fd creation and close, which made pipe-and-close churn 17-20% slower at
-//! 1, 2 and 4 threads, more than it saved on any other workload.
+//! (`docs/benchmarks.md`, "The gate's fence"): it saves that locked instruction per
+//! hook call (6-19% on token churn and ctl, nothing measurable on waits) but adds a
+//! system call, and an interrupt of every CPU running a thread of the program, to
+//! every fd creation and close: pipe-and-close churn was 16-22% slower at 1, 2 and 4
+//! threads, and that cost grows with the number of CPUs.
 //!
 //! ## State machine of a reader slot
 //!

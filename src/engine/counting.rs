@@ -142,8 +142,6 @@ pub(crate) mod wrappers {
         std_atomic::fence(order);
     }
 
-    pub(crate) use std_atomic::compiler_fence;
-
     macro_rules! common {
         ($name:ident, $t:ty) => {
             /// A counting wrapper of the std atomic of the same name.

@@ -2,14 +2,25 @@
 //!
 //! Every hook that touches engine state enters the gate for reading; fd creation,
 //! close, dup, demotion and `fork` enter it for writing. Reads outnumber writes by
-//! orders of magnitude, so a read costs no locked instruction: each thread owns a
-//! `ReaderSlot` and marks itself `active` with a plain store. A writer raises
-//! `WRITER`, forces a full memory barrier on every thread of the process with
-//! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, and waits until no slot is active.
-//! That barrier is what makes the readers' store-then-load safe without a fence of
-//! their own (the asymmetric Dekker pattern of user-space RCU): either the writer sees
-//! a reader's `active`, or the reader sees `WRITER` and backs off to wait for the
-//! writer. Where `membarrier` is unavailable, readers fence themselves.
+//! orders of magnitude, so a read touches no shared cache line: each thread owns a
+//! `ReaderSlot` and marks itself `active` with a plain store, then a full fence, then
+//! reads `WRITER`. A writer raises `WRITER`, fences, and waits until no slot is
+//! active. The two fences make the store-then-load pairs a Dekker handshake: either
+//! the writer sees a reader's `active`, or the reader sees `WRITER` and backs off to
+//! wait for the writer.
+//!
+//! ## Why readers fence themselves (and no `membarrier`)
+//!
+//! The reader's fence is one locked instruction on the thread's own stack (LLVM emits
+//! `lock or $0, (%rsp)` for a sequentially consistent fence on x86-64), so it never
+//! bounces a cache line between threads. The asymmetric alternative, readers with a
+//! compiler fence only and writers forcing a barrier on every thread with
+//! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, was measured against it
+//! (`docs/benchmarks.md`, "The gate's fence"): it saves that locked instruction per
+//! hook call (6-19% on token churn and ctl, nothing measurable on waits) but adds a
+//! system call, and an interrupt of every CPU running a thread of the program, to
+//! every fd creation and close: pipe-and-close churn was 16-22% slower at 1, 2 and 4
+//! threads, and that cost grows with the number of CPUs.
 //!
 //! ## State machine of a reader slot
 //!
@@ -18,6 +29,12 @@
 //!                                          |yes
 //!                                          +--> active=false; wait for the writer; retry
 //! ```
+//!
+//! A writer: take `WRITERS`; `WRITER=true`; fence; wait until every slot's `active`
+//! reads false; work; `WRITER=false` (release). Both fences are in the single total
+//! order of sequentially consistent fences: if the reader's comes first, the writer's
+//! load after its own fence sees `active` (or the reader's later leaving); if the
+//! writer's comes first, the reader's load after its fence sees `WRITER`.
 //!
 //! ## Waiting with signals blocked
 //!
@@ -30,7 +47,7 @@
 //! every served file was handed to the kernel. So these waits block signals: at most
 //! one of each signal is pending when the wait ends, and its handler runs then.
 
-use crate::engine::sync::plain::{compiler_fence, fence, AtomicBool, Ordering};
+use crate::engine::sync::plain::{fence, AtomicBool, Ordering};
 use std::cell::{Cell, UnsafeCell};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
@@ -66,8 +83,6 @@ static REGISTRY: Mutex<Vec<&'static ReaderSlot>> = Mutex::new(Vec::new());
 static WRITER: AtomicBool = AtomicBool::new(false);
 /// Serialises writers; readers that met `WRITER` wait on it.
 static WRITERS: Mutex<()> = Mutex::new(());
-/// `membarrier` is registered: readers need only a compiler fence.
-static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     static MY_SLOT: Cell<Option<&'static ReaderSlot>> = const { Cell::new(None) };
@@ -84,31 +99,6 @@ impl Drop for SlotRelease {
                 slot.in_use.store(false, Ordering::Release);
             }
         });
-    }
-}
-
-/// Register with `membarrier` once, at start-up. Without it, readers fence.
-pub fn init() {
-    const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-    // A first barrier proves the command works.
-    let ok = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED).is_ok()
-        && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED).is_ok();
-    ASYMMETRIC.store(ok, Ordering::SeqCst);
-}
-
-const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-
-/// `membarrier(cmd, 0, 0)`; the program's errno is left as it was.
-fn membarrier(cmd: libc::c_long) -> Result<libc::c_long, sys::Errno> {
-    // SAFETY: membarrier takes no pointers.
-    unsafe { sys::syscall!(syscall(libc::SYS_membarrier, cmd, 0, 0, 0, 0, 0)) }
-}
-
-fn barrier_all_threads() {
-    if ASYMMETRIC.load(Ordering::Relaxed) {
-        let _ = membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
-    } else {
-        fence(Ordering::SeqCst);
     }
 }
 
@@ -224,7 +214,7 @@ impl ForkRegistry {
     }
 }
 
-/// A lock whose read side costs two plain stores and a load.
+/// A lock whose read side costs two plain stores, a load and a fence on the stack.
 pub struct GateLock<T> {
     value: UnsafeCell<T>,
 }
@@ -245,11 +235,8 @@ impl<T> GateLock<T> {
     pub fn read(&'static self, slot: &'static ReaderSlot) -> ReadGuard<T> {
         loop {
             slot.active.store(true, Ordering::Relaxed);
-            if ASYMMETRIC.load(Ordering::Relaxed) {
-                compiler_fence(Ordering::SeqCst);
-            } else {
-                fence(Ordering::SeqCst);
-            }
+            // Dekker with the writer's fence (module comment).
+            fence(Ordering::SeqCst);
             if !WRITER.load(Ordering::Relaxed) {
                 // Pairs with the writer's release of WRITER: see what it wrote.
                 fence(Ordering::Acquire);
@@ -280,7 +267,8 @@ impl<T> GateLock<T> {
             }
         };
         WRITER.store(true, Ordering::Relaxed);
-        barrier_all_threads();
+        // Dekker with each reader's fence (module comment).
+        fence(Ordering::SeqCst);
         {
             note_lock();
             let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());

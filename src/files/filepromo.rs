@@ -30,6 +30,12 @@
 //!   events and data (the engine's ADD re-polls: a ready LT item is reported by the
 //!   next wait).
 //!
+//! `close` on an unserved number takes no lock either: it announces itself
+//! (`gate::UnservedClose`), and the promotion compares every thread's announcements
+//! before looking at the numbers again and after installing them, and undoes the
+//! installs if a close began meanwhile (else the table would keep a closed number, and
+//! the engine its items).
+//!
 //! I/O on an unserved number takes no lock, so a write that passed its "not served"
 //! check before the entries were installed can reach the kernel after the model was
 //! read. The hooks that decide "not served" load `generation()` before that check and
@@ -41,6 +47,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::demote;
+use super::gate;
 use super::instance::Instance;
 use super::openfile::{Kind, OpenFile};
 use super::promote::{fstat, read_fdinfo, same_target};
@@ -116,23 +123,6 @@ fn after_unserved_slow(fd: i32) {
     }
     let _errno = sys::ErrnoGuard::save();
     demote::demote_fd(fd, Why::Unseen);
-}
-
-/// `close` found `fd` not served, with generation `before`, and closed it: a promotion
-/// meanwhile may have installed it after finding it open. Forget it if it is closed.
-pub fn after_unserved_close(fd: i32, before: u64) {
-    if GENERATION.load(Ordering::Acquire) == before || !table::is_served(fd) {
-        return;
-    }
-    let _errno = sys::ErrnoGuard::save();
-    // SAFETY: F_GETFD takes no pointer; EBADF when the number is closed.
-    if unsafe { syscall!(fcntl(fd, libc::F_GETFD, 0)) }.is_ok() {
-        return; // reused meanwhile by a file the hooks installed (or will)
-    }
-    if let Some(mut gate) = table::enter_mut() {
-        let entry = gate.remove(fd);
-        super::forget(&mut gate, entry);
-    }
 }
 
 /// `dup`/`F_DUPFD` found `oldfd` not served, with generation `before`, and made
@@ -302,26 +292,29 @@ enum Held {
 
 fn held_numbers() -> Option<Vec<(i32, Held)>> {
     let text = list_fds()?;
-    let mut out = Vec::new();
-    for fd in text {
-        let Some(link) = link_of(fd) else { continue };
-        if let Some(ino) = parse_pipe_link(&link) {
-            // SAFETY: F_GETFL takes no pointer.
-            let Ok(fl) = (unsafe { syscall!(fcntl(fd, libc::F_GETFL, 0)) }) else {
-                continue;
-            };
-            match fl & libc::O_ACCMODE {
-                libc::O_RDONLY => out.push((fd, Held::PipeRead(ino))),
-                libc::O_WRONLY => out.push((fd, Held::PipeWrite(ino))),
-                _ => {}
-            }
-        } else if link == b"anon_inode:[eventfd]" {
-            if let Some((id, _)) = eventfd_info(fd) {
-                out.push((fd, Held::EventFd(id)));
-            }
+    Some(
+        text.into_iter()
+            .filter_map(|fd| identify(fd).map(|h| (fd, h)))
+            .collect(),
+    )
+}
+
+/// What `fd` names now, if it is a pipe end or an eventfd.
+fn identify(fd: i32) -> Option<Held> {
+    let link = link_of(fd)?;
+    if let Some(ino) = parse_pipe_link(&link) {
+        // SAFETY: F_GETFL takes no pointer.
+        let fl = unsafe { syscall!(fcntl(fd, libc::F_GETFL, 0)) }.ok()?;
+        match fl & libc::O_ACCMODE {
+            libc::O_RDONLY => Some(Held::PipeRead(ino)),
+            libc::O_WRONLY => Some(Held::PipeWrite(ino)),
+            _ => None,
         }
+    } else if link == b"anon_inode:[eventfd]" {
+        eventfd_info(fd).map(|(id, _)| Held::EventFd(id))
+    } else {
+        None
     }
-    Some(out)
 }
 
 fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcome {
@@ -352,6 +345,20 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
     let Some(moves) = registrations(table, ident, &[&reads, &writes]) else {
         return Outcome::Later;
     };
+    // From here to the installs, an unserved close anywhere in the process sends the
+    // file back to a later pass (`gate::UnservedClose`): the numbers are looked at
+    // again after the snapshot, so that a close before it is seen, and one after it is
+    // caught by `unchanged` below.
+    let Some(closes) = gate::CloseSnapshot::take() else {
+        return Outcome::Later;
+    };
+    if !held
+        .iter()
+        .filter(|(fd, _)| all.contains(fd))
+        .all(|&(fd, h)| identify(fd) == Some(h))
+    {
+        return Outcome::Later;
+    }
     // The entries first: from here a hook that finds a number not served loaded the
     // generation before the bump below, and looks again after its call.
     let files: Vec<(Arc<OpenFile>, Vec<i32>)> = match ident {
@@ -367,6 +374,15 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
         for &fd in fds {
             super::install(table, fd, Entry::File(Arc::clone(file)));
         }
+    }
+    if !closes.unchanged() {
+        // A close that found one of these numbers unserved may be about to close it
+        // (or has): undone, nothing was moved yet. The entries are new (the numbers
+        // had none), so nothing else refers to them.
+        for &fd in &all {
+            table.remove(fd);
+        }
+        return Outcome::Later;
     }
     GENERATION.fetch_add(1, Ordering::SeqCst);
     // The model, read back after the bump.

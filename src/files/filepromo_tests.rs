@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::*;
 use crate::engine::events::{EPOLLIN, EPOLLRDNORM};
 use crate::engine::EpFile;
+use crate::files::gate;
 use crate::files::instance::Instance;
 use crate::files::table::{self, Entry, Table};
 use crate::files::test_support::{instance, kernel_events};
@@ -37,6 +38,15 @@ fn eventfd_write(fd: i32, v: u64) {
 fn close(fd: i32) {
     // SAFETY: closes a test's own fd.
     unsafe { libc::close(fd) };
+}
+
+/// Held by the tests that announce unserved closes and by those that expect a
+/// promotion to go through, which an announcement on another test thread would send
+/// back to a later pass.
+static ANNOUNCING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn announcing() -> std::sync::MutexGuard<'static, ()> {
+    ANNOUNCING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[test]
@@ -110,6 +120,7 @@ fn a_child_lets_go_unless_its_image_keeps_the_file() {
 
 #[test]
 fn a_pipe_with_pending_bytes_is_promoted_with_its_lt_registration() {
+    let _alone = announcing();
     let mut t = Table::default();
     let inst = instance(&mut t);
     let mut p = [0i32; 2];
@@ -190,6 +201,7 @@ fn an_edge_triggered_registration_keeps_the_pipe_with_the_kernel() {
 /// reported (by the kernel) and not lost. Played step by step on the process table.
 #[test]
 fn an_unserved_write_across_the_promotion_is_not_lost() {
+    let _alone = announcing();
     // SAFETY: plain eventfd creation.
     let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     assert!(efd > 2);
@@ -291,4 +303,52 @@ fn a_parked_oneshot_item_keeps_its_eventfd_with_the_kernel() {
     t.remove(efd);
     close(efd);
     close(other);
+}
+
+/// Pinned (`torture churn`: an orphaned registration reported after its file's last
+/// close, in two instances). A `close` that found the number unserved, then a promotion
+/// that found it open and installed it, then the real close: the table kept an entry
+/// for a closed number, the file never reached its last close in the table, and the
+/// engine went on reporting its items. The close now announces itself first
+/// (`gate::UnservedClose`), and a promotion that sees an announcement, before it looks
+/// at the numbers or after it installed them, installs nothing.
+#[test]
+fn a_close_racing_the_promotion_leaves_no_entry_for_the_closed_number() {
+    let _alone = announcing();
+    let mut t = Table::default();
+    let inst = instance(&mut t);
+    // SAFETY: plain eventfd creation.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    assert!(efd > 2);
+    let (id, _) = eventfd_info(efd).unwrap();
+    let ident = Ident::EventFd {
+        id,
+        semaphore: false,
+    };
+    kernel_add(inst.any_fd(), efd, EPOLLIN, 5);
+    inst.promoted(1);
+    let held = held_numbers().unwrap();
+    // The close's hook: announced, then "not served".
+    let closing = gate::UnservedClose::begin();
+    assert!(!table::is_served_now(efd));
+    // The promotion meanwhile, under the write lock.
+    assert_eq!(promote_file(&mut t, ident, &held), Outcome::Later);
+    assert!(t.get(efd).is_none(), "nothing installed");
+    // The real close, then the hook returns.
+    close(efd);
+    drop(closing);
+    // The next pass finds the number gone (or naming something else).
+    let held = held_numbers().unwrap();
+    assert_eq!(promote_file(&mut t, ident, &held), Outcome::Gone);
+    assert!(t.get(efd).is_none());
+    // A close that begins after the snapshot is seen by the look after the installs.
+    let snapshot = gate::CloseSnapshot::take().expect("no close in progress");
+    assert!(snapshot.unchanged());
+    drop(gate::UnservedClose::begin());
+    assert!(!snapshot.unchanged(), "a close began since");
+    assert!(gate::CloseSnapshot::take().is_some(), "and ended");
+    let kfd = inst.any_fd();
+    let stale = t.remove(kfd);
+    crate::files::forget(&mut t, stale);
+    close(kfd);
 }

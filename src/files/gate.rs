@@ -47,7 +47,7 @@
 //! every served file was handed to the kernel. So these waits block signals: at most
 //! one of each signal is pending when the wait ends, and its handler runs then.
 
-use crate::engine::sync::plain::{fence, AtomicBool, Ordering};
+use crate::engine::sync::plain::{fence, AtomicBool, AtomicU64, Ordering};
 use std::cell::{Cell, UnsafeCell};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
@@ -75,6 +75,11 @@ pub struct ReaderSlot {
     /// A hook re-entered from a signal handler left accounting for later. Set by the
     /// handler, cleared by the thread (`take_deferred`).
     deferred: AtomicBool,
+    /// This thread's `close` calls on numbers the table does not serve: how many began
+    /// (from bit 16, `CLOSE_BEGUN`) and how many are in progress (the low 16 bits).
+    /// Read-modify-writes, so that a signal handler's close nested in the thread's own
+    /// stays exact. See `UnservedClose`.
+    closes: AtomicU64,
 }
 
 /// Every slot ever handed out; slots are leaked on purpose (they are reused).
@@ -125,6 +130,9 @@ fn register() -> &'static ReaderSlot {
         Some(slot) => {
             slot.in_library.store(false, Ordering::Relaxed);
             slot.deferred.store(false, Ordering::Relaxed);
+            // Left by a thread cancelled inside a close, if any: it never ends.
+            slot.closes
+                .fetch_and(!CLOSES_IN_PROGRESS, Ordering::Relaxed);
             *slot
         }
         None => {
@@ -133,6 +141,7 @@ fn register() -> &'static ReaderSlot {
                 in_use: AtomicBool::new(true),
                 in_library: AtomicBool::new(false),
                 deferred: AtomicBool::new(false),
+                closes: AtomicU64::new(0),
             }));
             registry.push(slot);
             slot
@@ -188,6 +197,85 @@ pub fn take_deferred() -> bool {
     my_slot().deferred.swap(false, Ordering::Relaxed)
 }
 
+/// One `closes` step: a close began (and is in progress).
+const CLOSE_BEGUN: u64 = 1 << 16 | 1;
+/// The in-progress part of `closes`.
+const CLOSES_IN_PROGRESS: u64 = 0xffff;
+
+/// An unserved `close` in progress on this thread, from before its "not served" check
+/// until after the real call.
+///
+/// `close` on a number the table does not serve takes no lock, and a file promotion
+/// (`filepromo.rs`, under the write side) may find the number open and install it
+/// between that check and the real call: the table would then keep an entry for a
+/// closed number, and the engine the file's items, reported after the file's last close
+/// (found by `torture churn`). The close announces itself here first: `begin` is a
+/// sequentially consistent read-modify-write of the thread's own word, followed by a
+/// sequentially consistent load of the served bit (`table::is_served_now`); a promotion
+/// installs its numbers, fences, and compares every slot's word with a snapshot taken
+/// before it looked at the numbers (`CloseSnapshot`). Either the close sees the number
+/// served (and takes the served path, which waits for the promotion), or the promotion
+/// sees the word moved (and undoes its installs, to try again later).
+///
+/// ```text
+///   word += BEGUN|1 (seq_cst) --> served now? --yes--> word -= 1; the served path
+///                                     |no
+///                                     +--> real close --> word -= 1 (release)
+/// ```
+pub struct UnservedClose {
+    slot: &'static ReaderSlot,
+}
+
+impl UnservedClose {
+    pub fn begin() -> Self {
+        let slot = my_slot();
+        slot.closes.fetch_add(CLOSE_BEGUN, Ordering::SeqCst);
+        UnservedClose { slot }
+    }
+}
+
+impl Drop for UnservedClose {
+    fn drop(&mut self) {
+        self.slot.closes.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Every thread's unserved-close word, taken by a writer before it looks at fd numbers
+/// it may install (`UnservedClose`).
+pub struct CloseSnapshot {
+    words: Vec<u64>,
+}
+
+impl CloseSnapshot {
+    /// The words now, or `None` when a close is in progress somewhere.
+    pub fn take() -> Option<Self> {
+        fence(Ordering::SeqCst);
+        note_lock();
+        let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+        let words: Vec<u64> = registry
+            .iter()
+            .map(|s| s.closes.load(Ordering::SeqCst))
+            .collect();
+        drop(registry);
+        words
+            .iter()
+            .all(|w| w & CLOSES_IN_PROGRESS == 0)
+            .then_some(CloseSnapshot { words })
+    }
+
+    /// After installing: true when no unserved close began since `take` (slots made
+    /// since then must still be at zero).
+    pub fn unchanged(&self) -> bool {
+        // Dekker with `UnservedClose::begin` (see there).
+        fence(Ordering::SeqCst);
+        note_lock();
+        let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+        registry.iter().enumerate().all(|(i, s)| {
+            s.closes.load(Ordering::SeqCst) == self.words.get(i).copied().unwrap_or(0)
+        })
+    }
+}
+
 /// Held across `fork` (with the write side of the lock), so that the registry is not
 /// left locked by a thread that does not exist in the child.
 pub struct ForkRegistry(MutexGuard<'static, Vec<&'static ReaderSlot>>);
@@ -210,6 +298,9 @@ impl ForkRegistry {
             }
             slot.active.store(false, Ordering::Relaxed);
             slot.in_use.store(false, Ordering::Relaxed);
+            // A close in progress on a thread the child does not have never ends there.
+            slot.closes
+                .fetch_and(!CLOSES_IN_PROGRESS, Ordering::Relaxed);
         }
     }
 }

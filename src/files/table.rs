@@ -51,6 +51,15 @@ pub fn is_served(fd: i32) -> bool {
     fd < MAX_FDS && SERVED[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0
 }
 
+/// `is_served`, sequentially consistent: the second half of the Dekker handshake of an
+/// unserved close with a file promotion (`gate::UnservedClose`).
+pub fn is_served_now(fd: i32) -> bool {
+    let Ok(fd) = usize::try_from(fd) else {
+        return false;
+    };
+    fd < MAX_FDS && SERVED[fd / 64].load(Ordering::SeqCst) & (1 << (fd % 64)) != 0
+}
+
 fn set_bit(fd: usize, on: bool) {
     let mask = 1u64 << (fd % 64);
     if on {

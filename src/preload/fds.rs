@@ -10,6 +10,7 @@ use libc::{c_int, c_long, c_uint};
 
 use super::active;
 use crate::engine::trace::Why;
+use crate::files::gate;
 use crate::files::openfile::OpenFile;
 use crate::files::table::{self, Entry, MAX_FDS};
 use crate::files::{self, demote, filepromo};
@@ -120,12 +121,17 @@ pub unsafe extern "C" fn eventfd(initval: c_uint, flags: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    let generation = filepromo::generation();
     if !table::is_served(fd) {
-        // SAFETY: plain forwarding.
-        let r = unsafe { real::close(fd) };
-        filepromo::after_unserved_close(fd, generation);
-        return r;
+        // Announced first, so that a file promotion cannot install the number between
+        // the check and the real call (`gate::UnservedClose`).
+        let closing = gate::UnservedClose::begin();
+        if !table::is_served_now(fd) {
+            // SAFETY: plain forwarding.
+            let r = unsafe { real::close(fd) };
+            drop(closing);
+            return r;
+        }
+        // Promoted meanwhile: the served path, which waits for the promotion.
     }
     let Some(mut gate) = table::enter_mut() else {
         // SAFETY: re-entered (a signal handler): close it; the entry goes stale and is

@@ -262,9 +262,10 @@ pub fn try_promote(table: &mut Table) {
         return;
     }
     let held = held_numbers();
+    let mut lists = KernelLists::default();
     for ident in ready {
         let outcome = match held.as_ref() {
-            Some(held) => promote_file(table, ident, held),
+            Some(held) => promote_file(table, ident, held, &mut lists),
             None => Outcome::Later,
         };
         if outcome != Outcome::Later {
@@ -317,7 +318,41 @@ fn identify(fd: i32) -> Option<Held> {
     }
 }
 
-fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcome {
+/// The parsed item lists of kernel epoll fds (instances and parking fds), read once per
+/// promotion pass: a pass looks at every instance for every remembered file, and
+/// reading an epoll fd's fdinfo costs the kernel a formatted line per item. An entry is
+/// dropped when the pass changes that list (a registration moved out of it), and all of
+/// them when a demotion may have added to any.
+#[derive(Default)]
+struct KernelLists {
+    lists: Vec<(i32, Vec<Item>)>,
+}
+
+impl KernelLists {
+    fn get(&mut self, epfd: i32) -> Option<Vec<Item>> {
+        if let Some((_, items)) = self.lists.iter().find(|(fd, _)| *fd == epfd) {
+            return Some(items.clone());
+        }
+        let items = parse_items(&read_fdinfo(epfd)?);
+        self.lists.push((epfd, items.clone()));
+        Some(items)
+    }
+
+    fn forget(&mut self, epfd: i32) {
+        self.lists.retain(|(fd, _)| *fd != epfd);
+    }
+
+    fn forget_all(&mut self) {
+        self.lists.clear();
+    }
+}
+
+fn promote_file(
+    table: &mut Table,
+    ident: Ident,
+    held: &[(i32, Held)],
+    lists: &mut KernelLists,
+) -> Outcome {
     let numbers = |want: &dyn Fn(Held) -> bool| -> Vec<i32> {
         held.iter()
             .filter(|&&(_, h)| want(h))
@@ -342,7 +377,7 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
     if matches!(ident, Ident::Pipe { .. }) && (reads.is_empty() || writes.is_empty()) {
         return Outcome::Later; // one end is not the program's (or gone): stays
     }
-    let Some(moves) = registrations(table, ident, &[&reads, &writes]) else {
+    let Some(moves) = registrations(table, ident, &[&reads, &writes], lists) else {
         return Outcome::Later;
     };
     // From here to the installs, an unserved close anywhere in the process sends the
@@ -397,6 +432,7 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
     };
     if synced.is_none() {
         demote::demote_channel(table, &files[0].0, Why::Unseen);
+        lists.forget_all();
         return Outcome::Gone;
     }
     let mut moved = 0u32;
@@ -414,6 +450,7 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
                 std::ptr::null_mut()
             ))
         };
+        lists.forget(inst.any_fd());
         if del.is_err() {
             continue;
         }
@@ -443,6 +480,7 @@ fn promote_file(table: &mut Table, ident: Ident, held: &[(i32, Held)]) -> Outcom
     }
     if refused {
         demote::demote_channel(table, &files[0].0, Why::Unseen);
+        lists.forget_all();
         return Outcome::Gone;
     }
     STATS.add(&STATS.promoted_files, 1);
@@ -469,7 +507,12 @@ type Move = (Arc<Instance>, i32, u32, u64);
 /// one of them, whatever number keys it; it can be moved only when that key is a
 /// number of the same description (an item keyed by a closed or reused number, an
 /// orphan, stays with the kernel, and so does its file).
-fn registrations(table: &Table, ident: Ident, ends: &[&[i32]]) -> Option<Vec<Move>> {
+fn registrations(
+    table: &Table,
+    ident: Ident,
+    ends: &[&[i32]],
+    lists: &mut KernelLists,
+) -> Option<Vec<Move>> {
     let first = *ends.iter().find_map(|e| e.first())?;
     let ino = match ident {
         Ident::Pipe { ino } => ino,
@@ -490,7 +533,7 @@ fn registrations(table: &Table, ident: Ident, ends: &[&[i32]]) -> Option<Vec<Mov
         // A disarmed ONESHOT item that demotion parked (`parking.rs`) lives in the
         // parking fd, where `epoll_ctl` on a served number would not look.
         if let (_, Some(parking)) = inst.internal_fds() {
-            let parked = parse_items(&read_fdinfo(parking)?);
+            let parked = lists.get(parking)?;
             for (i, item) in parked.iter().enumerate() {
                 if item.ino != ino {
                     continue;
@@ -505,7 +548,7 @@ fn registrations(table: &Table, ident: Ident, ends: &[&[i32]]) -> Option<Vec<Mov
             }
         }
         let epfd = inst.any_fd();
-        let items = parse_items(&read_fdinfo(epfd)?);
+        let items = lists.get(epfd)?;
         for (i, item) in items.iter().enumerate() {
             if item.ino != ino {
                 continue;

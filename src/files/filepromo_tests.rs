@@ -142,7 +142,12 @@ fn a_pipe_with_pending_bytes_is_promoted_with_its_lt_registration() {
     let ino = pipe_ino(rfd).unwrap();
     let held = held_numbers().unwrap();
     assert_eq!(
-        promote_file(&mut t, Ident::Pipe { ino }, &held),
+        promote_file(
+            &mut t,
+            Ident::Pipe { ino },
+            &held,
+            &mut KernelLists::default()
+        ),
         Outcome::Promoted
     );
     let Some(Entry::File(r)) = t.get(rfd).cloned() else {
@@ -181,7 +186,12 @@ fn an_edge_triggered_registration_keeps_the_pipe_with_the_kernel() {
     let ino = pipe_ino(p[0]).unwrap();
     let held = held_numbers().unwrap();
     assert_eq!(
-        promote_file(&mut t, Ident::Pipe { ino }, &held),
+        promote_file(
+            &mut t,
+            Ident::Pipe { ino },
+            &held,
+            &mut KernelLists::default()
+        ),
         Outcome::Later
     );
     assert!(t.get(p[0]).is_none() && t.get(p[1]).is_none());
@@ -189,7 +199,12 @@ fn an_edge_triggered_registration_keeps_the_pipe_with_the_kernel() {
     close(p[1]);
     let held = held_numbers().unwrap();
     assert_eq!(
-        promote_file(&mut t, Ident::Pipe { ino }, &held),
+        promote_file(
+            &mut t,
+            Ident::Pipe { ino },
+            &held,
+            &mut KernelLists::default()
+        ),
         Outcome::Later
     );
     close(p[0]);
@@ -224,7 +239,10 @@ fn an_unserved_write_across_the_promotion_is_not_lost() {
     {
         let mut gate = table::enter_mut().expect("outside the library");
         let held = held_numbers().unwrap();
-        assert_eq!(promote_file(&mut gate, ident, &held), Outcome::Promoted);
+        assert_eq!(
+            promote_file(&mut gate, ident, &held, &mut KernelLists::default()),
+            Outcome::Promoted
+        );
     }
     assert!(engine_events(&inst).is_empty(), "counter 0: not readable");
     // The writer's real call reaches the kernel now.
@@ -283,7 +301,7 @@ fn a_parked_oneshot_item_keeps_its_eventfd_with_the_kernel() {
     inst.demoted_item(&mut t, efd, crate::engine::events::EPOLLONESHOT, 5);
     let held = held_numbers().unwrap();
     assert_eq!(
-        promote_file(&mut t, ident, &held),
+        promote_file(&mut t, ident, &held, &mut KernelLists::default()),
         Outcome::Later,
         "parked: stays"
     );
@@ -291,7 +309,7 @@ fn a_parked_oneshot_item_keeps_its_eventfd_with_the_kernel() {
     let _ = inst.parking().take(efd);
     let held = held_numbers().unwrap();
     assert_eq!(
-        promote_file(&mut t, ident, &held),
+        promote_file(&mut t, ident, &held, &mut KernelLists::default()),
         Outcome::Promoted,
         "once nothing is parked"
     );

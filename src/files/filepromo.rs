@@ -75,7 +75,15 @@ struct Rem {
     reach: u64,
     /// `FORGOTTEN` when it was remembered: a later `forget_all` drops it.
     epoch: u64,
+    /// Passes that found it unmovable (`Outcome::Later`); at `GIVE_UP` it stays with the
+    /// kernel for good.
+    tries: u8,
 }
+
+/// Unmovable in this many passes (an ET, ONESHOT or orphaned registration, say, which
+/// programs rarely change): the file stays with the kernel, and later passes no longer
+/// pay for looking at it (every instance's list, `kcmp` per item).
+const GIVE_UP: u8 = 4;
 
 /// Taken under the table's write lock only, innermost (nothing is taken under it).
 static REMEMBERED: Mutex<Vec<Rem>> = Mutex::new(Vec::new());
@@ -222,6 +230,7 @@ pub fn remember(slot: usize, new: Vec<Ident>) {
                 ident,
                 reach: bit,
                 epoch,
+                tries: 0,
             });
         }
     }
@@ -266,10 +275,20 @@ pub fn try_promote(table: &mut Table) {
     for ident in ready {
         let outcome = match held.as_ref() {
             Some(held) => promote_file(table, ident, held, &mut lists),
-            None => Outcome::Later,
+            None => Outcome::Busy,
         };
-        if outcome != Outcome::Later {
-            remembered().retain(|r| r.ident != ident);
+        match outcome {
+            Outcome::Busy => {}
+            Outcome::Later => {
+                let mut r = remembered();
+                if let Some(rem) = r.iter_mut().find(|r| r.ident == ident) {
+                    rem.tries += 1;
+                }
+                r.retain(|r| r.ident != ident || r.tries < GIVE_UP);
+            }
+            Outcome::Promoted | Outcome::Gone => {
+                remembered().retain(|r| r.ident != ident);
+            }
         }
     }
 }
@@ -279,8 +298,12 @@ enum Outcome {
     Promoted,
     /// Nothing to promote: the program holds none of its numbers.
     Gone,
-    /// Not now (a registration that cannot be moved, an instance still kernel-only).
+    /// Not now (a registration that cannot be moved, an instance still kernel-only):
+    /// counts towards `GIVE_UP`.
     Later,
+    /// Not now, for a moment (an `epoll_ctl` or an unserved `close` in progress, a
+    /// number that changed since the pass listed it): does not count.
+    Busy,
 }
 
 /// Every open number (not the library's) naming a pipe or an eventfd: (number, what).
@@ -377,6 +400,17 @@ fn promote_file(
     if matches!(ident, Ident::Pipe { .. }) && (reads.is_empty() || writes.is_empty()) {
         return Outcome::Later; // one end is not the program's (or gone): stays
     }
+    // An `epoll_ctl` routed to a kernel epoll fd inside the gate and not yet answered
+    // may be about this file: wait for it (the last one to end asks for a retry). No
+    // new one starts while the pass holds the write side, so the lists `lists` reads
+    // from here on stay true for the whole pass, but for what the pass itself moves.
+    let mut in_flight = false;
+    for inst in demote::instances(table) {
+        in_flight |= inst.kernel_ctls_in_flight() != 0;
+    }
+    if in_flight {
+        return Outcome::Busy;
+    }
     let Some(moves) = registrations(table, ident, &[&reads, &writes], lists) else {
         return Outcome::Later;
     };
@@ -385,14 +419,14 @@ fn promote_file(
     // again after the snapshot, so that a close before it is seen, and one after it is
     // caught by `unchanged` below.
     let Some(closes) = gate::CloseSnapshot::take() else {
-        return Outcome::Later;
+        return Outcome::Busy;
     };
     if !held
         .iter()
         .filter(|(fd, _)| all.contains(fd))
         .all(|&(fd, h)| identify(fd) == Some(h))
     {
-        return Outcome::Later;
+        return Outcome::Busy;
     }
     // The entries first: from here a hook that finds a number not served loaded the
     // generation before the bump below, and looks again after its call.
@@ -417,7 +451,7 @@ fn promote_file(
         for &fd in &all {
             table.remove(fd);
         }
-        return Outcome::Later;
+        return Outcome::Busy;
     }
     GENERATION.fetch_add(1, Ordering::SeqCst);
     // The model, read back after the bump.
@@ -519,15 +553,6 @@ fn registrations(
         Ident::EventFd { .. } => anon_ino(first)?,
     };
     let instances = demote::instances(table);
-    // An `epoll_ctl` routed to a kernel epoll fd inside the gate and not yet answered
-    // may be about this file: wait for it (the last one to end asks for a retry).
-    let mut in_flight = false;
-    for inst in &instances {
-        in_flight |= inst.kernel_ctls_in_flight() != 0;
-    }
-    if in_flight {
-        return None;
-    }
     let mut out = Vec::new();
     for inst in instances {
         // A disarmed ONESHOT item that demotion parked (`parking.rs`) lives in the

@@ -84,7 +84,8 @@ tfd:       12 events: 80000019 data:     9e3779b97f4a7c15  pos:0 ino:414 sdev:e\
 
 #[test]
 fn a_child_lets_go_unless_its_image_keeps_the_file() {
-    // The only test that touches the process-wide list.
+    // One of the two tests that touch the process-wide list.
+    let _alone = announcing();
     forget_all();
     let pipe = Ident::Pipe { ino: 77 };
     let efd = Ident::EventFd {
@@ -284,6 +285,7 @@ fn an_unserved_write_across_the_promotion_is_not_lost() {
 /// the same number is told apart by `kcmp` and does not count.
 #[test]
 fn a_parked_oneshot_item_keeps_its_eventfd_with_the_kernel() {
+    let _alone = announcing();
     let mut t = Table::default();
     let inst = instance(&mut t);
     // SAFETY: plain eventfd creation.
@@ -350,14 +352,22 @@ fn a_close_racing_the_promotion_leaves_no_entry_for_the_closed_number() {
     let closing = gate::UnservedClose::begin();
     assert!(!table::is_served_now(efd));
     // The promotion meanwhile, under the write lock.
-    assert_eq!(promote_file(&mut t, ident, &held), Outcome::Later);
+    let mut lists = KernelLists::default();
+    assert_eq!(
+        promote_file(&mut t, ident, &held, &mut lists),
+        Outcome::Busy
+    );
     assert!(t.get(efd).is_none(), "nothing installed");
     // The real close, then the hook returns.
     close(efd);
     drop(closing);
     // The next pass finds the number gone (or naming something else).
     let held = held_numbers().unwrap();
-    assert_eq!(promote_file(&mut t, ident, &held), Outcome::Gone);
+    let mut lists = KernelLists::default();
+    assert_eq!(
+        promote_file(&mut t, ident, &held, &mut lists),
+        Outcome::Gone
+    );
     assert!(t.get(efd).is_none());
     // A close that begins after the snapshot is seen by the look after the installs.
     let snapshot = gate::CloseSnapshot::take().expect("no close in progress");
@@ -369,4 +379,55 @@ fn a_close_racing_the_promotion_leaves_no_entry_for_the_closed_number() {
     let stale = t.remove(kfd);
     crate::files::forget(&mut t, stale);
     close(kfd);
+}
+
+/// A file found unmovable in `GIVE_UP` passes is given up (it stays with the kernel, and
+/// later passes do not look at it again); a pass that finds the file busy for a moment
+/// (an unserved close in progress) does not count.
+#[test]
+fn a_file_unmovable_in_four_passes_is_given_up_and_a_busy_one_is_not() {
+    // One of the two tests that touch the process-wide list.
+    let _alone = announcing();
+    forget_all();
+    let mut t = Table::default();
+    let inst = instance(&mut t);
+    let pipe = |flags: u32, data: u64| {
+        let mut p = [0i32; 2];
+        // SAFETY: pipe2 writes two fds.
+        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        kernel_add(inst.any_fd(), p[0], EPOLLIN | flags, data);
+        (
+            p,
+            Ident::Pipe {
+                ino: pipe_ino(p[0]).unwrap(),
+            },
+        )
+    };
+    let (et, et_ident) = pipe(crate::engine::events::EPOLLET, 1);
+    let (lt, lt_ident) = pipe(0, 2);
+    inst.promoted(2);
+    remember(9, vec![et_ident, lt_ident]);
+    child_settled(9, Some(Kept::default()));
+    let tries = |i: Ident| remembered().iter().find(|r| r.ident == i).map(|r| r.tries);
+    let closing = gate::UnservedClose::begin();
+    for pass in 1..GIVE_UP {
+        try_promote(&mut t);
+        assert_eq!(tries(et_ident), Some(pass), "ET: unmovable");
+        assert_eq!(tries(lt_ident), Some(0), "LT: busy, not counted");
+    }
+    try_promote(&mut t);
+    assert_eq!(tries(et_ident), None, "given up");
+    assert!(t.get(et[0]).is_none(), "and left with the kernel");
+    drop(closing);
+    try_promote(&mut t);
+    assert_eq!(tries(lt_ident), None, "promoted");
+    assert!(matches!(t.get(lt[0]), Some(Entry::File(_))));
+    for fd in [lt[0], lt[1]] {
+        let stale = t.remove(fd);
+        crate::files::forget(&mut t, stale);
+    }
+    forget_all();
+    for fd in [et[0], et[1], lt[0], lt[1], inst.any_fd()] {
+        close(fd);
+    }
 }

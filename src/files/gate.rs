@@ -77,8 +77,7 @@ pub struct ReaderSlot {
     deferred: AtomicBool,
     /// This thread's `close` calls on numbers the table does not serve: how many began
     /// (from bit 16, `CLOSE_BEGUN`) and how many are in progress (the low 16 bits).
-    /// Read-modify-writes, so that a signal handler's close nested in the thread's own
-    /// stays exact. See `UnservedClose`.
+    /// Written by the thread (and its signal handlers) only. See `UnservedClose`.
     closes: AtomicU64,
 }
 
@@ -209,34 +208,74 @@ const CLOSES_IN_PROGRESS: u64 = 0xffff;
 /// (`filepromo.rs`, under the write side) may find the number open and install it
 /// between that check and the real call: the table would then keep an entry for a
 /// closed number, and the engine the file's items, reported after the file's last close
-/// (found by `torture churn`). The close announces itself here first: `begin` is a
-/// sequentially consistent read-modify-write of the thread's own word, followed by a
-/// sequentially consistent load of the served bit (`table::is_served_now`); a promotion
-/// installs its numbers, fences, and compares every slot's word with a snapshot taken
-/// before it looked at the numbers (`CloseSnapshot`). Either the close sees the number
-/// served (and takes the served path, which waits for the promotion), or the promotion
-/// sees the word moved (and undoes its installs, to try again later).
+/// (found by `torture churn`). The close announces itself here first: it adds to the
+/// thread's own word, then looks at the served bit (`table::is_served_now`); a promotion
+/// installs its numbers, then compares every slot's word with a snapshot taken before
+/// it looked at the numbers (`CloseSnapshot`). Between each side's store and its load
+/// there is a full barrier, so either the close sees the number served (and takes the
+/// served path, which waits for the promotion), or the promotion sees the word moved
+/// (and undoes its installs, to try again later).
+///
+/// The barriers are asymmetric when the kernel allows it: closes are frequent and
+/// promotions rare, so a close has only a compiler fence, and the promotion makes every
+/// running thread of the process execute a full barrier with
+/// `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` (registered at start-up, and again in
+/// a fork child, which does not inherit it). Without it, the close fences itself.
+///
+/// The word is changed by plain loads and stores of its own thread. A signal handler
+/// that closes while the thread is between its load and its store runs to its end
+/// before the thread stores, so the handler's step may be lost but the thread's own is
+/// not: a snapshot taken meanwhile sees a close in progress (the thread's), and one
+/// taken before sees the word moved by the thread's step.
 ///
 /// ```text
-///   word += BEGUN|1 (seq_cst) --> served now? --yes--> word -= 1; the served path
+///   word += BEGUN|1; barrier --> served now? --yes--> word -= 1; the served path
 ///                                     |no
-///                                     +--> real close --> word -= 1 (release)
+///                                     +--> real close --> word -= 1
 /// ```
 pub struct UnservedClose {
     slot: &'static ReaderSlot,
 }
 
+/// `membarrier` is registered: closes use a compiler fence (`UnservedClose`).
+static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
+
+/// At start-up and in a fork child (single-threaded then): register for `membarrier`.
+pub fn init_close_barrier() {
+    ASYMMETRIC.store(sys::membarrier_register(), Ordering::SeqCst);
+}
+
+/// The barrier on the promotion's side: true when done.
+fn close_barrier_writer() -> bool {
+    if ASYMMETRIC.load(Ordering::Relaxed) {
+        sys::membarrier_expedited()
+    } else {
+        fence(Ordering::SeqCst);
+        true
+    }
+}
+
 impl UnservedClose {
+    #[inline]
     pub fn begin() -> Self {
         let slot = my_slot();
-        slot.closes.fetch_add(CLOSE_BEGUN, Ordering::SeqCst);
+        let w = slot.closes.load(Ordering::Relaxed);
+        slot.closes
+            .store(w.wrapping_add(CLOSE_BEGUN), Ordering::Relaxed);
+        if ASYMMETRIC.load(Ordering::Relaxed) {
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
         UnservedClose { slot }
     }
 }
 
 impl Drop for UnservedClose {
+    #[inline]
     fn drop(&mut self) {
-        self.slot.closes.fetch_sub(1, Ordering::Release);
+        let w = self.slot.closes.load(Ordering::Relaxed);
+        self.slot.closes.store(w.wrapping_sub(1), Ordering::Release);
     }
 }
 
@@ -267,7 +306,9 @@ impl CloseSnapshot {
     /// since then must still be at zero).
     pub fn unchanged(&self) -> bool {
         // Dekker with `UnservedClose::begin` (see there).
-        fence(Ordering::SeqCst);
+        if !close_barrier_writer() {
+            return false;
+        }
         note_lock();
         let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
         registry.iter().enumerate().all(|(i, s)| {

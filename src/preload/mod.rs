@@ -79,6 +79,7 @@ extern "C" fn uepoll_init() {
         }
     }
     crate::files::watches::init();
+    crate::files::gate::init_close_barrier();
     if env("UEPOLL_STATS").as_deref() == Some("1") {
         STATS.enable();
         // SAFETY: registers a plain extern "C" fn with no arguments.

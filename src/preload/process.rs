@@ -40,6 +40,8 @@ pub extern "C" fn atfork_parent() {
 }
 
 pub extern "C" fn atfork_child() {
+    // membarrier's registration is not inherited; single-threaded here, so it is cheap.
+    crate::files::gate::init_close_barrier();
     fork_hold::with_held(children::child_after_fork);
     fork_hold::release_in_child();
     files::child_started();

@@ -195,6 +195,29 @@ grep -q '| last words' "$tmp/err" || bad "ab failing run: the end of its log is 
 run_cmd "ab escalation" "$U" ab -n 1 -q --engines kernel --duration 0.3 --grace 0.5 -- sh -c 'trap "" INT; exec sleep 30'
 expect "ab escalates to SIGTERM when SIGINT is ignored" 1 '' 'sending SIGTERM'
 
+# ^C (or a SIGTERM sent to uepoll alone) while a client runs: the client has a process
+# group of its own, which the terminal's ^C does not reach; neither it nor PROG may be
+# left running.
+# Two sleeps told apart by their (unique) durations.
+cs=61.$$ ps=62.$$
+"$U" ab -n 1 -q --engines kernel --ready-delay 0.2 --client "sleep $cs" -- sleep $ps \
+	>"$tmp/int.out" 2>"$tmp/int.err" &
+abpid=$!
+for _ in $(seq 50); do pgrep -f "sleep $cs" >/dev/null && break; sleep 0.1; done
+pgrep -f "sleep $cs" >/dev/null || bad "ab interrupted: the client never started: $(head -2 "$tmp/int.err")"
+kill -INT $abpid
+st=0
+wait $abpid || st=$?
+[ $st = 130 ] || bad "ab interrupted by SIGINT: exit status $st, expected 130 (killed by SIGINT)"
+left() { pgrep -f "sleep ($cs|$ps)"; }
+for _ in $(seq 30); do left >/dev/null || break; sleep 0.1; done
+if left >/dev/null; then
+	bad "ab interrupted by SIGINT left running: $(pgrep -af "sleep ($cs|$ps)" | tr '\n' '|')"
+	pkill -f "sleep ($cs|$ps)"
+else
+	ok "ab interrupted by SIGINT stops PROG and the client"
+fi
+
 echo "== uepoll trace"
 t=$tmp/bw.trace
 run_cmd "trace bench-wait" "$U" trace -o "$t" -- "$B/bench-wait" -n 8 -q -r 1 -m 5

@@ -9,7 +9,7 @@ use crate::engine::EpFile;
 use crate::files::gate;
 use crate::files::instance::Instance;
 use crate::files::table::{self, Entry, Table};
-use crate::files::test_support::{instance, kernel_events};
+use crate::files::test_support::{announcing, instance, kernel_events};
 
 /// What the engine side of `inst` reports now.
 fn engine_events(inst: &Instance) -> Vec<(u32, u64)> {
@@ -38,15 +38,6 @@ fn eventfd_write(fd: i32, v: u64) {
 fn close(fd: i32) {
     // SAFETY: closes a test's own fd.
     unsafe { libc::close(fd) };
-}
-
-/// Held by the tests that announce unserved closes and by those that expect a
-/// promotion to go through, which an announcement on another test thread would send
-/// back to a later pass.
-static ANNOUNCING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn announcing() -> std::sync::MutexGuard<'static, ()> {
-    ANNOUNCING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[test]

@@ -153,6 +153,12 @@ fn register() -> &'static ReaderSlot {
     slot
 }
 
+/// True when this thread has its gate slot (tests: a close must not take one).
+#[cfg(test)]
+pub(crate) fn has_slot() -> bool {
+    MY_SLOT.with(Cell::get).is_some()
+}
+
 /// True when this thread is already inside the library.
 pub fn in_library() -> bool {
     MY_SLOT
@@ -234,8 +240,16 @@ const CLOSES_IN_PROGRESS: u64 = 0xffff;
 ///                                     +--> real close --> word -= 1
 /// ```
 pub struct UnservedClose {
-    slot: &'static ReaderSlot,
+    word: &'static AtomicU64,
+    /// `UNSLOTTED`: shared with other threads, so changed by read-modify-writes.
+    shared: bool,
 }
+
+/// The closes of threads that have no gate slot yet. A slot is allocated at a thread's
+/// first entry into the library, and a close must not allocate: an allocator may close
+/// a descriptor through `syscall(SYS_close)` while it holds its own lock (jemalloc does,
+/// at start-up), and a slot allocated there deadlocks (redis-server hung at start-up).
+static UNSLOTTED: AtomicU64 = AtomicU64::new(0);
 
 /// `membarrier` is registered: closes use a compiler fence (`UnservedClose`).
 static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
@@ -258,7 +272,13 @@ fn close_barrier_writer() -> bool {
 impl UnservedClose {
     #[inline]
     pub fn begin() -> Self {
-        let slot = my_slot();
+        let Some(slot) = MY_SLOT.with(Cell::get) else {
+            UNSLOTTED.fetch_add(CLOSE_BEGUN, Ordering::SeqCst);
+            return UnservedClose {
+                word: &UNSLOTTED,
+                shared: true,
+            };
+        };
         let w = slot.closes.load(Ordering::Relaxed);
         slot.closes
             .store(w.wrapping_add(CLOSE_BEGUN), Ordering::Relaxed);
@@ -267,15 +287,22 @@ impl UnservedClose {
         } else {
             fence(Ordering::SeqCst);
         }
-        UnservedClose { slot }
+        UnservedClose {
+            word: &slot.closes,
+            shared: false,
+        }
     }
 }
 
 impl Drop for UnservedClose {
     #[inline]
     fn drop(&mut self) {
-        let w = self.slot.closes.load(Ordering::Relaxed);
-        self.slot.closes.store(w.wrapping_sub(1), Ordering::Release);
+        if self.shared {
+            self.word.fetch_sub(1, Ordering::Release);
+        } else {
+            let w = self.word.load(Ordering::Relaxed);
+            self.word.store(w.wrapping_sub(1), Ordering::Release);
+        }
     }
 }
 
@@ -283,6 +310,7 @@ impl Drop for UnservedClose {
 /// it may install (`UnservedClose`).
 pub struct CloseSnapshot {
     words: Vec<u64>,
+    unslotted: u64,
 }
 
 impl CloseSnapshot {
@@ -296,10 +324,12 @@ impl CloseSnapshot {
             .map(|s| s.closes.load(Ordering::SeqCst))
             .collect();
         drop(registry);
-        words
+        let unslotted = UNSLOTTED.load(Ordering::SeqCst);
+        let quiet = words
             .iter()
-            .all(|w| w & CLOSES_IN_PROGRESS == 0)
-            .then_some(CloseSnapshot { words })
+            .chain([&unslotted])
+            .all(|w| w & CLOSES_IN_PROGRESS == 0);
+        quiet.then_some(CloseSnapshot { words, unslotted })
     }
 
     /// After installing: true when no unserved close began since `take` (slots made
@@ -311,9 +341,10 @@ impl CloseSnapshot {
         }
         note_lock();
         let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-        registry.iter().enumerate().all(|(i, s)| {
-            s.closes.load(Ordering::SeqCst) == self.words.get(i).copied().unwrap_or(0)
-        })
+        UNSLOTTED.load(Ordering::SeqCst) == self.unslotted
+            && registry.iter().enumerate().all(|(i, s)| {
+                s.closes.load(Ordering::SeqCst) == self.words.get(i).copied().unwrap_or(0)
+            })
     }
 }
 

@@ -158,3 +158,27 @@ fn readers_and_writers_never_overlap() {
     assert_eq!(pair.first.load(Relaxed), writes);
     assert_eq!(pair.second.load(Relaxed), writes);
 }
+
+/// Pinned: redis-server hung at start-up. jemalloc closes a descriptor through
+/// `syscall(SYS_close)` while it holds its own lock, and the close's announcement
+/// (`UnservedClose`) took the thread's gate slot, whose first use allocates: the
+/// allocation waited for that lock. A thread with no slot now announces in a shared
+/// word, and the close allocates nothing; a snapshot sees that word too.
+#[test]
+fn an_unserved_close_on_a_thread_without_a_slot_takes_none() {
+    let _alone = crate::files::test_support::announcing();
+    std::thread::spawn(|| {
+        assert!(!super::has_slot(), "a new thread");
+        let snapshot = super::CloseSnapshot::take();
+        let closing = super::UnservedClose::begin();
+        assert!(!super::has_slot(), "the close took no slot");
+        assert!(super::CloseSnapshot::take().is_none(), "in progress, seen");
+        drop(closing);
+        assert!(!super::has_slot());
+        if let Some(snapshot) = snapshot {
+            assert!(!snapshot.unchanged(), "a close began since the snapshot");
+        }
+    })
+    .join()
+    .unwrap();
+}

@@ -52,3 +52,12 @@ pub(crate) fn done(dir: Dir, result: isize, value: Option<u64>) -> Done {
         ticket: None,
     }
 }
+
+/// Held by the tests that announce unserved closes (`gate::UnservedClose`) and by those
+/// that expect a file promotion to go through, which an announcement on another test
+/// thread would send back to a later pass.
+static ANNOUNCING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn announcing() -> std::sync::MutexGuard<'static, ()> {
+    ANNOUNCING.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -11,6 +11,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 /// How a process ended.
@@ -61,6 +62,66 @@ pub enum Ready {
 
 /// How long PROG has to become ready (--ready-port).
 const READY_LIMIT: Duration = Duration::from_secs(30);
+
+/// The running PROG's pidfd and the running client's process group, for the handler
+/// of a signal that stops `uepoll ab` itself (-1: none).
+static PROG_PIDFD: AtomicI32 = AtomicI32::new(-1);
+static CLIENT_GROUP: AtomicI32 = AtomicI32::new(-1);
+
+/// `uepoll ab` stopped by ^C (SIGINT), SIGTERM or SIGHUP: the client runs in a process
+/// group of its own, which the terminal's ^C does not reach, and a SIGTERM sent to
+/// `uepoll` alone reaches neither. Both get SIGTERM, then the signal takes its default
+/// course (the shell sees `uepoll` killed by it). Only async-signal-safe calls.
+extern "C" fn stop_children_and_die(sig: libc::c_int) {
+    let group = CLIENT_GROUP.load(Ordering::SeqCst);
+    if group > 0 {
+        // SAFETY: our unreaped client's group (cleared before the reap).
+        unsafe { libc::kill(-group, libc::SIGTERM) };
+    }
+    let pidfd = PROG_PIDFD.load(Ordering::SeqCst);
+    if pidfd >= 0 {
+        // SAFETY: a pidfd we hold open until the flag is cleared; no siginfo.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd,
+                libc::SIGTERM,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+    }
+    // SAFETY: back to the default action, then the same signal again.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+/// Clears the handler's view of this run's processes however `run` returns.
+struct Forget;
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        PROG_PIDFD.store(-1, Ordering::SeqCst);
+        CLIENT_GROUP.store(-1, Ordering::SeqCst);
+    }
+}
+
+fn install_stop_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: a plain extern "C" handler, installed with the libc wrapper.
+            unsafe {
+                libc::signal(
+                    sig,
+                    stop_children_and_die as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                )
+            };
+        }
+    });
+}
 
 pub struct Client<'a> {
     pub cmd: &'a str,
@@ -199,6 +260,7 @@ enum ClientState {
 
 /// Run the plan. Err: PROG could not be started (or its pidfd opened).
 pub fn run(plan: &Plan, note: &mut dyn FnMut(String)) -> std::io::Result<Outcome> {
+    install_stop_handlers();
     let (out, err) = log_file(&plan.log)?;
     let mut cmd = Command::new(plan.path);
     cmd.arg0(&plan.prog[0])
@@ -222,6 +284,9 @@ pub fn run(plan: &Plan, note: &mut dyn FnMut(String)) -> std::io::Result<Outcome
             return Err(e);
         }
     };
+    // Declared after `fd`, so dropped (and the handler's copy cleared) before it.
+    let _forget = Forget;
+    PROG_PIDFD.store(fd.as_raw_fd(), Ordering::SeqCst);
     let grace = Duration::from_secs_f64(plan.grace);
     let mut problems = Vec::new();
     let mut sent: Option<i32> = None;
@@ -310,10 +375,12 @@ pub fn run(plan: &Plan, note: &mut dyn FnMut(String)) -> std::io::Result<Outcome
             _ => poll(&[&fd], timeout),
         };
         if readable[0] {
+            PROG_PIDFD.store(-1, Ordering::SeqCst);
             break wait4(pid)?;
         }
         if readable.get(1) == Some(&true) {
             if let ClientState::Running { pid: cpid, .. } = client {
+                CLIENT_GROUP.store(-1, Ordering::SeqCst);
                 client_end = Some(wait4(cpid)?.0);
                 client = ClientState::Done;
                 // The client is done: stop PROG now (unless it is already stopping).
@@ -370,11 +437,13 @@ fn spawn_client(c: &Client) -> std::io::Result<(libc::pid_t, OwnedFd)> {
         .process_group(0);
     let child = cmd.spawn()?;
     let pid = child.id() as libc::pid_t;
+    CLIENT_GROUP.store(pid, Ordering::SeqCst);
     match pidfd_open(pid) {
         Ok(fd) => Ok((pid, fd)),
         Err(e) => {
             // SAFETY: our own child's group, not yet reaped.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
+            CLIENT_GROUP.store(-1, Ordering::SeqCst);
             let _ = wait4(pid);
             Err(e)
         }
@@ -389,6 +458,7 @@ fn stop_group(pid: libc::pid_t, fd: &OwnedFd, grace: Duration) -> std::io::Resul
         // SAFETY: as above.
         unsafe { libc::kill(-pid, libc::SIGKILL) };
     }
+    CLIENT_GROUP.store(-1, Ordering::SeqCst);
     Ok(wait4(pid)?.0)
 }
 

@@ -32,18 +32,18 @@ use super::sync::{arc_clone, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// One registration in an epoll instance (`struct epitem`).
 ///
-/// Aligned to a cache line, with every field a transfer reads per item first (the
-/// file, the mask, the data and the flags, 34 bytes): the `Arc`'s two counters then
-/// sit on the line before, and a transfer touches exactly one line of the item.
-/// Unaligned, a malloc'd item started at any 16-byte offset and its transfer fields
-/// straddled two lines three times in four.
-#[repr(C, align(64))]
+/// The fields a transfer reads per item come first (for a pipe read end: the
+/// readiness, the data, the mask and `missed`, 21 bytes), so that behind the `Arc`'s
+/// two counters they sit in one cache line three times in four wherever malloc puts
+/// the item (at 16-byte alignment). The `file` itself is read by a transfer only for
+/// files without a `ReadLevel`.
+#[repr(C)]
 pub struct Epitem {
-    /// The watched open file description.
-    pub(crate) file: Arc<dyn EpFile>,
     /// The file's `EpFile::read_level`, if it has one: what a transfer re-polls
     /// instead of calling `file.poll()`.
     pub(crate) level: Option<Arc<ReadLevel>>,
+    /// The caller's 64 bits, returned untouched.
+    pub(crate) data: AtomicU64,
     /// Interest mask including private bits (`epi->event.events`).
     pub(crate) events: AtomicU32,
     /// A wake-up arrived while the item was linked; the transfer must look again.
@@ -61,8 +61,8 @@ pub struct Epitem {
     /// list and on a transfer list at once; this flag keeps a second transfer from
     /// collecting it twice. Changed only under the ready-list lock.
     pub(crate) in_tx: AtomicBool,
-    /// The caller's 64 bits, returned untouched.
-    pub(crate) data: AtomicU64,
+    /// The watched open file description.
+    pub(crate) file: Arc<dyn EpFile>,
     /// The instance this item belongs to.
     pub(crate) ep: Arc<EventPoll>,
     /// The fd number it was added under: half of the item's key.

@@ -45,10 +45,13 @@ pub enum Kind {
 #[repr(C, align(64))]
 pub struct OpenFile {
     pub kind: Kind,
-    /// Whether the other end's open file description is still alive, and for a pipe
-    /// read end the bytes buffered: apart, so that the engine's items of a read end
-    /// point at it and re-poll it without a virtual call (`EpFile::read_level`).
-    level: Arc<ReadLevel>,
+    /// Whether the other end's open file description is still alive (all kinds but
+    /// a pipe read end, which keeps it in `level`).
+    peer_open: AtomicBool,
+    /// Pipe read end: the bytes buffered and whether the write end is alive, apart,
+    /// so that the engine's items of the read end point at them and re-poll without a
+    /// virtual call (`EpFile::read_level`).
+    level: Option<Arc<ReadLevel>>,
     /// Pipe read end: the write end has been registered in an instance at least once,
     /// so reads must find out whether they un-fill the pipe (sticky: clearing it
     /// would race with registrations).
@@ -91,7 +94,8 @@ impl OpenFile {
     fn new(kind: Kind, fd: i32, counter: i128, reader: Option<Arc<OpenFile>>) -> Arc<Self> {
         Arc::new(OpenFile {
             kind,
-            level: Arc::new(ReadLevel::new(!matches!(kind, Kind::EventFd { .. }))),
+            peer_open: AtomicBool::new(!matches!(kind, Kind::EventFd { .. })),
+            level: matches!(kind, Kind::PipeRead).then(|| Arc::new(ReadLevel::new(true))),
             writer_watched: AtomicBool::new(false),
             counter: Mutex::new(counter),
             reader,
@@ -139,7 +143,9 @@ impl OpenFile {
     /// table's write lock before any registration of the file is in the engine: the
     /// bytes buffered in this pipe read end, and how many numbers refer to the file.
     pub fn resync_pipe(&self, bytes: i64, fd_refs: usize) {
-        self.level.bytes.store(bytes, Ordering::SeqCst);
+        if let Some(level) = &self.level {
+            level.bytes.store(bytes, Ordering::SeqCst);
+        }
         self.fd_refs.store(fd_refs, Ordering::SeqCst);
     }
 
@@ -169,14 +175,16 @@ impl OpenFile {
             .as_deref()
             .unwrap_or(self)
             .level
-            .bytes
-            .load(Ordering::SeqCst)
+            .as_ref()
+            .map_or(0, |level| level.bytes.load(Ordering::SeqCst))
     }
 
     /// A write of `n` bytes to this pipe write end went through.
     pub fn pipe_written(&self, n: usize) {
         if let Some(reader) = &self.reader {
-            reader.level.bytes.fetch_add(n as i64, Ordering::SeqCst);
+            if let Some(level) = &reader.level {
+                level.bytes.fetch_add(n as i64, Ordering::SeqCst);
+            }
             // Every write is an edge for pipe readers (kernel commit 3b844826b6c6).
             reader.wq.wake(KEY_READABLE);
         }
@@ -209,7 +217,9 @@ impl OpenFile {
     /// A read of `n` bytes from this pipe read end went through. `was_full` is what
     /// `pipe_full_before_read` said.
     pub fn pipe_read(&self, n: usize, was_full: Option<bool>) {
-        self.level.bytes.fetch_sub(n as i64, Ordering::SeqCst);
+        if let Some(level) = &self.level {
+            level.bytes.fetch_sub(n as i64, Ordering::SeqCst);
+        }
         // Unknown, and the write end became watched meanwhile: its registration polled
         // the pipe either after this read (and saw the room) or before it, when the
         // pipe may have been full. Wake it: an edge the kernel would also have given.
@@ -305,7 +315,7 @@ impl OpenFile {
     /// what the kernel's release does to the other end.
     pub fn released(&self) {
         if let Some(peer) = self.peer() {
-            peer.level.peer_open.store(false, Ordering::SeqCst);
+            peer.peer_open().store(false, Ordering::SeqCst);
             // pipe_release and unix_release_sock wake everyone, without a key; but
             // unix_release_sock changes (and wakes) the peer only for SOCK_STREAM and
             // SOCK_SEQPACKET. Freeing the skbs the peer sent that were still queued
@@ -319,6 +329,14 @@ impl OpenFile {
         }
     }
 
+    /// Whether the other end is still open.
+    fn peer_open(&self) -> &AtomicBool {
+        match &self.level {
+            Some(level) => &level.peer_open,
+            None => &self.peer_open,
+        }
+    }
+
     /// `poll` for everything but a pipe read end.
     #[cold]
     fn poll_other(&self) -> u32 {
@@ -326,7 +344,7 @@ impl OpenFile {
             Kind::PipeRead => 0, // answered above, before the match
             Kind::PipeWrite => {
                 let mut mask = 0;
-                if !self.level.peer_open.load(Ordering::SeqCst) {
+                if !self.peer_open().load(Ordering::SeqCst) {
                     mask |= EPOLLERR;
                 }
                 if self.pipe_bytes() <= 0 {
@@ -360,15 +378,15 @@ impl OpenFile {
 impl EpFile for OpenFile {
     #[inline]
     fn poll(&self) -> u32 {
-        if matches!(self.kind, Kind::PipeRead) {
-            // The hot case: read ends are what event loops watch.
-            return self.level.poll();
+        if let Some(level) = &self.level {
+            // A pipe read end, the hot case: read ends are what event loops watch.
+            return level.poll();
         }
         self.poll_other()
     }
 
     fn read_level(&self) -> Option<&Arc<ReadLevel>> {
-        matches!(self.kind, Kind::PipeRead).then_some(&self.level)
+        self.level.as_ref()
     }
 
     fn wait_queue(&self) -> &WaitQueue {

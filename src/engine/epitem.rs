@@ -27,27 +27,33 @@ use std::sync::Arc;
 
 use super::eventpoll::EventPoll;
 use super::events::EPOLLEXCLUSIVE;
-use super::file::EpFile;
-use super::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use super::file::{EpFile, ReadLevel};
+use super::sync::{arc_clone, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-/// One registration in an epoll instance (`struct epitem`), with the fields a transfer
-/// reads first so that they share a cache line.
+/// One registration in an epoll instance (`struct epitem`).
+///
+/// The fields a transfer reads per item come first (for a pipe read end: the
+/// readiness, the data, the mask and `missed`, 21 bytes), so that behind the `Arc`'s
+/// two counters they sit in one cache line three times in four wherever malloc puts
+/// the item (at 16-byte alignment). The `file` itself is read by a transfer only for
+/// files without a `ReadLevel`.
 #[repr(C)]
 pub struct Epitem {
-    /// The watched open file description.
-    pub(crate) file: Arc<dyn EpFile>,
-    /// Interest mask including private bits (`epi->event.events`).
-    pub(crate) events: AtomicU32,
+    /// The file's `EpFile::read_level`, if it has one: what a transfer re-polls
+    /// instead of calling `file.poll()`.
+    pub(crate) level: Option<Arc<ReadLevel>>,
     /// The caller's 64 bits, returned untouched.
     pub(crate) data: AtomicU64,
-    /// Removed from the instance; a stale ready-list entry is dropped lazily.
-    pub(crate) dead: AtomicBool,
+    /// Interest mask including private bits (`epi->event.events`).
+    pub(crate) events: AtomicU32,
     /// A wake-up arrived while the item was linked; the transfer must look again.
     /// This plays the role of the kernel's overflow list (`ep->ovflist`, `epi->next`):
     /// where the kernel chains an item that a callback hit during a transfer onto
     /// `ovflist` and splices it back in `ep_done_scan`, uepoll marks the item and the
     /// transfer re-injects it under the ready lock.
     pub(crate) missed: AtomicBool,
+    /// Removed from the instance; a stale ready-list entry is dropped lazily.
+    pub(crate) dead: AtomicBool,
     /// On the ready list or on a transfer's private list (`ep_is_linked`).
     pub(crate) linked: AtomicBool,
     /// On a `MultiPass` transfer list (the pre-2007 kernel's `txlink`). That algorithm
@@ -55,6 +61,8 @@ pub struct Epitem {
     /// list and on a transfer list at once; this flag keeps a second transfer from
     /// collecting it twice. Changed only under the ready-list lock.
     pub(crate) in_tx: AtomicBool,
+    /// The watched open file description.
+    pub(crate) file: Arc<dyn EpFile>,
     /// The instance this item belongs to.
     pub(crate) ep: Arc<EventPoll>,
     /// The fd number it was added under: half of the item's key.
@@ -71,6 +79,7 @@ impl Epitem {
     ) -> Self {
         Epitem {
             ep,
+            level: file.read_level().map(arc_clone),
             file,
             fd,
             events: AtomicU32::new(events),
@@ -90,6 +99,16 @@ impl Epitem {
         self.linked.store(false, Ordering::Relaxed);
         self.missed.store(false, Ordering::Relaxed);
         self.dead.store(false, Ordering::Relaxed);
+    }
+
+    /// Re-poll the file (`ep_item_poll`): directly from its `ReadLevel` when it has
+    /// one, through the file's `poll` otherwise.
+    #[inline(always)]
+    pub(crate) fn poll(&self) -> u32 {
+        match &self.level {
+            Some(level) => level.poll(),
+            None => self.file.poll(),
+        }
     }
 
     pub(crate) fn is_exclusive(&self) -> bool {

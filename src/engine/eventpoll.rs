@@ -550,7 +550,7 @@ impl EventPoll {
                 epi
             }
         };
-        if epi.file.poll() & events != 0 {
+        if epi.poll() & events != 0 {
             self.queue_if_unlinked(&epi);
         }
         // The map takes the creation reference: one count change per insert, not three.
@@ -563,7 +563,7 @@ impl EventPoll {
         // SeqCst orders the new mask before the re-poll below, against a callback that
         // reads the mask after changing the file (the kernel's smp_mb in ep_modify).
         epi.events.store(events, Ordering::SeqCst);
-        if epi.file.poll() & events != 0 {
+        if epi.poll() & events != 0 {
             self.queue_if_unlinked(epi);
         }
     }
@@ -756,6 +756,7 @@ impl EventPoll {
         let mut all_requeued = true;
         requeue.clear();
         let items = txlist.make_contiguous();
+        let single = self.variant == Variant::SinglePass;
         let mut processed = 0usize;
         while processed < items.len() && res < maxevents {
             let epi = &items[processed];
@@ -765,7 +766,7 @@ impl EventPoll {
                 // The plain load keeps the common case free of a locked instruction: a
                 // flag it misses is still set when the item is re-injected, and costs
                 // one extra re-poll, never a lost event.
-                if self.variant == Variant::SinglePass && epi.missed.load(Ordering::Relaxed) {
+                if single && epi.missed.load(Ordering::Relaxed) {
                     epi.missed.swap(false, Ordering::AcqRel);
                 }
                 match poll_and_copy(epi, sink, res) {
@@ -1187,7 +1188,7 @@ impl EventPoll {
                 if epi.missed.load(Ordering::Relaxed) {
                     epi.missed.swap(false, Ordering::AcqRel);
                 }
-                epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(epi)
+                epi.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(epi)
             });
             note_arc_drops(before - rd.list.len());
             rd.dead = 0;
@@ -1216,7 +1217,7 @@ impl EventPoll {
                     if epi.missed.load(Ordering::Relaxed) {
                         epi.missed.swap(false, Ordering::AcqRel);
                     }
-                    if epi.file.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(&epi) {
+                    if epi.poll() & epi.events.load(Ordering::SeqCst) != 0 || !unlink(&epi) {
                         break;
                     }
                 }
@@ -1275,7 +1276,7 @@ fn poll_and_copy(
     index: usize,
 ) -> Result<(u32, u32), Fault> {
     let events = epi.events.load(Ordering::SeqCst);
-    let revents = epi.file.poll() & events;
+    let revents = epi.poll() & events;
     if revents != 0 {
         sink.put(
             index,

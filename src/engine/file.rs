@@ -3,6 +3,10 @@
 //! the file layer (`crate::files`) implements this trait for the fds it serves, and the
 //! tests implement it with plain memory.
 
+use std::sync::Arc;
+
+use super::events::{EPOLLHUP, EPOLLIN, EPOLLRDNORM};
+use super::sync::plain::{AtomicBool, AtomicI64, Ordering};
 use super::waitqueue::WaitQueue;
 
 /// A file the engine can watch: the kernel's `struct file` as far as epoll sees it.
@@ -12,4 +16,50 @@ pub trait EpFile: Send + Sync {
 
     /// The queue that the file's wake-ups run: the epitems watching it.
     fn wait_queue(&self) -> &WaitQueue;
+
+    /// The file's readiness as a `ReadLevel`, when `poll` is exactly
+    /// `ReadLevel::poll` of it (a pipe read end). An item keeps it, so that a transfer
+    /// re-polls the file without a dynamic call.
+    fn read_level(&self) -> Option<&Arc<ReadLevel>> {
+        None
+    }
+}
+
+/// The state a pipe read end's readiness is made of: the bytes buffered and whether
+/// the write end is still open. Kept apart from the file so that an item can point at
+/// it directly: the hot case of a transfer (event loops watch read ends) then reads one
+/// cache line of the item and one of this, with no virtual call between.
+#[derive(Debug)]
+pub struct ReadLevel {
+    /// Bytes buffered (writes seen minus reads seen). Transiently off while a write
+    /// and a read race, which only delays a wake-up that follows.
+    pub bytes: AtomicI64,
+    /// Whether the other end's open file description is still alive.
+    pub peer_open: AtomicBool,
+}
+
+impl ReadLevel {
+    pub fn new(peer_open: bool) -> Self {
+        ReadLevel {
+            bytes: AtomicI64::new(0),
+            peer_open: AtomicBool::new(peer_open),
+        }
+    }
+
+    /// A pipe read end's `pipe_poll`: IN|RDNORM while bytes are buffered, HUP once the
+    /// write end is gone. Branch-light: it runs once per event of a transfer.
+    #[inline(always)]
+    pub fn poll(&self) -> u32 {
+        let readable = if self.bytes.load(Ordering::SeqCst) > 0 {
+            EPOLLIN | EPOLLRDNORM
+        } else {
+            0
+        };
+        let hangup = if self.peer_open.load(Ordering::SeqCst) {
+            0
+        } else {
+            EPOLLHUP
+        };
+        readable | hangup
+    }
 }

@@ -30,5 +30,5 @@ mod tests;
 pub use eventpoll::{
     check_exclusive, reserved_watches, CtlError, EventPoll, EventSink, Fault, Variant, Waker,
 };
-pub use file::EpFile;
+pub use file::{EpFile, ReadLevel};
 pub use waitqueue::WaitQueue;

@@ -1659,3 +1659,58 @@ fn counted_locked_ops_per_event_and_per_rearm() {
     }
     ep.free();
 }
+
+/// A pipe read end as the engine sees it: readiness in a `ReadLevel` that items re-poll
+/// directly, without the file's `poll`.
+struct LevelFile {
+    level: Arc<super::file::ReadLevel>,
+    wq: WaitQueue,
+}
+
+impl EpFile for LevelFile {
+    fn poll(&self) -> u32 {
+        unreachable!("an item of a file with a ReadLevel re-polls the level")
+    }
+
+    fn wait_queue(&self) -> &WaitQueue {
+        &self.wq
+    }
+
+    fn read_level(&self) -> Option<&Arc<super::file::ReadLevel>> {
+        Some(&self.level)
+    }
+}
+
+#[test]
+fn read_level_is_what_a_transfer_re_polls() {
+    use super::sync::plain::Ordering as O;
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let f = Arc::new(LevelFile {
+        level: Arc::new(super::file::ReadLevel::new(true)),
+        wq: WaitQueue::new(),
+    });
+    add(&ep, &f, 3, EPOLLIN | EPOLLRDHUP, 7);
+    add(&ep, &f, 4, EPOLLIN | EPOLLET, 8);
+    assert_eq!(wait(&ep, 8), vec![], "nothing buffered");
+
+    f.level.bytes.fetch_add(5, O::SeqCst);
+    f.wq.wake(KEY_READABLE);
+    assert_eq!(
+        wait(&ep, 8),
+        vec![(EPOLLIN, 8), (EPOLLIN, 7)],
+        "bytes buffered: IN, RDNORM masked out (a wake-up runs the newest watcher first)"
+    );
+    assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 7)], "LT stays, ET once");
+
+    // Drained without a wake-up (a read): the level-triggered item is dropped.
+    f.level.bytes.fetch_sub(5, O::SeqCst);
+    assert_eq!(wait(&ep, 8), vec![]);
+    assert_eq!(wait(&ep, 8), vec![]);
+
+    // The write end released: HUP, whatever the mask.
+    f.level.peer_open.store(false, O::SeqCst);
+    f.wq.wake(KEY_ALL);
+    assert_eq!(wait(&ep, 8), vec![(EPOLLHUP, 8), (EPOLLHUP, 7)]);
+    assert_eq!(f.level.poll(), EPOLLHUP);
+    ep.free();
+}

@@ -19,12 +19,12 @@
 //! When that can no longer be proven (fork, fd passing, stdio, raw syscalls, splice…),
 //! the file is demoted: its registrations move to the kernel and it is served no more.
 
-use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicI64, AtomicUsize, Ordering};
+use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::skbqueue::SkbQueue;
 use crate::engine::events::*;
-use crate::engine::{EpFile, WaitQueue};
+use crate::engine::{EpFile, ReadLevel, WaitQueue};
 use crate::sys;
 
 /// What kind of file an entry is. A socket's `dgram` marks SOCK_DGRAM, whose shutdown
@@ -39,17 +39,19 @@ pub enum Kind {
 
 /// One open file description served by the engine.
 ///
-/// The fields every re-poll reads come first, so that a transfer touches one cache line
-/// of the file per item: a pipe's buffered byte count and its writer's liveness live
-/// in the read end, which the write end reaches through a strong reference.
+/// A pipe's buffered byte count and its writer's liveness live in the read end's
+/// `ReadLevel`, which the write end reaches through its strong reference to the read
+/// end, and which the engine's items of the read end re-poll directly.
 #[repr(C, align(64))]
 pub struct OpenFile {
     pub kind: Kind,
-    /// Whether the other end's open file description is still alive.
+    /// Whether the other end's open file description is still alive (all kinds but
+    /// a pipe read end, which keeps it in `level`).
     peer_open: AtomicBool,
-    /// Pipe read end: bytes buffered (writes seen minus reads seen). Transiently off
-    /// while a write and a read race, which only delays a wake-up that follows.
-    bytes: AtomicI64,
+    /// Pipe read end: the bytes buffered and whether the write end is alive, apart,
+    /// so that the engine's items of the read end point at them and re-poll without a
+    /// virtual call (`EpFile::read_level`).
+    level: Option<Arc<ReadLevel>>,
     /// Pipe read end: the write end has been registered in an instance at least once,
     /// so reads must find out whether they un-fill the pipe (sticky: clearing it
     /// would race with registrations).
@@ -93,7 +95,7 @@ impl OpenFile {
         Arc::new(OpenFile {
             kind,
             peer_open: AtomicBool::new(!matches!(kind, Kind::EventFd { .. })),
-            bytes: AtomicI64::new(0),
+            level: matches!(kind, Kind::PipeRead).then(|| Arc::new(ReadLevel::new(true))),
             writer_watched: AtomicBool::new(false),
             counter: Mutex::new(counter),
             reader,
@@ -141,7 +143,9 @@ impl OpenFile {
     /// table's write lock before any registration of the file is in the engine: the
     /// bytes buffered in this pipe read end, and how many numbers refer to the file.
     pub fn resync_pipe(&self, bytes: i64, fd_refs: usize) {
-        self.bytes.store(bytes, Ordering::SeqCst);
+        if let Some(level) = &self.level {
+            level.bytes.store(bytes, Ordering::SeqCst);
+        }
         self.fd_refs.store(fd_refs, Ordering::SeqCst);
     }
 
@@ -170,14 +174,17 @@ impl OpenFile {
         self.reader
             .as_deref()
             .unwrap_or(self)
-            .bytes
-            .load(Ordering::SeqCst)
+            .level
+            .as_ref()
+            .map_or(0, |level| level.bytes.load(Ordering::SeqCst))
     }
 
     /// A write of `n` bytes to this pipe write end went through.
     pub fn pipe_written(&self, n: usize) {
         if let Some(reader) = &self.reader {
-            reader.bytes.fetch_add(n as i64, Ordering::SeqCst);
+            if let Some(level) = &reader.level {
+                level.bytes.fetch_add(n as i64, Ordering::SeqCst);
+            }
             // Every write is an edge for pipe readers (kernel commit 3b844826b6c6).
             reader.wq.wake(KEY_READABLE);
         }
@@ -210,7 +217,9 @@ impl OpenFile {
     /// A read of `n` bytes from this pipe read end went through. `was_full` is what
     /// `pipe_full_before_read` said.
     pub fn pipe_read(&self, n: usize, was_full: Option<bool>) {
-        self.bytes.fetch_sub(n as i64, Ordering::SeqCst);
+        if let Some(level) = &self.level {
+            level.bytes.fetch_sub(n as i64, Ordering::SeqCst);
+        }
         // Unknown, and the write end became watched meanwhile: its registration polled
         // the pipe either after this read (and saw the room) or before it, when the
         // pipe may have been full. Wake it: an edge the kernel would also have given.
@@ -306,7 +315,7 @@ impl OpenFile {
     /// what the kernel's release does to the other end.
     pub fn released(&self) {
         if let Some(peer) = self.peer() {
-            peer.peer_open.store(false, Ordering::SeqCst);
+            peer.peer_open().store(false, Ordering::SeqCst);
             // pipe_release and unix_release_sock wake everyone, without a key; but
             // unix_release_sock changes (and wakes) the peer only for SOCK_STREAM and
             // SOCK_SEQPACKET. Freeing the skbs the peer sent that were still queued
@@ -320,6 +329,14 @@ impl OpenFile {
         }
     }
 
+    /// Whether the other end is still open.
+    fn peer_open(&self) -> &AtomicBool {
+        match &self.level {
+            Some(level) => &level.peer_open,
+            None => &self.peer_open,
+        }
+    }
+
     /// `poll` for everything but a pipe read end.
     #[cold]
     fn poll_other(&self) -> u32 {
@@ -327,7 +344,7 @@ impl OpenFile {
             Kind::PipeRead => 0, // answered above, before the match
             Kind::PipeWrite => {
                 let mut mask = 0;
-                if !self.peer_open.load(Ordering::SeqCst) {
+                if !self.peer_open().load(Ordering::SeqCst) {
                     mask |= EPOLLERR;
                 }
                 if self.pipe_bytes() <= 0 {
@@ -361,21 +378,15 @@ impl OpenFile {
 impl EpFile for OpenFile {
     #[inline]
     fn poll(&self) -> u32 {
-        if matches!(self.kind, Kind::PipeRead) {
-            // The hot case, kept branch-light: read ends are what event loops watch.
-            let readable = if self.bytes.load(Ordering::SeqCst) > 0 {
-                EPOLLIN | EPOLLRDNORM
-            } else {
-                0
-            };
-            let hangup = if self.peer_open.load(Ordering::SeqCst) {
-                0
-            } else {
-                EPOLLHUP
-            };
-            return readable | hangup;
+        if let Some(level) = &self.level {
+            // A pipe read end, the hot case: read ends are what event loops watch.
+            return level.poll();
         }
         self.poll_other()
+    }
+
+    fn read_level(&self) -> Option<&Arc<ReadLevel>> {
+        self.level.as_ref()
     }
 
     fn wait_queue(&self) -> &WaitQueue {

@@ -165,6 +165,49 @@ pub unsafe fn get_usize(ptr: *const usize) -> Option<usize> {
 user_store!(put_u32, u32, "{value:e}");
 user_store!(put_u64, u64, "{value}");
 
+/// Write a packed `struct epoll_event` (`events` at 0, `data` at 4) to the program's
+/// memory at `ptr`: the two stores of `put_u32` and `put_u64` in one block with one
+/// fix-up, so that a transfer pays one fault check per event. The order is the
+/// kernel's (`epoll_put_uevent`: events, then data); a fault on the first store skips
+/// the second. False is EFAULT.
+///
+/// # Safety
+/// The caller must only pass pointers the program handed to it for writing.
+#[inline(always)]
+pub unsafe fn put_epoll_event(ptr: *mut u8, events: u32, data: u64) -> bool {
+    let failed: u32;
+    // SAFETY: two stores; a fault in either resumes at the shared fix-up, which sets
+    // `failed` and jumps behind both (see the module comment).
+    unsafe {
+        asm!(
+            "xor {failed:e}, {failed:e}",
+            "2:",
+            "mov dword ptr [{ptr}], {events:e}",
+            "3:",
+            "mov qword ptr [{ptr} + 4], {data}",
+            "4:",
+            ".pushsection .text.uepoll_fixup,\"ax\",@progbits",
+            "5:",
+            "mov {failed:e}, 1",
+            "jmp 4b",
+            ".popsection",
+            ".pushsection uepoll_extable,\"aR\",@progbits",
+            ".balign 4",
+            ".long 2b - .",
+            ".long 5b - .",
+            ".long 3b - .",
+            ".long 5b - .",
+            ".popsection",
+            ptr = in(reg) ptr,
+            events = in(reg) events,
+            data = in(reg) data,
+            failed = out(reg) failed,
+            options(nostack),
+        );
+    }
+    failed == 0
+}
+
 /// Read `len` bytes of the program's memory at `src` into `dst`, 8 bytes at a time;
 /// false is EFAULT (what was read so far is in `dst`).
 ///

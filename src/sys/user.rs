@@ -58,10 +58,6 @@ pub fn read_plain<T: Copy>(ptr: *const T) -> Option<T> {
 /// `access_ok` (a fault is caught; a valid address is written as it is).
 #[inline]
 pub unsafe fn put_event(ptr: *mut epoll_event, events: u32, data: u64) -> bool {
-    let p = ptr as *mut u8;
     // SAFETY: fault-tolerant stores into the program's buffer (the caller's contract).
-    unsafe {
-        uaccess::put_u32(p as *mut u32, events)
-            && uaccess::put_u64(p.wrapping_add(4) as *mut u64, data)
-    }
+    unsafe { uaccess::put_epoll_event(ptr as *mut u8, events, data) }
 }

@@ -33,9 +33,9 @@ pub trait EpFile: Send + Sync {
 pub struct ReadLevel {
     /// Bytes buffered (writes seen minus reads seen). Transiently off while a write
     /// and a read race, which only delays a wake-up that follows.
-    pub bytes: AtomicI64,
+    pub(crate) bytes: AtomicI64,
     /// Whether the other end's open file description is still alive.
-    pub peer_open: AtomicBool,
+    pub(crate) peer_open: AtomicBool,
 }
 
 impl ReadLevel {

@@ -124,12 +124,24 @@ pub fn fmt_secs(s: f64) -> String {
     }
 }
 
+/// Decimals for a ratio: 2, or up to 4 when fewer would print a ratio that is not 1 as
+/// "1.00" (a verdict of "worse" beside a CI printed as [1.00, 1.01] reads as a
+/// contradiction; it is a real difference of under 0.5%).
+fn ratio_decimals(v: f64) -> usize {
+    (2..4)
+        .find(|&d| v == 1.0 || format!("{v:.d$}") != format!("{:.d$}", 1.0))
+        .unwrap_or(4)
+}
+
 pub fn fmt_ratio(r: Option<f64>) -> String {
-    r.map_or("-".into(), |r| format!("{r:.2}"))
+    r.map_or("-".into(), |r| format!("{r:.0$}", ratio_decimals(r)))
 }
 
 pub fn fmt_ci(ci: Option<[f64; 2]>) -> String {
-    ci.map_or("-".into(), |[lo, hi]| format!("[{lo:.2}, {hi:.2}]"))
+    ci.map_or("-".into(), |[lo, hi]| {
+        let d = ratio_decimals(lo).max(ratio_decimals(hi));
+        format!("[{lo:.d$}, {hi:.d$}]")
+    })
 }
 
 /// The terminal table: a block per metric.
@@ -334,6 +346,16 @@ pub fn markdown(command: &str, metrics: &[Metric], shares: &[Share]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ratios_near_one_get_the_decimals_that_show_the_difference() {
+        assert_eq!(fmt_ratio(Some(1.0)), "1.00");
+        assert_eq!(fmt_ratio(Some(0.5)), "0.50");
+        assert_eq!(fmt_ratio(Some(1.004)), "1.004");
+        assert_eq!(fmt_ratio(Some(0.9996)), "0.9996");
+        assert_eq!(fmt_ci(Some([1.002, 1.011])), "[1.002, 1.011]");
+        assert_eq!(fmt_ci(Some([0.95, 1.05])), "[0.95, 1.05]");
+    }
     use super::*;
 
     fn sample() -> Vec<Metric> {

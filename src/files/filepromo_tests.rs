@@ -40,6 +40,19 @@ fn close(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
+/// A new (non-blocking, close-on-exec) eventfd and what identifies it for promotion.
+fn eventfd_and_ident() -> (i32, Ident) {
+    // SAFETY: plain eventfd creation.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    assert!(efd > 2);
+    let (id, _) = eventfd_info(efd).unwrap();
+    let ident = Ident::EventFd {
+        id,
+        semaphore: false,
+    };
+    (efd, ident)
+}
+
 #[test]
 fn parsers_read_the_kernel_formats() {
     assert_eq!(parse_pipe_link(b"pipe:[12345]"), Some(12345));
@@ -209,14 +222,7 @@ fn an_edge_triggered_registration_keeps_the_pipe_with_the_kernel() {
 #[test]
 fn an_unserved_write_across_the_promotion_is_not_lost() {
     let _alone = announcing();
-    // SAFETY: plain eventfd creation.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    assert!(efd > 2);
-    let (id, _) = eventfd_info(efd).unwrap();
-    let ident = Ident::EventFd {
-        id,
-        semaphore: false,
-    };
+    let (efd, ident) = eventfd_and_ident();
     let inst = {
         let mut gate = table::enter_mut().expect("outside the library");
         let inst = instance(&mut gate);
@@ -279,16 +285,8 @@ fn a_parked_oneshot_item_keeps_its_eventfd_with_the_kernel() {
     let _alone = announcing();
     let mut t = Table::default();
     let inst = instance(&mut t);
-    // SAFETY: plain eventfd creation.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    // SAFETY: as above.
-    let other = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    assert!(efd > 2 && other > 2);
-    let (id, _) = eventfd_info(efd).unwrap();
-    let ident = Ident::EventFd {
-        id,
-        semaphore: false,
-    };
+    let (efd, ident) = eventfd_and_ident();
+    let (other, _) = eventfd_and_ident();
     // Another eventfd's registration: not the file's (kcmp), it does not hold it back.
     kernel_add(inst.any_fd(), other, EPOLLIN, 3);
     inst.demoted_item(&mut t, efd, crate::engine::events::EPOLLONESHOT, 5);
@@ -328,14 +326,7 @@ fn a_close_racing_the_promotion_leaves_no_entry_for_the_closed_number() {
     let _alone = announcing();
     let mut t = Table::default();
     let inst = instance(&mut t);
-    // SAFETY: plain eventfd creation.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    assert!(efd > 2);
-    let (id, _) = eventfd_info(efd).unwrap();
-    let ident = Ident::EventFd {
-        id,
-        semaphore: false,
-    };
+    let (efd, ident) = eventfd_and_ident();
     kernel_add(inst.any_fd(), efd, EPOLLIN, 5);
     inst.promoted(1);
     let held = held_numbers().unwrap();

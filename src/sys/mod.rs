@@ -94,39 +94,18 @@ pub fn monotonic_ns() -> i128 {
 /// `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)`: true when this process may
 /// use `membarrier_expedited` from now on (not inherited by a fork child, reset by exec).
 pub fn membarrier_register() -> bool {
-    const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-    // SAFETY: takes no pointer.
-    unsafe {
-        syscall!(syscall(
-            libc::SYS_membarrier,
-            REGISTER_PRIVATE_EXPEDITED,
-            0,
-            0,
-            0,
-            0,
-            0
-        ))
-    }
-    .is_ok()
+    membarrier(1 << 4)
 }
 
 /// `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`: every running thread of the process
 /// has executed a full memory barrier when this returns true.
 pub fn membarrier_expedited() -> bool {
-    const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-    // SAFETY: takes no pointer.
-    unsafe {
-        syscall!(syscall(
-            libc::SYS_membarrier,
-            PRIVATE_EXPEDITED,
-            0,
-            0,
-            0,
-            0,
-            0
-        ))
-    }
-    .is_ok()
+    membarrier(1 << 3)
+}
+
+fn membarrier(cmd: libc::c_long) -> bool {
+    // SAFETY: the command takes no pointer.
+    unsafe { syscall!(syscall(libc::SYS_membarrier, cmd, 0, 0, 0, 0, 0)) }.is_ok()
 }
 
 /// The kernel's readiness of one fd right now (`poll` with a zero timeout), as epoll

@@ -164,6 +164,8 @@ file). A PROG that has not exited --grace seconds after SIG gets SIGTERM, then
 SIGKILL after as long again, and the run counts as failed. A run succeeds when PROG
 exits with status 0, or when it ends through the SIG uepoll sent (exit status
 128+SIG or killed by SIG), and CMD (if any) exits with 0.
+Interrupted (^C, SIGTERM, SIGHUP), uepoll sends SIGTERM to PROG and to CMD's
+process group, then dies by the signal.
 
 Exports: --json FILE, --markdown FILE, --csv FILE (one row per engine and metric)
 and --chart FILE.svg (one panel per metric, a bar per engine: the ratio to the

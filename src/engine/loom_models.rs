@@ -442,3 +442,60 @@ fn two_waiters_fifty_items_buffers_of_ten() {
         ep.free();
     });
 }
+
+/// What the checker cannot prove (docs/design.md, "Where loom is weaker than the memory
+/// model"): a model of case 5 with the item already marked `missed` when the transfer
+/// starts fails under loom 0.7, through an outcome the C++ memory model forbids. The
+/// shape, reduced: a thread swaps a flag (reading its initial value), stores another,
+/// fences, and loads the flag; the other thread stores the flag, fences, and loads the
+/// other. With the swap before the store in the flag's modification order, the two
+/// sequentially consistent fences forbid both loads returning the old values
+/// ([atomics.order]: a load after a fence that follows, in S, the fence after a store
+/// observes that store or a later one), and x86-64 forbids it (`mfence` on both
+/// sides). Loom returns them. Without the swap it does not (`sb` below). This test
+/// fails once loom models the rule, which is the signal to add the `missed`-at-start
+/// model to this file.
+#[test]
+fn loom_lets_a_load_ignore_a_seq_cst_fence_after_its_own_swap() {
+    use loom::sync::atomic::{
+        fence, AtomicUsize,
+        Ordering::{AcqRel, Relaxed, Release, SeqCst},
+    };
+    static FORBIDDEN: StdAtomicBool = StdAtomicBool::new(false);
+    static SB: StdAtomicBool = StdAtomicBool::new(false);
+    for with_swap in [true, false] {
+        check("store buffering after a swap", None, move || {
+            let m = Arc::new(AtomicUsize::new(1));
+            let l = Arc::new(AtomicUsize::new(1));
+            let (m2, l2) = (Arc::clone(&m), Arc::clone(&l));
+            let t = thread::spawn(move || {
+                let v = if with_swap { m2.swap(0, AcqRel) } else { 1 };
+                l2.store(0, Relaxed);
+                fence(SeqCst);
+                (v, m2.load(Relaxed))
+            });
+            m.store(2, Release);
+            fence(SeqCst);
+            let r2 = l.load(Relaxed);
+            let (v, r1) = t.join().unwrap();
+            // r1 == 0 is the swap's own value (with the swap) and r1 == 1 the initial
+            // one (without): either way, the value before the store of 2.
+            let old = if with_swap { r1 == 0 } else { r1 == 1 };
+            if v == 1 && old && r2 == 1 {
+                if with_swap {
+                    FORBIDDEN.store(true, SeqCst);
+                } else {
+                    SB.store(true, SeqCst);
+                }
+            }
+        });
+    }
+    assert!(
+        !SB.load(SeqCst),
+        "loom allows store buffering across SeqCst fences"
+    );
+    assert!(
+        FORBIDDEN.load(SeqCst),
+        "loom now forbids the outcome: add the missed-at-start model of case 5"
+    );
+}

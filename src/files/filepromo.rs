@@ -404,14 +404,15 @@ fn promote_file(
     // may be about this file: wait for it (the last one to end asks for a retry). No
     // new one starts while the pass holds the write side, so the lists `lists` reads
     // from here on stay true for the whole pass, but for what the pass itself moves.
+    let instances = demote::instances(table);
     let mut in_flight = false;
-    for inst in demote::instances(table) {
+    for inst in &instances {
         in_flight |= inst.kernel_ctls_in_flight() != 0;
     }
     if in_flight {
         return Outcome::Busy;
     }
-    let Some(moves) = registrations(table, ident, &[&reads, &writes], lists) else {
+    let Some(moves) = registrations(instances, ident, &[&reads, &writes], lists) else {
         return Outcome::Later;
     };
     // From here to the installs, an unserved close anywhere in the process sends the
@@ -542,7 +543,7 @@ type Move = (Arc<Instance>, i32, u32, u64);
 /// number of the same description (an item keyed by a closed or reused number, an
 /// orphan, stays with the kernel, and so does its file).
 fn registrations(
-    table: &Table,
+    instances: Vec<Arc<Instance>>,
     ident: Ident,
     ends: &[&[i32]],
     lists: &mut KernelLists,
@@ -552,7 +553,6 @@ fn registrations(
         Ident::Pipe { ino } => ino,
         Ident::EventFd { .. } => anon_ino(first)?,
     };
-    let instances = demote::instances(table);
     let mut out = Vec::new();
     for inst in instances {
         // A disarmed ONESHOT item that demotion parked (`parking.rs`) lives in the

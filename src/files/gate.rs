@@ -314,17 +314,22 @@ pub struct CloseSnapshot {
 }
 
 impl CloseSnapshot {
-    /// The words now, or `None` when a close is in progress somewhere.
-    pub fn take() -> Option<Self> {
-        fence(Ordering::SeqCst);
+    /// Every slot's word (in registry order) and the word of threads without a slot.
+    fn read() -> (Vec<u64>, u64) {
         note_lock();
         let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-        let words: Vec<u64> = registry
+        let words = registry
             .iter()
             .map(|s| s.closes.load(Ordering::SeqCst))
             .collect();
         drop(registry);
-        let unslotted = UNSLOTTED.load(Ordering::SeqCst);
+        (words, UNSLOTTED.load(Ordering::SeqCst))
+    }
+
+    /// The words now, or `None` when a close is in progress somewhere.
+    pub fn take() -> Option<Self> {
+        fence(Ordering::SeqCst);
+        let (words, unslotted) = Self::read();
         let quiet = words
             .iter()
             .chain([&unslotted])
@@ -339,12 +344,12 @@ impl CloseSnapshot {
         if !close_barrier_writer() {
             return false;
         }
-        note_lock();
-        let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-        UNSLOTTED.load(Ordering::SeqCst) == self.unslotted
-            && registry.iter().enumerate().all(|(i, s)| {
-                s.closes.load(Ordering::SeqCst) == self.words.get(i).copied().unwrap_or(0)
-            })
+        let (words, unslotted) = Self::read();
+        unslotted == self.unslotted
+            && words
+                .iter()
+                .enumerate()
+                .all(|(i, &w)| w == self.words.get(i).copied().unwrap_or(0))
     }
 }
 

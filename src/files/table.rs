@@ -45,19 +45,20 @@ static TABLE: GateLock<Table> = GateLock::new(Table { slots: Vec::new() });
 
 /// True when `fd` has an entry; a cheap pre-check before taking the gate.
 pub fn is_served(fd: i32) -> bool {
-    let Ok(fd) = usize::try_from(fd) else {
-        return false;
-    };
-    fd < MAX_FDS && SERVED[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0
+    served_bit(fd, Ordering::Relaxed)
 }
 
 /// `is_served`, sequentially consistent: the second half of the Dekker handshake of an
 /// unserved close with a file promotion (`gate::UnservedClose`).
 pub fn is_served_now(fd: i32) -> bool {
+    served_bit(fd, Ordering::SeqCst)
+}
+
+fn served_bit(fd: i32, order: Ordering) -> bool {
     let Ok(fd) = usize::try_from(fd) else {
         return false;
     };
-    fd < MAX_FDS && SERVED[fd / 64].load(Ordering::SeqCst) & (1 << (fd % 64)) != 0
+    fd < MAX_FDS && SERVED[fd / 64].load(order) & (1 << (fd % 64)) != 0
 }
 
 fn set_bit(fd: usize, on: bool) {

@@ -20,6 +20,9 @@ use super::waitqueue::WaitQueue;
 pub(crate) struct MockFile {
     ready: AtomicU32,
     wq: WaitQueue,
+    /// How many times the engine re-polled the file. A std atomic even under loom: a
+    /// test's observation, not protocol state for the model checker to explore.
+    polls: std::sync::atomic::AtomicUsize,
 }
 
 impl MockFile {
@@ -27,6 +30,7 @@ impl MockFile {
         Arc::new(MockFile {
             ready: AtomicU32::new(bits),
             wq: WaitQueue::new(),
+            polls: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -53,10 +57,17 @@ impl MockFile {
     pub(crate) fn set_quietly(&self, bits: u32) {
         self.ready.store(bits, Ordering::SeqCst);
     }
+
+    /// How many times the file was polled so far.
+    pub(crate) fn polls(&self) -> usize {
+        self.polls.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl EpFile for MockFile {
     fn poll(&self) -> u32 {
+        self.polls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.ready.load(Ordering::SeqCst)
     }
 

@@ -109,6 +109,45 @@ impl EpFile for HookFile {
 // Reported bits and data
 // ---------------------------------------------------------------------------------------
 
+/// The transfer's level-triggered loop stops at the first item that is not ready,
+/// or not level-triggered, and the general loop takes that item over with the result of
+/// the re-poll already made: every item is re-polled once, and each gets its own
+/// decision (the two ready LT items go back, the unready one and the ET one do not).
+#[test]
+fn a_transfer_re_polls_each_item_once_where_its_steady_loop_hands_over() {
+    for variant in [Variant::SinglePass, Variant::Seed, Variant::MultiPass] {
+        let (ep, _w) = mock_ep(variant);
+        let lt: Vec<_> = (0..2).map(|_| mock_file(EPOLLIN)).collect();
+        let unready = mock_file(EPOLLIN);
+        let et = mock_file(EPOLLIN);
+        add(&ep, &lt[0], 0, EPOLLIN, 0);
+        add(&ep, &lt[1], 1, EPOLLIN, 1);
+        add(&ep, &unready, 2, EPOLLIN, 2);
+        add(&ep, &et, 3, EPOLLIN | EPOLLET, 3);
+        lt.iter()
+            .chain([&unready, &et])
+            .for_each(|f| assert_eq!(f.polls(), 1));
+        unready.set_quietly(0);
+        assert_eq!(datas(&wait(&ep, 8)), vec![0, 1, 3], "{variant:?}");
+        let polls: Vec<usize> = lt
+            .iter()
+            .chain([&unready, &et])
+            .map(|f| f.polls())
+            .collect();
+        assert_eq!(polls, vec![2, 2, 2, 2], "{variant:?}: one re-poll per item");
+        assert_eq!(
+            datas(&wait(&ep, 8)),
+            vec![0, 1],
+            "{variant:?}: only LT went back"
+        );
+        // The item where the steady loop stops may be the first one.
+        lt[0].set_quietly(0);
+        assert_eq!(datas(&wait(&ep, 8)), vec![1], "{variant:?}");
+        assert_eq!(datas(&wait(&ep, 8)), vec![1], "{variant:?}");
+        ep.free();
+    }
+}
+
 #[test]
 fn level_triggered_item_is_requeued_at_tail() {
     let (ep, _w) = mock_ep(Variant::SinglePass);

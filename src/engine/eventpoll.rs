@@ -848,6 +848,23 @@ impl EventPoll {
             } else {
                 // While every item went back no decision was recorded: all are `true`.
                 let decisions = requeue.iter().copied().chain(std::iter::repeat(true));
+                // The live items that do not go back are unlinked in two halves around
+                // one fence for them all (`unlink`'s store, fence, load, batched): each
+                // item's store of `linked` still comes before the fence and its load of
+                // `missed` after it, which is all the pairing with the callback needs,
+                // and a transfer of k edge-triggered events takes one locked
+                // instruction for them instead of k. `dead` cannot change meanwhile
+                // (removal needs `mtx` for writing).
+                let mut unlinking = false;
+                for (epi, back) in txlist.iter().take(processed).zip(decisions.clone()) {
+                    if !back && !epi.dead.load(Ordering::Relaxed) {
+                        epi.linked.store(false, Ordering::Relaxed);
+                        unlinking = true;
+                    }
+                }
+                if unlinking {
+                    fence(Ordering::SeqCst);
+                }
                 for (epi, back) in txlist.drain(..processed).zip(decisions) {
                     if back {
                         requeued += 1;
@@ -856,7 +873,7 @@ impl EventPoll {
                         epi.linked.store(false, Ordering::Relaxed);
                         rd.dead = rd.dead.saturating_sub(1);
                         arc_drop(epi);
-                    } else if unlink(&epi) {
+                    } else if unlink_end(&epi) {
                         // Unlinked for good: nothing arrived while it was in flight.
                         arc_drop(epi);
                     } else {
@@ -1353,6 +1370,14 @@ fn copy_polled(
 fn unlink(epi: &Epitem) -> bool {
     epi.linked.store(false, Ordering::Relaxed);
     fence(Ordering::SeqCst);
+    unlink_end(epi)
+}
+
+/// The half of `unlink` after its fence (a transfer stores `linked` of several items,
+/// fences once, then ends each): false, with the item linked again, when a wake-up was
+/// remembered for it.
+#[inline(always)]
+fn unlink_end(epi: &Epitem) -> bool {
     if epi.missed.load(Ordering::Acquire) {
         epi.linked.store(true, Ordering::Relaxed);
         return false;

@@ -198,6 +198,36 @@ fn case5_callback_during_transfer_is_not_lost_singlepass() {
     });
 }
 
+/// Case 5 with two items in one transfer: the transfer unlinks the items that do not go
+/// back in two halves around one fence for them all (`send_events`), so each item's
+/// wake-up races a store of `linked` and a load of `missed` that other items' accesses
+/// separate. Both wake-ups are reported, each at most twice.
+#[test]
+fn case5_two_items_unlinked_around_one_fence_lose_no_wakeup() {
+    check("case5 SinglePass, two items", None, || {
+        let (ep, _w) = mock_ep(Variant::SinglePass);
+        let files: Vec<Arc<MockFile>> = (0..2).map(|_| mock_file(EPOLLIN)).collect();
+        for (i, f) in files.iter().enumerate() {
+            add(&ep, f, i as i32, EPOLLIN | EPOLLET, i as u64);
+            f.set_quietly(0);
+        }
+        let t = {
+            let ep = Arc::clone(&ep);
+            thread::spawn(move || wait(&ep, 8))
+        };
+        for f in &files {
+            f.set(EPOLLIN, KEY_READABLE);
+        }
+        let mut all = t.join().unwrap();
+        all.extend(drain(&ep, 8));
+        ep.free();
+        for data in 0..2 {
+            let n = count(&all, data);
+            assert!((1..=2).contains(&n), "item {data} reported {n} times");
+        }
+    });
+}
+
 #[test]
 fn case5_callback_during_transfer_is_not_lost_multipass() {
     // The pre-2007 algorithm unlinks collected items, so the wake-up queues the item

@@ -447,6 +447,102 @@ static void promote_files_round_trip(int kept)
     xclose(ep);
 }
 
+/* The `eventfd-id:` of eventfd `fd` (its /proc/self/fdinfo line), or -1. */
+static long promote_eventfd_id(int fd)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return -1;
+    ssize_t n = read(f, buf, sizeof buf - 1);
+    close(f);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    const char *line = strstr(buf, "eventfd-id:");
+    return line ? strtol(line + strlen("eventfd-id:"), NULL, 10) : -1;
+}
+
+/* What the child of promote_eventfd_id_reused does before its exec: close its copy of
+ * the eventfd, tell the parent, and wait for the word to go on. */
+struct promote_reuse_child {
+    int old, told, go;
+};
+
+static void promote_reuse_child_closes(void *arg)
+{
+    struct promote_reuse_child *c = arg;
+    char ch = 'c';
+    close(c->old);
+    if (write(c->told, &ch, 1) != 1)
+        _exit(126);
+    while (read(c->go, &ch, 1) < 0 && errno == EINTR)
+        ;
+}
+
+/* An eventfd demoted at a fork is remembered by its id (every eventfd shares one
+ * inode). Once the parent and the child have both closed it, its id is free again, and
+ * the kernel gives it to the next eventfd the process makes (ids go lowest first),
+ * which uepoll serves from its start and which an instance made after the fork watches
+ * through the engine. When the child then exec's, the promotion pass finds the
+ * remembered id on that number: it must leave the file alone (it is the program's new
+ * file, already served), or it would replace the file's entry, and the instance's item
+ * would go on watching the replaced one. */
+static void promote_eventfd_id_reused(void)
+{
+    const char *how = "promote, an eventfd's id reused";
+    char desc[160], ch;
+    int ep = mkepoll();
+    int old = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    long old_id = promote_eventfd_id(old);
+    int told[2], go[2];
+    promote_gate(told);
+    promote_gate(go);
+    struct promote_reuse_child c = { old, told[1], go[0] };
+    pid_t pid = promote_child(-1, promote_reuse_child_closes, &c, "/bin/true", NULL);
+    snprintf(desc, sizeof desc, "%s: the child closed its copy", how);
+    expect_eq(desc, read(told[0], &ch, 1), 1);
+    close_pair(told);
+    xclose(old);
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    snprintf(desc, sizeof desc, "%s: the new eventfd has the closed one's id", how);
+    expect_eq(desc, old_id >= 0 && promote_eventfd_id(efd) == old_id, 1);
+    int ep2 = mkepoll();
+    snprintf(desc, sizeof desc, "%s: ADD to an instance made after the fork", how);
+    expect_eq(desc, add(ep2, efd, EPOLLIN, 0xE1), 0);
+    uint64_t v = 5;
+    snprintf(desc, sizeof desc, "%s: a write", how);
+    expect_eq(desc, write(efd, &v, 8), 8);
+    snprintf(desc, sizeof desc, "%s: is reported", how);
+    expect_wait1(desc, ep2, LONG_MS, 0xE1, EPOLLIN);
+    promote_release(go);
+    snprintf(desc, sizeof desc, "%s: the child exec's", how);
+    expect_eq(desc, reap(pid), 0);
+    /* The first epoll calls after the child's exec run the promotion pass. */
+    snprintf(desc, sizeof desc, "%s: still reported (level-triggered)", how);
+    expect_wait1(desc, ep2, LONG_MS, 0xE1, EPOLLIN);
+    snprintf(desc, sizeof desc, "%s: the first instance sees nothing", how);
+    expect_wait0(desc, ep);
+    v = 0;
+    snprintf(desc, sizeof desc, "%s: the read", how);
+    expect_eq(desc, read(efd, &v, 8), 8);
+    snprintf(desc, sizeof desc, "%s: has the value written", how);
+    expect_eq(desc, (long long)v, 5);
+    snprintf(desc, sizeof desc, "%s: nothing once read", how);
+    expect_wait0(desc, ep2);
+    v = 2;
+    snprintf(desc, sizeof desc, "%s: a second write", how);
+    expect_eq(desc, write(efd, &v, 8), 8);
+    snprintf(desc, sizeof desc, "%s: is reported too", how);
+    expect_wait1(desc, ep2, LONG_MS, 0xE1, EPOLLIN);
+    snprintf(desc, sizeof desc, "%s: DEL", how);
+    expect_eq(desc, epoll_ctl(ep2, EPOLL_CTL_DEL, efd, NULL), 0);
+    xclose(efd);
+    xclose(ep2);
+    xclose(ep);
+}
+
 static void g_promote(void)
 {
     promote_exec_and_exit();
@@ -459,4 +555,5 @@ static void g_promote(void)
     promote_blocked_waiter();
     promote_files_round_trip(0);
     promote_files_round_trip(1);
+    promote_eventfd_id_reused();
 }

@@ -1988,13 +1988,23 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--enospc") == 0)
         return child_enospc(atol(argv[2]));
     g_self = argv[0];
-    const char *filter = argc > 1 ? argv[1] : NULL;
+    /* --groups: the group names, one a line (scripts/conformance.sh runs each alone). */
+    if (argc == 2 && strcmp(argv[1], "--groups") == 0) {
+        for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+            printf("%s\n", groups[i].name);
+        return 0;
+    }
+    /* --group NAME: that group alone; any other argument selects the groups whose name
+     * contains it. */
+    int exact = argc == 3 && strcmp(argv[1], "--group") == 0;
+    const char *filter = exact ? argv[2] : argc > 1 ? argv[1] : NULL;
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* Writes to pipes whose reader is gone must fail with EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
 
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
-        if (filter && !strstr(groups[i].name, filter))
+        if (filter && (exact ? strcmp(groups[i].name, filter) != 0
+                             : !strstr(groups[i].name, filter)))
             continue;
         g_group = groups[i].name;
         int fdcheck = getenv("CONFORMANCE_FDCHECK") != NULL;

@@ -10,7 +10,7 @@
 use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::cell::Cell;
 
-use super::{gate, table, Done};
+use super::{gate, table, Done, FileName};
 use crate::sys;
 
 const SLOTS: usize = 32;
@@ -30,7 +30,7 @@ const NO_FD: i32 = -1;
 // thread is inside `push` (that thread is inside the library), so a claimed slot is
 // always filled before it is read. Relaxed suffices: everything is one thread.
 thread_local! {
-    static RECORDS: [Cell<Option<(i32, Done)>>; SLOTS] = const { [const { Cell::new(None) }; SLOTS] };
+    static RECORDS: [Cell<Option<(FileName, Done)>>; SLOTS] = const { [const { Cell::new(None) }; SLOTS] };
     /// Slots claimed; past `SLOTS` the claim failed (overflow).
     static LEN: AtomicUsize = const { AtomicUsize::new(0) };
     static OVERFLOW: AtomicBool = const { AtomicBool::new(false) };
@@ -47,8 +47,8 @@ pub fn push_demote(fd: i32) {
     gate::mark_deferred();
 }
 
-/// Record an I/O result on `fd` for later accounting.
-pub fn push(fd: i32, done: Done) {
+/// Record an I/O result on the file `file` names for later accounting.
+pub fn push(file: FileName, done: Done) {
     signal_may_land();
     let slot = LEN.with(|l| l.fetch_add(1, Ordering::Relaxed));
     signal_may_land();
@@ -57,7 +57,7 @@ pub fn push(fd: i32, done: Done) {
         gate::mark_deferred();
         return;
     }
-    RECORDS.with(|r| r[slot].set(Some((fd, done))));
+    RECORDS.with(|r| r[slot].set(Some((file, done))));
     signal_may_land();
     gate::mark_deferred();
     signal_may_land();
@@ -77,15 +77,14 @@ pub fn run() {
     // that entered the library, where allocating is not allowed.
     crate::engine::stats::STATS.add(&crate::engine::stats::STATS.deferred, len as u64);
     for i in 0..len {
-        let Some((fd, done)) = RECORDS.with(|r| r.get(i).and_then(Cell::take)) else {
+        let Some((name, done)) = RECORDS.with(|r| r.get(i).and_then(Cell::take)) else {
             continue;
         };
         if let Some(gate) = table::enter() {
-            if let Some(table::Entry::File(file)) = gate.get(fd) {
-                let file = std::sync::Arc::clone(file);
+            if let Some(file) = name.resolve(&gate) {
                 // Whether the pipe was full is lost: wake the writer rather than risk
                 // losing its edge.
-                super::account(&file, Some(true), done, true);
+                super::account(file, Some(true), done, true);
             }
         }
     }

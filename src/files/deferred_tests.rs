@@ -19,6 +19,7 @@ use crate::engine::{EventPoll, Variant};
 use crate::files::openfile::OpenFile;
 use crate::files::table::{self, Entry};
 use crate::files::test_support::done;
+use crate::files::FileName;
 use crate::files::{self, Dir};
 
 thread_local! {
@@ -117,7 +118,7 @@ impl Storm {
         if sig != Sig::Usr1 {
             // SAFETY: one byte from a static buffer to our pipe.
             assert_eq!(unsafe { libc::write(self.w, b"s".as_ptr().cast(), 1) }, 1);
-            push(self.w, done(Dir::Write, 1, None));
+            push(FileName::number(self.w), done(Dir::Write, 1, None));
         }
         if sig != Sig::Alrm {
             let one = 1u64;
@@ -126,7 +127,7 @@ impl Storm {
                 unsafe { libc::write(self.evfd, (&one as *const u64).cast(), 8) },
                 8
             );
-            push(self.evfd, done(Dir::Write, 8, Some(1)));
+            push(FileName::number(self.evfd), done(Dir::Write, 8, Some(1)));
         }
     }
 

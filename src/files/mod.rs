@@ -17,6 +17,9 @@ pub mod ctl;
 mod deadline;
 pub mod deferred;
 pub mod demote;
+#[cfg(test)]
+#[path = "filename_tests.rs"]
+mod filename_tests;
 pub mod filepromo;
 pub mod gate;
 pub mod instance;
@@ -34,10 +37,9 @@ pub mod watches;
 
 use std::sync::Arc;
 
-use crate::engine::sync::{arc_clone, arc_drop};
 use openfile::{Kind, OpenFile};
 pub use skbqueue::Ticket;
-use table::Entry;
+use table::{Entry, Table};
 
 /// The direction of an I/O operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,13 +48,75 @@ pub enum Dir {
     Write,
 }
 
+/// A served file named across a real call, without a reference to it: the number the
+/// call used, and the file's address and serial, resolved again under the gate by
+/// `complete` (`resolve`).
+///
+/// Holding an `Arc` across the call cost every served read and write two locked
+/// instructions, on a counter that every thread doing I/O on the same file writes (an
+/// eventfd's producer and its consumers). The file cannot be freed while it is in the
+/// table, and the serial tells it from a new file at the same address, so the name
+/// finds the very file the call used, or nothing when it left the table meanwhile
+/// (released, demoted, promoted anew), where the old reference only fed a file that
+/// no instance or number reached any more.
+#[derive(Clone, Copy, Debug)]
+pub struct FileName {
+    /// The number the call used.
+    pub fd: i32,
+    /// `Arc::as_ptr` of the file, as an address (never dereferenced); 0: the number
+    /// alone (a record made where the table could not be read).
+    addr: usize,
+    serial: u64,
+}
+
+impl FileName {
+    fn of(fd: i32, file: &Arc<OpenFile>) -> Self {
+        FileName {
+            fd,
+            addr: Arc::as_ptr(file) as usize,
+            serial: file.serial,
+        }
+    }
+
+    /// Whatever file is at `fd` when it is looked at.
+    pub fn number(fd: i32) -> Self {
+        FileName {
+            fd,
+            addr: 0,
+            serial: 0,
+        }
+    }
+
+    /// The file in `table`: at `fd` if it is still there, else under another number
+    /// (the call's number was closed or reused during the call while the file stayed
+    /// open elsewhere, where the kernel's call still acted on it).
+    pub(crate) fn resolve<'t>(&self, table: &'t Table) -> Option<&'t Arc<OpenFile>> {
+        let named = |f: &Arc<OpenFile>| {
+            self.addr == 0 || (Arc::as_ptr(f) as usize == self.addr && f.serial == self.serial)
+        };
+        if let Some(Entry::File(f)) = table.get(self.fd) {
+            if named(f) {
+                return Some(f);
+            }
+        }
+        if self.addr == 0 {
+            return None;
+        }
+        table.entries().find_map(|(_, e)| match e {
+            Entry::File(f) if named(f) => Some(f),
+            _ => None,
+        })
+    }
+}
+
 /// What `prepare` found.
 pub enum Prep {
     /// Not an fd the engine serves: nothing to do after the call.
     NotServed,
     /// A served file, with what was known before the call.
     Served {
-        file: Arc<OpenFile>,
+        file: FileName,
+        kind: Kind,
         was_full: Option<bool>,
         /// A socket call's ticket on the receive queue it may change.
         ticket: Option<Ticket>,
@@ -66,10 +130,10 @@ impl Prep {
     /// For a served socket end: `Some(stream)`.
     pub fn socket(&self) -> Option<bool> {
         match self {
-            Prep::Served { file, .. } => match file.kind {
-                Kind::Socket { stream, .. } => Some(stream),
-                _ => None,
-            },
+            Prep::Served {
+                kind: Kind::Socket { stream, .. },
+                ..
+            } => Some(*stream),
             _ => None,
         }
     }
@@ -95,7 +159,8 @@ pub fn prepare(fd: i32, dir: Dir) -> Prep {
                 _ => None,
             };
             Prep::Served {
-                file: arc_clone(file),
+                file: FileName::of(fd, file),
+                kind: file.kind,
                 was_full,
                 ticket,
             }
@@ -146,16 +211,18 @@ pub fn complete(prep: Prep, done: Done) {
             file,
             was_full,
             ticket,
+            ..
         } => {
             let done = Done { ticket, ..done };
-            if let Some(_gate) = table::enter() {
-                account(&file, was_full, done, false);
+            if let Some(gate) = table::enter() {
+                if let Some(f) = file.resolve(&gate) {
+                    account(f, was_full, done, false);
+                }
             } else {
-                deferred::push(file.any_fd.load(std::sync::atomic::Ordering::Relaxed), done);
+                deferred::push(file, done);
             }
-            arc_drop(file);
         }
-        Prep::Deferred { fd } => deferred::push(fd, done),
+        Prep::Deferred { fd } => deferred::push(FileName::number(fd), done),
     }
 }
 

@@ -19,7 +19,7 @@
 //! When that can no longer be proven (fork, fd passing, stdio, raw syscalls, splice…),
 //! the file is demoted: its registrations move to the kernel and it is served no more.
 
-use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::skbqueue::SkbQueue;
@@ -45,6 +45,9 @@ pub enum Kind {
 #[repr(C, align(64))]
 pub struct OpenFile {
     pub kind: Kind,
+    /// Unique in the process for the library's life (`NEXT_SERIAL`): with the address,
+    /// it names the file across a real call without a reference held (`FileName`).
+    pub(crate) serial: u64,
     /// Whether the other end's open file description is still alive (all kinds but
     /// a pipe read end, which keeps it in `level`).
     peer_open: AtomicBool,
@@ -90,10 +93,14 @@ struct SockState {
 
 const EVENTFD_MAX: i128 = 0xffff_ffff_ffff_fffe;
 
+/// The next `OpenFile::serial`.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
 impl OpenFile {
     fn new(kind: Kind, fd: i32, counter: i128, reader: Option<Arc<OpenFile>>) -> Arc<Self> {
         Arc::new(OpenFile {
             kind,
+            serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             peer_open: AtomicBool::new(!matches!(kind, Kind::EventFd { .. })),
             level: matches!(kind, Kind::PipeRead).then(|| Arc::new(ReadLevel::new(true))),
             writer_watched: AtomicBool::new(false),

@@ -1146,9 +1146,18 @@ impl EventPoll {
         // SeqCst with the ready lock: a callback that queues after this increment sees
         // it and raises; one that queued before is seen by the look at the ready list
         // below. One look is enough: `settle_seen` answers from its re-check when it
-        // lowered the waker, and from the look it was given otherwise.
+        // lowered the waker, and from the look it was given otherwise. `raised` is
+        // read before that look, as `settle` does: a callback sets it only after
+        // queueing, so a raise seen up is either stale or its item is seen by the
+        // look (read after, a callback racing the look would make `settle_seen` lower
+        // the waker and raise it again with an item queued).
         self.watchers.fetch_add(SLEEPER + 1, Ordering::SeqCst);
-        if self.settle_seen(self.has_ready()) {
+        let ready = if self.raised.load(Ordering::SeqCst) {
+            self.settle_seen(self.has_ready())
+        } else {
+            self.has_ready()
+        };
+        if ready {
             self.watchers.fetch_sub(SLEEPER + 1, Ordering::SeqCst);
             return false;
         }
@@ -1181,6 +1190,33 @@ impl EventPoll {
         if self.has_ready() {
             self.signal();
         }
+    }
+
+    /// `finish_sleep` and the transfer that follows it, for a waiter with nothing else
+    /// to look at (no kernel-served fds). A signalled waiter takes the signal over
+    /// (`raised`) without looking at the ready list first, and the transfer's own end
+    /// decides: items left keep it up (`signal_next`), none lower it (`settle_seen`).
+    /// So the signal stays up while this waiter transfers, as `finish_sleep` keeps it,
+    /// and a stale one is lowered after the transfer instead of before it. A transfer
+    /// that answers 0 without settling (nothing on the list, nothing in flight) is
+    /// followed by a `settle`. Returns the transfer's answer.
+    pub fn finish_sleep_and_send(
+        &self,
+        signalled: bool,
+        sink: &mut dyn EventSink,
+        maxevents: usize,
+    ) -> Result<usize, Fault> {
+        self.watchers.fetch_sub(SLEEPER + 1, Ordering::SeqCst);
+        // Already up: owned by whoever raised it, and lowered only by a settle that
+        // re-checks after, like the one that ends the transfer below.
+        if signalled && !self.raised.load(Ordering::SeqCst) {
+            self.raised.swap(true, Ordering::SeqCst);
+        }
+        let sent = self.send_events(sink, maxevents);
+        if signalled && matches!(sent, Ok(0)) {
+            self.settle();
+        }
+        sent
     }
 
     /// Someone outside the engine watches the instance (poll() on it, or an outer epoll

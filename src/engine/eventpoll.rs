@@ -397,16 +397,26 @@ pub fn any_nested() -> bool {
 /// leaves the entry to be dropped lazily.
 const UNLINK_SCAN: usize = 64;
 
+/// One sleeper in `EventPoll::watchers` (its high half).
+const SLEEPER: usize = 1 << (usize::BITS / 2);
+/// The observers' count in `EventPoll::watchers` (its low half).
+const OBSERVERS: usize = SLEEPER - 1;
+
 /// One epoll instance.
 pub struct EventPoll {
     mtx: RwLock<ItemMap>,
     ready: Mutex<ReadyList>,
-    /// Waiters about to sleep or asleep, plus pollers of the instance itself.
-    observers: AtomicUsize,
-    /// Waiters about to sleep or asleep only (`prepare_sleep` to `finish_sleep`): the
-    /// kernel's `ep->wq`. Only they make an `EPOLLEXCLUSIVE` wake-up count as delivered;
-    /// pollers and outer instances are on `ep->poll_wait`, which does not.
-    sleepers: AtomicUsize,
+    /// Two counts in one word, so that a waiter going to sleep and waking up changes
+    /// both with one read-modify-write each (`prepare_sleep`, `finish_sleep`):
+    /// - `observers` (the low half, `OBSERVERS`): waiters about to sleep or asleep,
+    ///   plus pollers of the instance itself;
+    /// - `sleepers` (the high half, counted in units of `SLEEPER`): waiters about to
+    ///   sleep or asleep only (`prepare_sleep` to `finish_sleep`), the kernel's
+    ///   `ep->wq`. Only they make an `EPOLLEXCLUSIVE` wake-up count as delivered;
+    ///   pollers and outer instances are on `ep->poll_wait`, which does not.
+    ///
+    /// A sleeper is an observer too, so it adds `SLEEPER + 1`.
+    watchers: AtomicUsize,
     /// Outer instances watching this one through the kernel: each of them must see a
     /// wake-up for every callback, as `ep_poll_safewake` gives the kernel's.
     kernel_watchers: AtomicUsize,
@@ -425,8 +435,7 @@ impl EventPoll {
         Arc::new(EventPoll {
             mtx: RwLock::new(ItemMap::default()),
             ready: Mutex::new(ReadyList::default()),
-            observers: AtomicUsize::new(0),
-            sleepers: AtomicUsize::new(0),
+            watchers: AtomicUsize::new(0),
             kernel_watchers: AtomicUsize::new(0),
             raised: AtomicBool::new(false),
             transfer_done: Condvar::new(),
@@ -711,7 +720,12 @@ impl EventPoll {
     /// back. `Seed` looks at the ready list only, as the 2007 patch did.
     pub fn has_ready(&self) -> bool {
         let rd = self.ready.lock();
-        rd.list.len() > rd.dead || (rd.in_flight != 0 && self.variant != Variant::Seed)
+        rd.list.len() > rd.dead || self.in_flight_counts(&rd)
+    }
+
+    /// Items in flight count as available (case 6), except for `Seed`.
+    fn in_flight_counts(&self, rd: &ReadyList) -> bool {
+        rd.in_flight != 0 && self.variant != Variant::Seed
     }
 
     /// `ep_send_events`: the single-pass transfer. Copies at most `maxevents` events
@@ -727,9 +741,27 @@ impl EventPoll {
         if self.variant == Variant::MultiPass {
             return self.send_events_multipass(sink, maxevents);
         }
-        let _items = self.mtx.read();
+        // The ready lock first: a transfer that finds nothing to take and nothing in
+        // flight to wait for (case 6) answers 0 without the instance lock, which
+        // only guards the items against ctl while they are transferred. Otherwise the
+        // instance lock is taken for reading: tried under the ready lock, which ranks
+        // after it, so never waited for there; when a writer holds it, the ready lock
+        // is dropped and both are taken in their order.
+        let mut rd = self.ready.lock();
+        if rd.list.is_empty() && !self.in_flight_counts(&rd) {
+            return Ok(0);
+        }
+        let _items = match self.mtx.try_read() {
+            Some(items) => items,
+            None => {
+                drop(rd);
+                let items = self.mtx.read();
+                rd = self.ready.lock();
+                items
+            }
+        };
         let (mut txlist, mut requeue, may_hold_dead) = {
-            let mut rd = self.ready.lock();
+            let mut rd = rd;
             if rd.list.is_empty() {
                 match self.await_in_flight(rd) {
                     Some(guard) => rd = guard,
@@ -837,7 +869,7 @@ impl EventPoll {
         }
 
         let spliced = txlist.len();
-        let (remain, left, requeued) = {
+        let (busy, left, requeued) = {
             let mut rd = self.ready.lock();
             let mut requeued = 0u64;
             if all_requeued && rd.list.is_empty() {
@@ -893,7 +925,7 @@ impl EventPoll {
             self.end_in_flight(&mut rd);
             STATS.add_requeues(requeued);
             let left = rd.list.len().saturating_sub(rd.dead);
-            (left > 0, left, requeued)
+            (self.in_flight_counts(&rd), left, requeued)
         };
         let t = TransferSummary {
             spliced,
@@ -903,22 +935,25 @@ impl EventPoll {
             maxevents,
             left,
         };
-        self.end_transfer(t, remain, fault)
+        self.end_transfer(t, busy, fault)
     }
 
     /// The end every transfer shares: counters, the trace record, waking the next
     /// waiter when events remain (the seed's re-injection wake-up) or lowering the
     /// waker when none do, and the result (`Fault` only if nothing was copied).
-    fn end_transfer(&self, t: TransferSummary, remain: bool, fault: bool) -> Result<usize, Fault> {
+    /// `busy`: other transfers were still in flight at the re-injection (case 6), as
+    /// seen under the ready lock with `t.left`; together they are what `has_ready`
+    /// would answer, and `settle_seen` takes them instead of a fresh look.
+    fn end_transfer(&self, t: TransferSummary, busy: bool, fault: bool) -> Result<usize, Fault> {
         let res = t.delivered;
         STATS.transfer_end(res as u64);
         if super::trace::on() {
             super::trace::transfer(self, t);
         }
-        if remain {
+        if t.left > 0 {
             self.signal_next();
         } else {
-            self.settle();
+            self.settle_seen(busy);
         }
         if fault && res == 0 {
             Err(Fault)
@@ -1044,7 +1079,7 @@ impl EventPoll {
 
         // Pass 3: re-inject. Items not looked at (after a fault) go back as they were.
         let spliced = txlist.len();
-        let (remain, left, requeued) = {
+        let (busy, left, requeued) = {
             let mut rd = self.ready.lock();
             let mut requeued = 0u64;
             for (i, (epi, &revents)) in txlist.drain(..).zip(delivered.iter()).enumerate() {
@@ -1070,7 +1105,7 @@ impl EventPoll {
             self.end_in_flight(&mut rd);
             STATS.add_requeues(requeued);
             let left = rd.list.len().saturating_sub(rd.dead);
-            (left > 0, left, requeued)
+            (self.in_flight_counts(&rd), left, requeued)
         };
         let t = TransferSummary {
             spliced,
@@ -1080,7 +1115,7 @@ impl EventPoll {
             maxevents,
             left,
         };
-        self.end_transfer(t, remain, fault)
+        self.end_transfer(t, busy, fault)
     }
 
     /// Raise the waker once if somebody observes the instance.
@@ -1096,7 +1131,7 @@ impl EventPoll {
     /// instances and pollers see the instance readable. So with sleepers the waker is
     /// raised again whether or not it is up; without, `signal` raises it only if down.
     fn signal_next(&self) {
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
+        if self.has_sleepers() {
             self.raised.swap(true, Ordering::SeqCst);
             STATS.wakeup();
             self.waker.raise();
@@ -1107,7 +1142,9 @@ impl EventPoll {
 
     /// The decision half of `signal`: true when the caller must raise the waker.
     fn must_raise(&self) -> bool {
-        if self.observers.load(Ordering::SeqCst) > 0 && !self.raised.swap(true, Ordering::SeqCst) {
+        if self.watchers.load(Ordering::SeqCst) & OBSERVERS != 0
+            && !self.raised.swap(true, Ordering::SeqCst)
+        {
             STATS.wakeup();
             return true;
         }
@@ -1125,15 +1162,30 @@ impl EventPoll {
     /// Clearing first would let `lower` swallow a raise that the re-check then takes
     /// for still pending (`settle_racing_a_callback_does_not_swallow_its_raise`).
     pub fn settle(&self) {
-        if self.raised.load(Ordering::SeqCst) && !self.has_ready() {
-            self.waker.lower();
-            // A swap, not a store: as a read-modify-write it is ordered with the
-            // callbacks' swaps on `raised` (and loom models it exactly).
-            self.raised.swap(false, Ordering::SeqCst);
-            if self.has_ready() {
-                self.signal();
-            }
+        if self.raised.load(Ordering::SeqCst) {
+            self.settle_seen(self.has_ready());
         }
+    }
+
+    /// `settle` for a caller that has just looked at the ready list itself: `ready` is
+    /// what `has_ready` answered then (a transfer's re-injection computes it under the
+    /// ready lock it holds anyway). That first look only spares a needless lower; the
+    /// re-check after clearing `raised` is what keeps a racing callback's item from
+    /// being stranded, so a look a moment old is as good as a fresh one. Returns
+    /// whether items were ready at the last look (`prepare_sleep` needs no other).
+    fn settle_seen(&self, ready: bool) -> bool {
+        if ready || !self.raised.load(Ordering::SeqCst) {
+            return ready;
+        }
+        self.waker.lower();
+        // A swap, not a store: as a read-modify-write it is ordered with the
+        // callbacks' swaps on `raised` (and loom models it exactly).
+        self.raised.swap(false, Ordering::SeqCst);
+        if self.has_ready() {
+            self.signal();
+            return true;
+        }
+        false
     }
 
     /// The waker's signal may be out of step with `raised` (its registration changed):
@@ -1151,13 +1203,21 @@ impl EventPoll {
     /// then calls `finish_sleep`.
     pub fn prepare_sleep(&self) -> bool {
         // SeqCst with the ready lock: a callback that queues after this increment sees
-        // it and raises; one that queued before is seen by `has_ready`.
-        self.observers.fetch_add(1, Ordering::SeqCst);
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        self.settle();
-        if self.has_ready() {
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
-            self.observers.fetch_sub(1, Ordering::SeqCst);
+        // it and raises; one that queued before is seen by the look at the ready list
+        // below. One look is enough: `settle_seen` answers from its re-check when it
+        // lowered the waker, and from the look it was given otherwise. `raised` is
+        // read before that look, as `settle` does: a callback sets it only after
+        // queueing, so a raise seen up is either stale or its item is seen by the
+        // look (read after, a callback racing the look would make `settle_seen` lower
+        // the waker and raise it again with an item queued).
+        self.watchers.fetch_add(SLEEPER + 1, Ordering::SeqCst);
+        let ready = if self.raised.load(Ordering::SeqCst) {
+            self.settle_seen(self.has_ready())
+        } else {
+            self.has_ready()
+        };
+        if ready {
+            self.watchers.fetch_sub(SLEEPER + 1, Ordering::SeqCst);
             return false;
         }
         true
@@ -1168,8 +1228,7 @@ impl EventPoll {
     /// As in `settle`, the signal is consumed before `raised` is cleared. The waiter
     /// transfers next, so an item whose raise was skipped meanwhile is not stranded.
     pub fn finish_sleep(&self, signalled: bool) {
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
-        self.observers.fetch_sub(1, Ordering::SeqCst);
+        self.watchers.fetch_sub(SLEEPER + 1, Ordering::SeqCst);
         if !signalled {
             return;
         }
@@ -1192,17 +1251,50 @@ impl EventPoll {
         }
     }
 
+    /// `finish_sleep` and the transfer that follows it, for a waiter with nothing else
+    /// to look at (no kernel-served fds). A signalled waiter takes the signal over
+    /// (`raised`) without looking at the ready list first, and the transfer's own end
+    /// decides: items left keep it up (`signal_next`), none lower it (`settle_seen`).
+    /// So the signal stays up while this waiter transfers, as `finish_sleep` keeps it,
+    /// and a stale one is lowered after the transfer instead of before it. A transfer
+    /// that answers 0 without settling (nothing on the list, nothing in flight) is
+    /// followed by a `settle`. Returns the transfer's answer.
+    pub fn finish_sleep_and_send(
+        &self,
+        signalled: bool,
+        sink: &mut dyn EventSink,
+        maxevents: usize,
+    ) -> Result<usize, Fault> {
+        self.watchers.fetch_sub(SLEEPER + 1, Ordering::SeqCst);
+        // Already up: owned by whoever raised it, and lowered only by a settle that
+        // re-checks after, like the one that ends the transfer below.
+        if signalled && !self.raised.load(Ordering::SeqCst) {
+            self.raised.swap(true, Ordering::SeqCst);
+        }
+        let sent = self.send_events(sink, maxevents);
+        if signalled && matches!(sent, Ok(0)) {
+            self.settle();
+        }
+        sent
+    }
+
     /// Someone outside the engine watches the instance (poll() on it, or an outer epoll
     /// instance): keep the waker raised while items are ready.
     pub fn add_observer(&self) {
-        self.observers.fetch_add(1, Ordering::SeqCst);
+        self.watchers.fetch_add(1, Ordering::SeqCst);
         if self.has_ready() {
             self.signal();
         }
     }
 
     pub fn remove_observer(&self) {
-        self.observers.fetch_sub(1, Ordering::SeqCst);
+        self.watchers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// True while a waiter is about to sleep or asleep (`prepare_sleep` to
+    /// `finish_sleep`).
+    fn has_sleepers(&self) -> bool {
+        self.watchers.load(Ordering::SeqCst) >= SLEEPER
     }
 
     /// An outer epoll instance watches this one through the kernel.
@@ -1480,7 +1572,7 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
             true
         }
     };
-    let waiting = ep.sleepers.load(Ordering::SeqCst) > 0;
+    let waiting = ep.has_sleepers();
     if ep.kernel_watchers.load(Ordering::SeqCst) > 0 {
         ep.poke(raises);
     } else if queued && ep.must_raise() {

@@ -184,6 +184,33 @@ impl<T> RwLock<T> {
         self.read_contended()
     }
 
+    /// Take the lock for reading if that needs no waiting: one CAS, counted as the
+    /// acquiring CAS and the releasing fetch_sub on success, the failed CAS otherwise.
+    /// It never blocks, so it may be called with a lock that ranks after this one held.
+    ///
+    /// Under loom it always fails: loom 0.7 treats a pending `try_read` as a blocking
+    /// acquisition (a writer that takes the lock meanwhile marks the trying thread
+    /// blocked, and holding another lock that writer then needs is reported as a
+    /// deadlock that cannot happen). The callers' fallback (drop what they hold, then
+    /// take the locks in order) covers every execution of the success path: it is the
+    /// fallback with nothing happening between the two acquisitions.
+    #[inline]
+    pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+        #[cfg(loom)]
+        return None;
+        #[cfg(not(loom))]
+        match self.0.try_read() {
+            Ok(guard) => {
+                note(Kind::Lock, 2);
+                Some(guard)
+            }
+            Err(_) => {
+                note(Kind::Lock, 1);
+                None
+            }
+        }
+    }
+
     #[cold]
     fn read_contended(&self) -> RwLockReadGuard<'_, T> {
         #[cfg(not(loom))]

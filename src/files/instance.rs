@@ -339,6 +339,18 @@ impl Instance {
         self.ep.finish_sleep(signalled)
     }
 
+    /// After a kernel sleep that brought no kernel event, on an instance with engine
+    /// items only: `finish_sleep` and the transfer into `events[..len]` in one go.
+    pub(super) fn finish_sleep_and_transfer(
+        &self,
+        signalled: bool,
+        events: *mut epoll_event,
+        len: usize,
+    ) -> Result<usize, Fault> {
+        let mut sink = UserEvents::new(events, len);
+        self.ep.finish_sleep_and_send(signalled, &mut sink, len)
+    }
+
     /// Demotion: the engine hands over its items of `file` as (fd, events, data).
     pub(super) fn take_items_of(&self, file: &Arc<dyn EpFile>) -> Vec<(i32, u32, u64)> {
         self.ep.take_items_of(file)

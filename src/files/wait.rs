@@ -112,12 +112,19 @@ pub unsafe fn epoll_wait(
     }
     super::children::check();
     // SAFETY: the caller's contract.
-    let inst = match unsafe { engine_only(epfd, events, maxevents, call) } {
+    let (inst, deadline, prepared) = match unsafe { engine_only(epfd, events, maxevents, call) } {
         Step::Done(answer) => return answer,
-        Step::Both(inst) => inst,
+        Step::Both(inst) => match call.deadline() {
+            Ok(deadline) => (inst, deadline, None),
+            Err(e) => {
+                arc_drop(inst);
+                return Err(e);
+            }
+        },
+        Step::Sleep(inst, deadline, prepared) => (inst, deadline, Some(prepared)),
     };
-    let deadline = call.deadline()?;
-    let n = inst.wait(epfd, events, maxevents as usize, deadline, call.sigmask());
+    let max = maxevents as usize;
+    let n = inst.wait(epfd, events, max, deadline, call.sigmask(), prepared);
     arc_drop(inst);
     n.map(|n| n as c_int)
 }
@@ -126,8 +133,12 @@ pub unsafe fn epoll_wait(
 enum Step {
     /// The wait is answered.
     Done(Result<c_int, Errno>),
-    /// The instance has kernel items too, or its engine had nothing ready.
+    /// The instance has kernel items too.
     Both(Arc<Instance>),
+    /// Engine items only, none ready, and the call blocks until `Deadline`:
+    /// `prepare_sleep` was called in the same pass through the gate as the transfer,
+    /// and answered the bool (true: sleep; false: items became ready, look again).
+    Sleep(Arc<Instance>, Deadline, bool),
 }
 
 /// The fast path: one pass through the gate looks the instance up, checks the
@@ -166,6 +177,18 @@ unsafe fn engine_only(epfd: c_int, events: *mut epoll_event, maxevents: c_int, c
             Ok(n) => return Step::Done(Ok(n as c_int)),
             Err(_) => return Step::Done(Err(Errno(libc::EFAULT))),
         }
+        // Nothing ready: a non-blocking call is answered (the engine is its only
+        // source); a blocking one prepares its sleep without leaving the gate, which
+        // saves the gate's fence of a second pass.
+        let deadline = match call.deadline() {
+            Ok(deadline) => deadline,
+            Err(e) => return Step::Done(Err(e)),
+        };
+        if matches!(deadline, Deadline::Now) {
+            return Step::Done(Ok(0));
+        }
+        let prepared = inst.prepare_sleep();
+        return Step::Sleep(arc_clone(inst), deadline, prepared);
     }
     Step::Both(arc_clone(inst))
 }
@@ -194,11 +217,24 @@ fn check_wait_args(events: *mut epoll_event, maxevents: c_int, call: Call) -> Re
     Ok(())
 }
 
+/// What a kernel sleep brought.
+enum Woke {
+    /// This many of the program's events from the kernel, in the buffer.
+    Kernel(usize),
+    /// No kernel event, and the engine's transfer after the wake-up copied this many
+    /// (0: it found nothing).
+    Engine(usize),
+    /// No kernel event, and the engine was not looked at.
+    Nothing,
+}
+
 impl Instance {
     /// The wait of an instance with kernel items (or whose engine had nothing ready):
     /// look at both sources, sleep in the kernel when both are empty, and look again
     /// after a wake-up, until something is found or `deadline` passes. `events` is the
-    /// program's buffer of `max` entries, checked by `check_wait_args`.
+    /// program's buffer of `max` entries, checked by `check_wait_args`. `prepared` is
+    /// `prepare_sleep`'s answer when `engine_only` already asked it (the first round
+    /// then neither looks nor asks again).
     fn wait(
         &self,
         epfd: c_int,
@@ -206,6 +242,7 @@ impl Instance {
         max: usize,
         deadline: Deadline,
         sigmask: *const sigset_t,
+        mut prepared: Option<bool>,
     ) -> Result<usize, Errno> {
         // A blocking wait whose engine side has nothing ready goes straight to the
         // kernel sleep: it returns at once when a kernel-served fd is ready, so a
@@ -225,12 +262,20 @@ impl Instance {
                 }
             }
             look_first = true;
-            if !self.may_sleep() {
+            if !prepared.take().unwrap_or_else(|| self.may_sleep()) {
                 continue;
             }
-            let kernel_n = self.sleep(epfd, events, max, deadline, sigmask)?;
-            if kernel_n > 0 {
-                return Ok(kernel_n + self.top_up(events, kernel_n, max));
+            match self.sleep(epfd, events, max, deadline, sigmask)? {
+                Woke::Kernel(n) => return Ok(n + self.top_up(events, n, max)),
+                Woke::Engine(0) => {
+                    // The engine was just looked at, and the kernel side is empty.
+                    if deadline.expired() {
+                        return Ok(0);
+                    }
+                    look_first = false;
+                }
+                Woke::Engine(n) => return Ok(n),
+                Woke::Nothing => {}
             }
         }
     }
@@ -248,7 +293,7 @@ impl Instance {
 
     /// Sleep in the kernel on the instance's own epoll fd until a kernel-served fd is
     /// ready, an engine wake-up arrives through the eventfd, a signal, or `deadline`.
-    /// Returns the number of the program's events the kernel delivered into `events`.
+    /// Returns what the wake-up brought (`Woke`).
     fn sleep(
         &self,
         epfd: c_int,
@@ -256,7 +301,7 @@ impl Instance {
         max: usize,
         deadline: Deadline,
         sigmask: *const sigset_t,
-    ) -> Result<usize, Errno> {
+    ) -> Result<Woke, Errno> {
         let left = deadline.remaining();
         let ts_ptr = left
             .as_ref()
@@ -269,14 +314,26 @@ impl Instance {
             Ok(n) if n > 0 => unsafe { strip_marker(events, n as usize) },
             _ => (0, false),
         };
+        let mut engine = None;
         if let Some(_gate) = table::enter() {
-            self.finish_sleep(signalled);
+            if kernel_n == 0 && r.is_ok() && !self.has_kernel_items() {
+                // The engine is the only source left to look at: its transfer runs
+                // in this pass through the gate, with `finish_sleep` (which then
+                // needs no look at the ready list of its own).
+                engine = Some(self.finish_sleep_and_transfer(signalled, events, max));
+            } else {
+                self.finish_sleep(signalled);
+            }
         }
         r?;
+        if let Some(sent) = engine {
+            return sent.map(Woke::Engine).map_err(|_| Errno(libc::EFAULT));
+        }
         if kernel_n > 0 {
             STATS.add(&STATS.kernel_events, kernel_n as u64);
+            return Ok(Woke::Kernel(kernel_n));
         }
-        Ok(kernel_n)
+        Ok(Woke::Nothing)
     }
 
     /// After the kernel delivered `kernel_n` events: add the engine's ready ones behind

@@ -70,9 +70,6 @@ pub struct Epitem {
     /// list. Changed under the ready-list lock with `mtx` held for writing (no transfer
     /// runs), so transfers read it without the lock.
     pub(crate) gen: AtomicU32,
-    /// How many stale entries of this item are still on the ready list: references
-    /// that do not stop a revival. Changed under the ready-list lock.
-    pub(crate) stale: AtomicU32,
     /// The watched open file description.
     pub(crate) file: Arc<dyn EpFile>,
     /// The instance this item belongs to.
@@ -101,7 +98,6 @@ impl Epitem {
             missed: AtomicBool::new(false),
             dead: AtomicBool::new(false),
             gen: AtomicU32::new(0),
-            stale: AtomicU32::new(0),
         }
     }
 

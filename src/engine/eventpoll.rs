@@ -377,20 +377,11 @@ impl Entry {
         self.gen != self.epi.gen.load(Ordering::Relaxed)
     }
 
-    /// Drop a stale entry, under the ready lock: one stale reference fewer.
+    /// Drop a stale entry, under the ready lock.
     fn drop_stale(self, rd_dead: &mut usize) {
         *rd_dead = rd_dead.saturating_sub(1);
-        note_stale(&self.epi, false);
         arc_drop(self.epi);
     }
-}
-
-/// One stale entry of `epi` more (`more`) or fewer on the ready list. Only ever
-/// changed under the ready lock, so a plain load and store (no locked instruction).
-fn note_stale(epi: &Epitem, more: bool) {
-    let n = epi.stale.load(Ordering::Relaxed);
-    let n = if more { n + 1 } else { n.saturating_sub(1) };
-    epi.stale.store(n, Ordering::Relaxed);
 }
 
 impl std::ops::Deref for Entry {
@@ -561,12 +552,11 @@ impl EventPoll {
         data: u64,
     ) {
         // The item removed by the last DEL is still on its file's wait queue, dead. It
-        // is revived when it has the same key and nothing but `recent`, the wait queue
-        // and its stale ready-list entries (`Entry`) refers to it. The count cannot
-        // rise meanwhile: we hold `mtx` for writing (no transfer runs), and callbacks
-        // do not take references to dead items. A stale entry stays stale after the
-        // revival: the revived item is queued, if ready, under a new one at the tail,
-        // where the kernel's re-insert puts it.
+        // is revived when it has the same key. Whatever ready-list entries it still has
+        // are stale (`retire` bumped its generation when it left one, and an item that
+        // is not linked has no live one), and they stay stale after the revival: the
+        // revived item is queued, if ready, under a new entry at the tail, where the
+        // kernel's re-insert puts it.
         // A poll callback must never allocate: it runs inside hooks that a signal
         // handler may call while the program is in the middle of malloc. So the
         // ready list gets its room here, in ctl, for every item and then some (the
@@ -583,11 +573,9 @@ impl EventPoll {
             }
             items.ready_room = rd.list.capacity();
         }
-        let cached = items.recent.take_if(|old| {
-            old.fd == fd
-                && file_key(&old.file) == key.0
-                && Arc::strong_count(old) == 2 + old.stale.load(Ordering::Relaxed) as usize
-        });
+        let cached = items
+            .recent
+            .take_if(|old| old.fd == fd && file_key(&old.file) == key.0);
         let epi = match cached {
             Some(old) => {
                 // The revived item keeps its own reference to the file: none is taken.
@@ -674,18 +662,11 @@ impl EventPoll {
                 epi.gen.load(Ordering::Relaxed).wrapping_add(1),
                 Ordering::Relaxed,
             );
-            note_stale(epi, true);
             epi.linked.store(false, Ordering::Relaxed);
             rd.dead += 1;
             if rd.dead > 64 && rd.dead * 2 > rd.list.len() {
                 let before = rd.list.len();
-                rd.list.retain(|e| {
-                    if e.is_stale() {
-                        note_stale(&e.epi, false);
-                        return false;
-                    }
-                    true
-                });
+                rd.list.retain(|e| !e.is_stale());
                 note_arc_drops(before - rd.list.len());
                 rd.dead = 0;
             }
@@ -1251,7 +1232,6 @@ impl EventPoll {
             let before = rd.list.len();
             rd.list.retain(|epi| {
                 if epi.is_stale() {
-                    note_stale(epi, false);
                     return false;
                 }
                 if epi.missed.load(Ordering::Relaxed) {

@@ -21,7 +21,9 @@
 //! between the re-poll and the re-link is remembered instead of dropped.
 //!
 //! A removed item is `dead`: callbacks skip it. The item removed by the last DEL stays
-//! on its file's wait queue, dead, and is revived in place by an ADD of the same key.
+//! on its file's wait queue, dead, and is revived in place by an ADD of the same key,
+//! even when its ready-list entry stayed behind: that entry is stale from the removal
+//! on (`gen`), and nothing takes it for the revived item's.
 
 use std::sync::Arc;
 
@@ -61,6 +63,13 @@ pub struct Epitem {
     /// list and on a transfer list at once; this flag keeps a second transfer from
     /// collecting it twice. Changed only under the ready-list lock.
     pub(crate) in_tx: AtomicBool,
+    /// Bumped when a removal leaves the item's ready-list entry where it is: entries
+    /// carry the generation they were queued in (`eventpoll.rs:Entry`), and one whose
+    /// generation is no longer the item's is stale, skipped and dropped by whoever
+    /// finds it. So an item can be revived while a stale entry of its is still on the
+    /// list. Changed under the ready-list lock with `mtx` held for writing (no transfer
+    /// runs), so transfers read it without the lock.
+    pub(crate) gen: AtomicU32,
     /// The watched open file description.
     pub(crate) file: Arc<dyn EpFile>,
     /// The instance this item belongs to.
@@ -88,6 +97,7 @@ impl Epitem {
             in_tx: AtomicBool::new(false),
             missed: AtomicBool::new(false),
             dead: AtomicBool::new(false),
+            gen: AtomicU32::new(0),
         }
     }
 

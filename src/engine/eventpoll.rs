@@ -353,14 +353,52 @@ impl ItemMap {
     }
 }
 
+/// A ready-list entry: the item and the item's generation (`Epitem::gen`) when it was
+/// queued. A removal that cannot unlink the entry cheaply (`retire`) bumps the item's
+/// generation instead, which makes the entry stale: transfers, `prune` and the other
+/// walks drop it where they find it, and do not touch the item, which may have been
+/// revived and queued again meanwhile under a new entry. A generation wraps only after
+/// 2^32 removals of one item, and stale entries never live that long: `retire` drops
+/// them all once they are more than half the list.
+struct Entry {
+    epi: Arc<Epitem>,
+    gen: u32,
+}
+
+impl Entry {
+    /// An entry for `epi` as it is now: the caller holds the ready lock.
+    fn new(epi: Arc<Epitem>) -> Self {
+        let gen = epi.gen.load(Ordering::Relaxed);
+        Entry { epi, gen }
+    }
+
+    /// The item was removed since this entry was queued.
+    fn is_stale(&self) -> bool {
+        self.gen != self.epi.gen.load(Ordering::Relaxed)
+    }
+
+    /// Drop a stale entry, under the ready lock.
+    fn drop_stale(self, rd_dead: &mut usize) {
+        *rd_dead = rd_dead.saturating_sub(1);
+        arc_drop(self.epi);
+    }
+}
+
+impl std::ops::Deref for Entry {
+    type Target = Arc<Epitem>;
+    fn deref(&self) -> &Arc<Epitem> {
+        &self.epi
+    }
+}
+
 /// The ready list and its spare buffers, under the `ready` lock.
 #[derive(Default)]
 struct ReadyList {
-    list: VecDeque<Arc<Epitem>>,
-    /// Removed items still sitting on `list`, dropped lazily.
+    list: VecDeque<Entry>,
+    /// Stale entries (removed items) still sitting on `list`, dropped lazily.
     dead: usize,
     /// Emptied private lists kept for the next splice, so a transfer never allocates.
-    spares: Vec<VecDeque<Arc<Epitem>>>,
+    spares: Vec<VecDeque<Entry>>,
     /// A transfer's per-item decisions (re-queue or not), kept for reuse.
     decisions: Vec<bool>,
     /// `MultiPass`: what each collected item reported, kept for reuse.
@@ -395,7 +433,13 @@ pub fn any_nested() -> bool {
 
 /// How far from the ready list's tail `retire` looks for a removed item before it
 /// leaves the entry to be dropped lazily.
+#[cfg(not(loom))]
 const UNLINK_SCAN: usize = 64;
+/// Under loom, the tail entry only: the models' lists are short, and a removal that
+/// leaves its entry behind, stale, must be reachable in them (`loom_models.rs`,
+/// `rearm_over_a_stale_entry`).
+#[cfg(loom)]
+const UNLINK_SCAN: usize = 1;
 
 /// One sleeper in `EventPoll::watchers` (its high half).
 const SLEEPER: usize = 1 << (usize::BITS / 2);
@@ -517,10 +561,11 @@ impl EventPoll {
         data: u64,
     ) {
         // The item removed by the last DEL is still on its file's wait queue, dead. It
-        // is revived when it has the same key and nothing but `recent` and the wait
-        // queue refers to it (no stale ready-list entry). The count cannot rise
-        // meanwhile: we hold `mtx` for writing, and callbacks do not take references
-        // to dead items.
+        // is revived when it has the same key. Whatever ready-list entries it still has
+        // are stale (`retire` bumped its generation when it left one, and an item that
+        // is not linked has no live one), and they stay stale after the revival: the
+        // revived item is queued, if ready, under a new entry at the tail, where the
+        // kernel's re-insert puts it.
         // A poll callback must never allocate: it runs inside hooks that a signal
         // handler may call while the program is in the middle of malloc. So the
         // ready list gets its room here, in ctl, for every item and then some (the
@@ -537,9 +582,9 @@ impl EventPoll {
             }
             items.ready_room = rd.list.capacity();
         }
-        let cached = items.recent.take_if(|old| {
-            old.fd == fd && file_key(&old.file) == key.0 && Arc::strong_count(old) == 2
-        });
+        let cached = items
+            .recent
+            .take_if(|old| old.fd == fd && file_key(&old.file) == key.0);
         let epi = match cached {
             Some(old) => {
                 // The revived item keeps its own reference to the file: none is taken.
@@ -595,7 +640,8 @@ impl EventPoll {
 
     /// Mark a removed item dead. It stays on its file's wait queue (the caller takes it
     /// off, or keeps it for revival in `recent`); callbacks skip it from now on, because
-    /// they read `dead` under the ready lock too. A ready-list entry is dropped lazily.
+    /// they read `dead` under the ready lock too. A ready-list entry far from the tail
+    /// is left where it is, stale (`Entry`), and dropped lazily.
     ///
     /// No transfer runs (we hold `mtx` for writing), so `linked` is stable here.
     /// Returns true when the item's ready-list entry stays, stale.
@@ -605,25 +651,31 @@ impl EventPoll {
         if epi.linked.load(Ordering::Relaxed) {
             // A level-triggered item removed right after its delivery sits near the
             // tail, where the transfer re-queued it: unlink it there when it is close,
-            // so transfers do not carry dead entries; otherwise leave it to them.
+            // so transfers do not carry stale entries; otherwise leave it to them.
             let len = rd.list.len();
             let near_tail = rd
                 .list
                 .iter()
                 .rev()
                 .take(UNLINK_SCAN)
-                .position(|e| Arc::ptr_eq(e, epi));
+                .position(|e| Arc::ptr_eq(e, epi) && !e.is_stale());
             if let Some(from_tail) = near_tail {
                 if let Some(entry) = rd.list.remove(len - 1 - from_tail) {
-                    arc_drop(entry);
+                    arc_drop(entry.epi);
                 }
                 epi.linked.store(false, Ordering::Relaxed);
                 return false;
             }
+            // The entry stays, stale from now on; the item is no longer linked by it.
+            epi.gen.store(
+                epi.gen.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+            epi.linked.store(false, Ordering::Relaxed);
             rd.dead += 1;
             if rd.dead > 64 && rd.dead * 2 > rd.list.len() {
                 let before = rd.list.len();
-                rd.list.retain(|e| !e.dead.load(Ordering::Relaxed));
+                rd.list.retain(|e| !e.is_stale());
                 note_arc_drops(before - rd.list.len());
                 rd.dead = 0;
             }
@@ -640,7 +692,7 @@ impl EventPoll {
                 false
             } else {
                 epi.linked.store(true, Ordering::Relaxed);
-                rd.list.push_back(arc_clone(epi));
+                rd.list.push_back(Entry::new(arc_clone(epi)));
                 true
             }
         };
@@ -828,7 +880,7 @@ impl EventPoll {
         while !fault && processed < items.len() && res < maxevents {
             let epi = &items[processed];
             let mut back = false;
-            if !(may_hold_dead && epi.dead.load(Ordering::Relaxed)) {
+            if !(may_hold_dead && epi.is_stale()) {
                 let copied = match polled.take() {
                     Some((events, revents)) => copy_polled(epi, sink, res, events, revents),
                     None => {
@@ -885,11 +937,12 @@ impl EventPoll {
                 // item's store of `linked` still comes before the fence and its load of
                 // `missed` after it, which is all the pairing with the callback needs,
                 // and a transfer of k edge-triggered events takes one locked
-                // instruction for them instead of k. `dead` cannot change meanwhile
-                // (removal needs `mtx` for writing).
+                // instruction for them instead of k. No entry turns stale meanwhile
+                // (removal needs `mtx` for writing), and a stale one is dropped below
+                // without touching its item, which may be linked by a newer entry.
                 let mut unlinking = false;
                 for (epi, back) in txlist.iter().take(processed).zip(decisions.clone()) {
-                    if !back && !epi.dead.load(Ordering::Relaxed) {
+                    if !back && !epi.is_stale() {
                         epi.linked.store(false, Ordering::Relaxed);
                         unlinking = true;
                     }
@@ -901,13 +954,11 @@ impl EventPoll {
                     if back {
                         requeued += 1;
                         rd.list.push_back(epi);
-                    } else if epi.dead.load(Ordering::Relaxed) {
-                        epi.linked.store(false, Ordering::Relaxed);
-                        rd.dead = rd.dead.saturating_sub(1);
-                        arc_drop(epi);
+                    } else if epi.is_stale() {
+                        epi.drop_stale(&mut rd.dead);
                     } else if unlink_end(&epi) {
                         // Unlinked for good: nothing arrived while it was in flight.
-                        arc_drop(epi);
+                        arc_drop(epi.epi);
                     } else {
                         requeued += 1;
                         rd.list.push_back(epi);
@@ -1095,7 +1146,7 @@ impl EventPoll {
                     rd.list.push_back(epi);
                     requeued += 1;
                 } else {
-                    arc_drop(epi);
+                    arc_drop(epi.epi);
                 }
             }
             if rd.spares.len() < 4 {
@@ -1332,8 +1383,7 @@ impl EventPoll {
             let mut rd = self.ready.lock();
             let before = rd.list.len();
             rd.list.retain(|epi| {
-                if epi.dead.load(Ordering::Relaxed) {
-                    epi.linked.store(false, Ordering::Relaxed);
+                if epi.is_stale() {
                     return false;
                 }
                 if epi.missed.load(Ordering::Relaxed) {
@@ -1358,10 +1408,14 @@ impl EventPoll {
         let _items = self.mtx.read();
         {
             let mut rd = self.ready.lock();
-            while let Some(epi) = rd.list.front().map(Arc::clone) {
-                if epi.dead.load(Ordering::Relaxed) {
-                    epi.linked.store(false, Ordering::Relaxed);
-                    rd.dead = rd.dead.saturating_sub(1);
+            while let Some((epi, stale)) =
+                rd.list.front().map(|e| (Arc::clone(&e.epi), e.is_stale()))
+            {
+                if stale {
+                    if let Some(entry) = rd.list.pop_front() {
+                        entry.drop_stale(&mut rd.dead);
+                    }
+                    continue;
                 } else {
                     // As in `prune`: a wake-up the re-poll sees is forgotten, one after
                     // it keeps the entry (`unlink`).
@@ -1393,16 +1447,14 @@ fn file_key(file: &Arc<dyn EpFile>) -> usize {
 /// `MultiPass` pass 1 (`ep_collect_ready_items`): move up to `maxevents` items from
 /// the ready list onto `txlist`, marking them `in_tx`. Dead entries are dropped; items
 /// already on another transfer's list (queued again by a wake-up) stay queued.
-fn collect_ready_items(rd: &mut ReadyList, txlist: &mut VecDeque<Arc<Epitem>>, maxevents: usize) {
+fn collect_ready_items(rd: &mut ReadyList, txlist: &mut VecDeque<Entry>, maxevents: usize) {
     let mut kept = VecDeque::new();
     while txlist.len() < maxevents {
         let Some(epi) = rd.list.pop_front() else {
             break;
         };
-        if epi.dead.load(Ordering::Relaxed) {
-            epi.linked.store(false, Ordering::Relaxed);
-            rd.dead = rd.dead.saturating_sub(1);
-            arc_drop(epi);
+        if epi.is_stale() {
+            epi.drop_stale(&mut rd.dead);
         } else if epi.in_tx.load(Ordering::Relaxed) {
             kept.push_back(epi); // on another transfer's list: leave it queued
         } else {
@@ -1568,7 +1620,7 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
             false
         } else {
             epi.linked.store(true, Ordering::Relaxed);
-            rd.list.push_back(arc_clone(epi));
+            rd.list.push_back(Entry::new(arc_clone(epi)));
             true
         }
     };

@@ -255,6 +255,52 @@ fn case5_window_loses_event_in_seed() {
     );
 }
 
+/// The re-arm of a queued item whose ready-list entry is not near the tail: the DEL
+/// leaves that entry behind, stale (under loom `retire` looks at the tail entry only),
+/// and the ADD revives the same item, which is ready, under a new entry at the tail.
+/// A wake-up of the file, then a transfer, race with both. The stale entry must never be
+/// taken for the revived item's: no transfer reports the item twice, the item is
+/// reported at least once (it is ready when re-added) and at most twice (the wake-up
+/// may be a second edge), the other item exactly once, and nothing is left queued.
+#[test]
+fn rearm_over_a_stale_entry() {
+    check("re-arm over a stale entry", None, || {
+        let (ep, _w) = mock_ep(Variant::SinglePass);
+        let a = mock_file(EPOLLIN);
+        let b = mock_file(EPOLLIN);
+        add(&ep, &a, 1, EPOLLIN | EPOLLET, 1);
+        add(&ep, &b, 2, EPOLLIN | EPOLLET, 2); // the ready list: a, b
+                                               // The other thread wakes the file, then transfers: two threads keep the
+                                               // search exhaustive, and each step still lands anywhere in the re-arm.
+        let t = {
+            let ep = Arc::clone(&ep);
+            let a = Arc::clone(&a);
+            thread::spawn(move || {
+                a.set(EPOLLIN, KEY_READABLE);
+                wait(&ep, 8)
+            })
+        };
+        ep.ctl(EPOLL_CTL_DEL, &a, 1, (0, 0), NO_LIMIT).expect("DEL");
+        add(&ep, &a, 1, EPOLLIN | EPOLLET, 1);
+        let during = t.join().unwrap();
+        let last = drain(&ep, 8);
+        assert!(count(&during, 1) <= 1, "a transfer reported the item twice");
+        assert!(
+            count(&last, 1) <= 1,
+            "the last transfers reported the item twice"
+        );
+        let a_total = count(&during, 1) + count(&last, 1);
+        assert!(
+            (1..=2).contains(&a_total),
+            "re-armed item reported {a_total} times"
+        );
+        assert_eq!(count(&during, 2) + count(&last, 2), 1, "other item");
+        assert!(!ep.has_ready(), "a stale entry left the instance ready");
+        assert_eq!(ep.len(), 2);
+        ep.free();
+    });
+}
+
 /// Case 6 (not one of the seed's five): two transfers at once and one level-triggered
 /// item that stays ready, each transfer with room for one event. The first splices the
 /// item and re-queues it; the second may find the ready list empty in between. The

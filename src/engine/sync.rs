@@ -80,35 +80,14 @@ pub(crate) use imp::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 #[derive(Debug, Default)]
 pub(crate) struct Mutex<T>(imp::Mutex<T>);
 
-/// How long a contended acquisition spins before it sleeps in the kernel. Critical
-/// sections here last tens to hundreds of nanoseconds, far less than a futex sleep and
-/// wake-up; the kernel's own epoll mutex spins while its owner runs, for the same
-/// reason.
-#[cfg(not(loom))]
-const SPIN_TRIES: u32 = 16;
-
-/// Try `attempt` with exponential backoff for a short while before giving up.
-#[cfg(not(loom))]
-#[inline]
-fn spin_then<G>(mut attempt: impl FnMut() -> Option<G>) -> Option<G> {
-    for round in 0..SPIN_TRIES {
-        if let Some(guard) = attempt() {
-            return Some(guard);
-        }
-        for _ in 0..(1u32 << round.min(6)) {
-            std::hint::spin_loop();
-        }
-    }
-    None
-}
-
-/// One try of a lock in the spin loop: one CAS, counted.
-#[cfg(not(loom))]
-#[inline(always)]
-fn counted_try<G>(guard: Option<G>) -> Option<G> {
-    note(Kind::Lock, 1);
-    guard
-}
+// A contended acquisition goes straight to std's lock, which spins a bounded
+// 100 `pause`s (about 2.5 µs on the 2026-12-03 host) before it sleeps on the futex: long
+// enough for a holder that is running on another CPU, whose critical sections here last
+// tens to hundreds of nanoseconds. It used to try 16 more rounds with exponential
+// backoff first (about 700 `pause`s, 17 µs there); with more threads than CPUs (16
+// threads on 2 in the churn benchmark) the holder is often preempted, and that spinning
+// burnt the slice another thread could have used: a quarter of the CPU time per event
+// (`docs/benchmarks.md`, "Many threads").
 
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
@@ -128,11 +107,6 @@ impl<T> Mutex<T> {
 
     #[cold]
     fn lock_contended(&self) -> MutexGuard<'_, T> {
-        #[cfg(not(loom))]
-        if let Some(guard) = spin_then(|| counted_try(self.0.try_lock().ok())) {
-            note(Kind::Lock, 1); // the releasing swap
-            return guard;
-        }
         note(Kind::Lock, 2);
         self.0.lock().unwrap_or_else(|poison| poison.into_inner())
     }
@@ -213,11 +187,6 @@ impl<T> RwLock<T> {
 
     #[cold]
     fn read_contended(&self) -> RwLockReadGuard<'_, T> {
-        #[cfg(not(loom))]
-        if let Some(guard) = spin_then(|| counted_try(self.0.try_read().ok())) {
-            note(Kind::Lock, 1); // the releasing fetch_sub
-            return guard;
-        }
         note(Kind::Lock, 2);
         self.0.read().unwrap_or_else(|poison| poison.into_inner())
     }
@@ -235,11 +204,6 @@ impl<T> RwLock<T> {
 
     #[cold]
     fn write_contended(&self) -> RwLockWriteGuard<'_, T> {
-        #[cfg(not(loom))]
-        if let Some(guard) = spin_then(|| counted_try(self.0.try_write().ok())) {
-            note(Kind::Lock, 1); // the releasing fetch_sub
-            return guard;
-        }
         note(Kind::Lock, 2);
         self.0.write().unwrap_or_else(|poison| poison.into_inner())
     }

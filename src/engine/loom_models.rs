@@ -395,16 +395,8 @@ fn sleeper_is_woken_when_item_queued() {
             })
         };
         a.set(EPOLLIN, KEY_READABLE);
-        let (still_asleep, mut got) = sleeper.join().unwrap();
-        if still_asleep {
-            assert!(
-                !ep.has_ready() || w.is_raised(),
-                "sleeper asleep, item queued, waker down: lost wake-up"
-            );
-            ep.finish_sleep(w.is_raised());
-        }
-        got.extend(drain(&ep, 8));
-        assert_eq!(got, vec![1], "the event is reported exactly once");
+        let (still_asleep, got) = sleeper.join().unwrap();
+        end_of_sleep_race(&ep, &w, "sleeper", still_asleep, got, 1);
         ep.free();
     });
 }
@@ -448,6 +440,28 @@ fn settle_racing_a_callback_keeps_sleeper_signalled() {
         ep.finish_sleep(true);
         ep.free();
     });
+}
+
+/// The end of a model where a waiter's sleep raced a wake-up: a waiter `still_asleep`
+/// must not be left with the item queued and the waker down (a lost wake-up); it then
+/// wakes, and with what it `got` before, the event `data` is reported exactly once.
+fn end_of_sleep_race(
+    ep: &EventPoll,
+    w: &super::mock::MockWaker,
+    who: &str,
+    still_asleep: bool,
+    mut got: Vec<u64>,
+    data: u64,
+) {
+    if still_asleep {
+        assert!(
+            !ep.has_ready() || w.is_raised(),
+            "{who} asleep, item queued, waker down: lost wake-up"
+        );
+        ep.finish_sleep(w.is_raised());
+    }
+    got.extend(drain(ep, 8));
+    assert_eq!(got, vec![data], "the event is reported exactly once");
 }
 
 /// The bounded "sleep" of the models: look at the kernel-visible signal a few times
@@ -497,16 +511,8 @@ fn blocking_wait_vs_callback_loses_no_wake_up() {
             })
         };
         a.set(EPOLLIN, KEY_READABLE);
-        let (still_asleep, mut got) = waiter.join().unwrap();
-        if still_asleep {
-            assert!(
-                !ep.has_ready() || w.is_raised(),
-                "waiter asleep, item queued, waker down: lost wake-up"
-            );
-            ep.finish_sleep(w.is_raised());
-        }
-        got.extend(drain(&ep, 8));
-        assert_eq!(got, vec![1], "the event is reported exactly once");
+        let (still_asleep, got) = waiter.join().unwrap();
+        end_of_sleep_race(&ep, &w, "waiter", still_asleep, got, 1);
         ep.free();
     });
 }

@@ -812,7 +812,7 @@ impl EventPoll {
                 items
             }
         };
-        let (mut txlist, mut requeue, may_hold_dead) = {
+        let (mut txlist, mut requeue, may_hold_stale) = {
             let mut rd = rd;
             if rd.list.is_empty() {
                 match self.await_in_flight(rd) {
@@ -829,8 +829,9 @@ impl EventPoll {
                 spare.reserve(room - spare.len());
             }
             let txlist = std::mem::replace(&mut rd.list, spare);
-            // No item can die during the transfer (removal needs `mtx` for writing), so
-            // when none was dead at the splice the per-item check is skipped.
+            // No entry turns stale during the transfer (removal needs `mtx` for
+            // writing), so when none was stale at the splice the per-item check is
+            // skipped.
             (txlist, std::mem::take(&mut rd.decisions), rd.dead != 0)
         };
         STATS.transfer_begin();
@@ -844,10 +845,10 @@ impl EventPoll {
         // is ready, level-triggered and copied, each goes back and nothing about it needs
         // recording, so this loop keeps no decisions (36 instructions per event against
         // the general loop's 60, counted with callgrind). It runs for the single pass
-        // when no item was dead at the splice, the default's common case. The first item
+        // when no entry was stale at the splice, the default's common case. The first item
         // that is anything else is handed to the general loop below with its re-poll's
         // result (`polled`), so that every item is re-polled once per transfer.
-        let steady = if single && !may_hold_dead {
+        let steady = if single && !may_hold_stale {
             items.len().min(maxevents)
         } else {
             0
@@ -880,7 +881,7 @@ impl EventPoll {
         while !fault && processed < items.len() && res < maxevents {
             let epi = &items[processed];
             let mut back = false;
-            if !(may_hold_dead && epi.is_stale()) {
+            if !(may_hold_stale && epi.is_stale()) {
                 let copied = match polled.take() {
                     Some((events, revents)) => copy_polled(epi, sink, res, events, revents),
                     None => {

@@ -1296,6 +1296,52 @@ static void *sig_wait_thread(void *arg)
     return NULL;
 }
 
+/* A stop signal and SIGCONT, with no handler anywhere, end a blocked epoll wait with
+ * EINTR: ep_poll returns -EINTR, which the kernel never restarts. A sleep that the
+ * kernel restarts (FUTEX_WAIT, poll and nanosleep go through restart_syscall) carries
+ * on as if nothing happened, which is why uepoll's waits sleep in the kernel's epoll
+ * even when only engine-served fds are registered (docs/benchmarks.md, "Wake-ups: the
+ * floor"). The waiter is a child whose own pipe is the only item; the stop and the
+ * continue repeat until it returns, so a stop that lands before it blocks cannot hang
+ * the case. Its exit code says how the wait ended: 0 EINTR, 1 anything else. */
+static void stop_continue_ends_wait(const char *what, int pwait2)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ep = epoll_create1(0), q[2];
+        if (ep < 0 || pipe(q) != 0)
+            _exit(2);
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, q[0], &ev) != 0)
+            _exit(2);
+        struct timespec far = { 60, 0 };
+        int r = pwait2 ? epoll_pwait2(ep, &ev, 1, &far, NULL) : epoll_wait(ep, &ev, 1, -1);
+        _exit(r == -1 && errno == EINTR ? 0 : 1);
+    }
+    if (pid < 0) {
+        check(0, what, "fork: %s", strerror(errno));
+        return;
+    }
+    int status = 0, ended = 0;
+    sleep_ms(30);
+    for (int i = 0; i < 100 && !ended; i++) {
+        kill(pid, SIGSTOP);
+        sleep_ms(10);
+        kill(pid, SIGCONT);
+        sleep_ms(10);
+        ended = waitpid(pid, &status, WNOHANG) == pid;
+    }
+    if (!ended) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    check(ended && WIFEXITED(status) && WEXITSTATUS(status) == 0, what,
+          "%s", !ended                ? "still waiting after 100 stops and continues"
+                : !WIFEXITED(status)  ? "the child did not exit"
+                : WEXITSTATUS(status) == 1 ? "the wait ended without EINTR"
+                                           : "the child could not set up");
+}
+
 static void g_timeout(void)
 {
     int ep = mkepoll(), p[2];
@@ -1427,6 +1473,10 @@ static void g_timeout(void)
     sigaction(SIGUSR2, &old2, NULL);
     close_pair(p);
     xclose(ep);
+
+    stop_continue_ends_wait("SIGSTOP then SIGCONT (no handler) end epoll_wait(-1) with EINTR", 0);
+    stop_continue_ends_wait("SIGSTOP then SIGCONT (no handler) end a timed epoll_pwait2 with EINTR",
+                            1);
 }
 
 /* ------------------------------------------------------------------ */

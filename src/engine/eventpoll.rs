@@ -13,6 +13,9 @@
 //! 2. `ready` (the kernel's `ep->lock`): a short mutex over the ready list. The poll
 //!    callback takes only this lock. A transfer takes it twice: once to splice the
 //!    whole ready list onto a private list, once to re-inject what it leaves.
+//!    Every release stores `ready_hint` (what `has_ready` would answer), which one
+//!    look reads without the lock: the re-check after `raised` is cleared
+//!    (`ready_after_clear` says why that one is safe, and no other is).
 //!
 //! A file's wait-queue lock is taken before `ready` (a wake-up runs callbacks under it),
 //! and after `mtx` (ctl adds and removes watchers under `mtx`). The order is always
@@ -411,6 +414,65 @@ struct ReadyList {
     in_flight_waiters: usize,
 }
 
+/// The ready lock held (`EventPoll::lock_ready`). Releasing it stores what
+/// `has_ready` would answer into `EventPoll::ready_hint`, so that the hint follows
+/// every change of the ready list, its stale count and its transfers in flight, in the
+/// lock's order, whichever path made the change.
+struct ReadyGuard<'a> {
+    /// Always `Some`, except inside `wait`, which hands the guard to the condvar.
+    rd: Option<MutexGuard<'a, ReadyList>>,
+    ep: &'a EventPoll,
+}
+
+impl<'a> ReadyGuard<'a> {
+    /// Store the hint: a plain store, ordered before the lock's release.
+    #[inline(always)]
+    fn publish(&self) {
+        if let Some(rd) = &self.rd {
+            self.ep
+                .ready_hint
+                .store(self.ep.ready_under(rd), Ordering::Relaxed);
+        }
+    }
+
+    /// Wait on `cv`, which releases the lock meanwhile (the hint is stored first, as
+    /// on any release).
+    fn wait(mut self, cv: &Condvar) -> ReadyGuard<'a> {
+        self.publish();
+        let ep = self.ep;
+        let rd = self.rd.take().map(|rd| cv.wait(rd));
+        ReadyGuard { rd, ep }
+    }
+}
+
+impl Drop for ReadyGuard<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.publish();
+    }
+}
+
+impl std::ops::Deref for ReadyGuard<'_> {
+    type Target = ReadyList;
+    #[inline(always)]
+    fn deref(&self) -> &ReadyList {
+        match &self.rd {
+            Some(rd) => rd,
+            None => unreachable!("the ready guard is only empty inside wait"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for ReadyGuard<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut ReadyList {
+        match &mut self.rd {
+            Some(rd) => rd,
+            None => unreachable!("the ready guard is only empty inside wait"),
+        }
+    }
+}
+
 /// The engine watches reserved by all instances of this process, checked against
 /// `max_user_watches` on insert. The kernel's own watches (kernel-served fds) are not
 /// counted here.
@@ -466,6 +528,11 @@ pub struct EventPoll {
     kernel_watchers: AtomicUsize,
     /// The waker was raised and not yet lowered.
     raised: AtomicBool,
+    /// What `has_ready` would answer, as of the last release of the ready lock
+    /// (`ReadyGuard` stores it on every release). Read without the lock only where a
+    /// read-modify-write of `raised` has just ordered the read after every change that
+    /// matters (`ready_after_clear`).
+    ready_hint: AtomicBool,
     /// Notified, under `ready`, when an in-flight transfer has re-injected its items
     /// and somebody waits for that (`await_in_flight`, case 6).
     transfer_done: Condvar,
@@ -482,6 +549,7 @@ impl EventPoll {
             watchers: AtomicUsize::new(0),
             kernel_watchers: AtomicUsize::new(0),
             raised: AtomicBool::new(false),
+            ready_hint: AtomicBool::new(false),
             transfer_done: Condvar::new(),
             waker,
             variant,
@@ -573,7 +641,7 @@ impl EventPoll {
         // spare lists as large.
         items.ready_need += 1;
         if items.ready_need > items.ready_room {
-            let mut rd = self.ready.lock();
+            let mut rd = self.lock_ready();
             items.ready_need = items.len() + 1 + rd.dead;
             let want = 2 * items.ready_need + 16;
             if rd.list.capacity() < want {
@@ -591,7 +659,7 @@ impl EventPoll {
                 // Under the ready lock, where callbacks read `dead`: one that ran before
                 // saw the item dead and did nothing, and the re-poll below sees what it
                 // announced; one that runs after sees a live item.
-                let _rd = self.ready.lock();
+                let _rd = self.lock_ready();
                 old.revive(events, data);
                 drop(_rd);
                 old.file.wait_queue().renew(&old);
@@ -646,7 +714,7 @@ impl EventPoll {
     /// No transfer runs (we hold `mtx` for writing), so `linked` is stable here.
     /// Returns true when the item's ready-list entry stays, stale.
     fn retire(&self, epi: &Arc<Epitem>) -> bool {
-        let mut rd = self.ready.lock();
+        let mut rd = self.lock_ready();
         epi.dead.store(true, Ordering::Relaxed);
         if epi.linked.load(Ordering::Relaxed) {
             // A level-triggered item removed right after its delivery sits near the
@@ -687,7 +755,7 @@ impl EventPoll {
     /// Queue an item found ready by insert or modify, and signal sleepers.
     fn queue_if_unlinked(&self, epi: &Arc<Epitem>) {
         let queued = {
-            let mut rd = self.ready.lock();
+            let mut rd = self.lock_ready();
             if epi.linked.load(Ordering::Relaxed) {
                 false
             } else {
@@ -750,7 +818,7 @@ impl EventPoll {
             self.remove(&mut items, epi);
         }
         items.release_all();
-        let mut rd = self.ready.lock();
+        let mut rd = self.lock_ready();
         rd.list.clear();
         rd.dead = 0;
         rd.spares.clear();
@@ -771,8 +839,41 @@ impl EventPoll {
     /// to sleep, and the waker is not lowered, while a transfer may still put an item
     /// back. `Seed` looks at the ready list only, as the 2007 patch did.
     pub fn has_ready(&self) -> bool {
-        let rd = self.ready.lock();
-        rd.list.len() > rd.dead || self.in_flight_counts(&rd)
+        let rd = self.lock_ready();
+        self.ready_under(&rd)
+    }
+
+    /// `has_ready`'s answer for a ready list whose lock the caller holds.
+    fn ready_under(&self, rd: &ReadyList) -> bool {
+        rd.list.len() > rd.dead || self.in_flight_counts(rd)
+    }
+
+    /// Take the ready lock. Its guard updates `ready_hint` when it is released.
+    #[inline(always)]
+    fn lock_ready(&self) -> ReadyGuard<'_> {
+        ReadyGuard {
+            rd: Some(self.ready.lock()),
+            ep: self,
+        }
+    }
+
+    /// `has_ready` without the ready lock, for the re-check that follows a swap of
+    /// `raised` to false (`settle_seen`, `finish_sleep`). That re-check exists for one
+    /// kind of racing callback: one that queued an item and then found `raised` still
+    /// up, so skipped its raise. Its swap of `raised` comes before this caller's in the
+    /// flag's order of modifications (otherwise it found the flag down and raised), so
+    /// this caller's swap read from it, or from a later read-modify-write, and
+    /// everything the callback did before its swap, the release of the ready lock with
+    /// the item queued included, happens before this read. The read then finds that
+    /// release's `ready_hint` or a later one, so it sees the item unless a later holder
+    /// of the lock took it (whose transfer then delivers it). No fence, no lock: the
+    /// ordering is the one the swaps on `raised` already give (and loom models
+    /// read-modify-writes of one location exactly). Every other look, the first one
+    /// of `settle` and `prepare_sleep`'s against the `watchers` count, pairs accesses to
+    /// two different locations and keeps the lock.
+    #[inline(always)]
+    pub(super) fn ready_after_clear(&self) -> bool {
+        self.ready_hint.load(Ordering::Relaxed)
     }
 
     /// Items in flight count as available (case 6), except for `Seed`.
@@ -799,7 +900,7 @@ impl EventPoll {
         // instance lock is taken for reading: tried under the ready lock, which ranks
         // after it, so never waited for there; when a writer holds it, the ready lock
         // is dropped and both are taken in their order.
-        let mut rd = self.ready.lock();
+        let mut rd = self.lock_ready();
         if rd.list.is_empty() && !self.in_flight_counts(&rd) {
             return Ok(0);
         }
@@ -808,7 +909,7 @@ impl EventPoll {
             None => {
                 drop(rd);
                 let items = self.mtx.read();
-                rd = self.ready.lock();
+                rd = self.lock_ready();
                 items
             }
         };
@@ -923,7 +1024,7 @@ impl EventPoll {
 
         let spliced = txlist.len();
         let (busy, left, requeued) = {
-            let mut rd = self.ready.lock();
+            let mut rd = self.lock_ready();
             let mut requeued = 0u64;
             if all_requeued && rd.list.is_empty() {
                 // Steady state: everything processed goes back, behind the leftovers.
@@ -1024,10 +1125,7 @@ impl EventPoll {
     ///
     /// Transfers that find items of their own never wait, so concurrent transfers
     /// stay concurrent. `Seed` answers at once, as the 2007 patch did.
-    fn await_in_flight<'a>(
-        &self,
-        mut rd: MutexGuard<'a, ReadyList>,
-    ) -> Option<MutexGuard<'a, ReadyList>> {
+    fn await_in_flight<'a>(&'a self, mut rd: ReadyGuard<'a>) -> Option<ReadyGuard<'a>> {
         if self.variant == Variant::Seed {
             return None;
         }
@@ -1042,13 +1140,10 @@ impl EventPoll {
 
     /// Sleep until an in-flight transfer has re-injected its items.
     #[cold]
-    fn wait_transfer_done<'a>(
-        &self,
-        mut rd: MutexGuard<'a, ReadyList>,
-    ) -> MutexGuard<'a, ReadyList> {
+    fn wait_transfer_done<'a>(&'a self, mut rd: ReadyGuard<'a>) -> ReadyGuard<'a> {
         STATS.in_flight_wait();
         rd.in_flight_waiters += 1;
-        let mut rd = self.transfer_done.wait(rd);
+        let mut rd = rd.wait(&self.transfer_done);
         rd.in_flight_waiters -= 1;
         rd
     }
@@ -1084,7 +1179,7 @@ impl EventPoll {
         // Pass 1: collect. The private list and the per-item record are reused buffers,
         // as in the single pass, so the comparison is of the algorithms, not of malloc.
         let (mut txlist, mut delivered) = {
-            let mut rd = self.ready.lock();
+            let mut rd = self.lock_ready();
             let mut txlist = rd.spares.pop().unwrap_or_default();
             let delivered = std::mem::take(&mut rd.delivered);
             loop {
@@ -1132,7 +1227,7 @@ impl EventPoll {
         // Pass 3: re-inject. Items not looked at (after a fault) go back as they were.
         let spliced = txlist.len();
         let (busy, left, requeued) = {
-            let mut rd = self.ready.lock();
+            let mut rd = self.lock_ready();
             let mut requeued = 0u64;
             for (i, (epi, &revents)) in txlist.drain(..).zip(delivered.iter()).enumerate() {
                 epi.in_tx.store(false, Ordering::Relaxed);
@@ -1233,7 +1328,7 @@ impl EventPoll {
         // A swap, not a store: as a read-modify-write it is ordered with the
         // callbacks' swaps on `raised` (and loom models it exactly).
         self.raised.swap(false, Ordering::SeqCst);
-        if self.has_ready() {
+        if self.ready_after_clear() {
             self.signal();
             return true;
         }
@@ -1298,7 +1393,7 @@ impl EventPoll {
         // must not stay up unowned. Re-checked after, as in `settle`.
         self.waker.lower();
         self.raised.swap(false, Ordering::SeqCst);
-        if self.has_ready() {
+        if self.ready_after_clear() {
             self.signal();
         }
     }
@@ -1381,7 +1476,7 @@ impl EventPoll {
     pub fn prune(&self) {
         let _items = self.mtx.read();
         {
-            let mut rd = self.ready.lock();
+            let mut rd = self.lock_ready();
             let before = rd.list.len();
             rd.list.retain(|epi| {
                 if epi.is_stale() {
@@ -1408,7 +1503,7 @@ impl EventPoll {
     pub fn prune_head(&self) {
         let _items = self.mtx.read();
         {
-            let mut rd = self.ready.lock();
+            let mut rd = self.lock_ready();
             while let Some((epi, stale)) =
                 rd.list.front().map(|e| (Arc::clone(&e.epi), e.is_stale()))
             {
@@ -1609,7 +1704,7 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
         STATS.skipped_linked();
         false
     } else {
-        let mut rd = ep.ready.lock();
+        let mut rd = ep.lock_ready();
         if epi.dead.load(Ordering::Relaxed) {
             return false; // removed
         }

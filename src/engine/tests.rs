@@ -1773,3 +1773,56 @@ fn read_level_is_what_a_transfer_re_polls() {
     assert_eq!(f.level.poll(), EPOLLHUP);
     ep.free();
 }
+
+/// `ready_hint`, which the re-check after a swap of `raised` reads without the ready
+/// lock, is stored on every release of that lock (`ReadyGuard`): after each kind of
+/// change of the ready list, on every variant, it must say what `has_ready` says. A
+/// path that changed the list without going through the guard would leave it stale,
+/// and a stale "nothing ready" there strands a queued item behind a lowered waker.
+#[test]
+fn the_lock_free_ready_hint_follows_every_change_of_the_ready_list() {
+    for variant in [Variant::SinglePass, Variant::MultiPass, Variant::Seed] {
+        let (ep, _w) = mock_ep(variant);
+        let same = |what: &str| {
+            // `has_ready` first: it takes the lock, so it also republishes the hint;
+            // the hint is read before, as left by the operation itself.
+            let hint = ep.ready_after_clear();
+            assert_eq!(hint, ep.has_ready(), "{variant:?}: after {what}");
+        };
+        same("nothing");
+        let files: Vec<_> = (0..4).map(|_| mock_file(0)).collect();
+        add(&ep, &files[0], 0, EPOLLIN, 0);
+        add(&ep, &files[1], 1, EPOLLIN | EPOLLET, 1);
+        add(&ep, &files[2], 2, EPOLLIN | EPOLLONESHOT, 2);
+        add(&ep, &files[3], 3, EPOLLIN, 3);
+        same("ADD of unready files");
+        files[1].add(EPOLLIN, KEY_READABLE);
+        same("a callback queueing an item");
+        assert_eq!(wait(&ep, 8).len(), 1);
+        same("an edge-triggered transfer emptying the list");
+        files[0].add(EPOLLIN, KEY_READABLE);
+        files[2].add(EPOLLIN, KEY_READABLE);
+        files[3].add(EPOLLIN, KEY_READABLE);
+        same("three callbacks");
+        assert_eq!(wait(&ep, 1).len(), 1);
+        same("a transfer leaving items behind");
+        wait(&ep, 8);
+        same("a transfer re-queueing level-triggered items, the ONESHOT one disarmed");
+        del(&ep, &files[0], 0);
+        same("DEL of a queued item");
+        files[3].set_quietly(0);
+        ep.prune();
+        same("prune dropping an item no longer ready");
+        add(&ep, &files[0], 0, EPOLLIN, 0);
+        same("ADD reviving the deleted item, still ready");
+        modify(&ep, &files[2], 2, EPOLLIN | EPOLLONESHOT, 2);
+        same("MOD re-arming the ONESHOT item");
+        while !wait(&ep, 8).is_empty() {
+            for f in &files {
+                f.set_quietly(0);
+            }
+        }
+        same("the list drained");
+        ep.free();
+    }
+}

@@ -387,7 +387,6 @@ END {
 		printf "%s\t%s\t%s\t%s\t%s\n", n, k, u, med(c, "multipass", "NS_PER_CALL"), med(c, "seed", "NS_PER_CALL") > (gen "/sweep.tsv")
 		SK[n] = k; SU[n] = u
 		if (n == 200) t_sw200 = r
-		if (n == 10000) t_sw10k = r
 	}
 	if (closed != "") {
 		out("sweep", "")

@@ -18,7 +18,7 @@
 #   make test-torture   threads, signals, fork/exec/spawn torture: kernel, then uepoll
 #   make soak           token-conservation soak under uepoll (SOAK_MINUTES, default 10)
 #   make loom     the loom models of the engine's protocol
-#   make bench    the full A/B benchmark (scripts/bench.sh, about 7 minutes): every
+#   make bench    the full A/B benchmark (scripts/bench.sh, about 8 minutes): every
 #                 workload, five interleaved runs per side; rewrites docs/benchmarks.md
 #                 and its two SVG charts
 

@@ -3,10 +3,14 @@
  * use them to post work to each other.
  *
  * -f eventfds are registered (EPOLLIN, level-triggered, or edge-triggered
- * with -e) in one epoll instance.  -c consumer threads loop on
- * epoll_wait(timeout -1, up to 16 events); for each event they read the
- * eventfd (non-blocking), which returns and clears the number of messages
- * posted to it.  -p producer threads post messages: each picks the next
+ * with -e; with -o also EPOLLONESHOT) in one epoll instance.  -c consumer
+ * threads loop on epoll_wait(timeout -1, up to 16 events); for each event they
+ * read the eventfd (non-blocking), which returns and clears the number of
+ * messages posted to it.  With -o a consumer then re-arms the eventfd with
+ * EPOLL_CTL_MOD (the same events), as a program using ONESHOT does once it has
+ * handled the fd.  With -n the waits do not block: epoll_wait(timeout 0), and a
+ * consumer that gets no event calls sched_yield() and waits again (counted as
+ * empty_waits).  -p producer threads post messages: each picks the next
  * eventfd (round robin, starting at its own index) and writes 1 to it.
  *
  * Producers are flow-controlled like a bounded queue: a producer posts only
@@ -19,13 +23,22 @@
  * signalled: every consumer sees it and leaves.
  *
  * Flags: -p producers (2)  -c consumers (2)  -f eventfds (8)  -w window per
- *        producer (64)  -d seconds (1)  -e edge-triggered
+ *        producer (64)  -d seconds (1)  -e edge-triggered  -o EPOLLONESHOT,
+ *        re-armed by MOD after each read  -n non-blocking waits (timeout 0)
  *
  * Output (stdout):
+ *   mode: m                  lt or et, then -oneshot with -o, then
+ *                            -nonblock with -n (e.g. lt-oneshot)
  *   messages, wakeups, ...   totals
+ *   empty_waits: e           waits that returned no event (-n; 0 otherwise)
+ *   rearms: r                EPOLL_CTL_MOD re-arms (-o; 0 otherwise)
  *   wakeups_per_sec: w       epoll events that found messages, per second
  *   events_per_sec: x        messages consumed per second
- * (both counted up to the deadline; the shutdown is not timed)
+ *   cpu_ns_per_message: c    the process's CPU time (getrusage RUSAGE_SELF,
+ *                            user + system, all threads) over the timed part,
+ *                            per message consumed in it: steadier than the
+ *                            rate on a loaded machine
+ * (all counted up to the deadline; the shutdown is not timed)
  *
  * Only plain libc calls are used so the program behaves the same under
  * LD_PRELOAD of a user-space epoll.
@@ -41,12 +54,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #define STOP_TAG UINT64_MAX
 
-static int nprod = 2, ncons = 2, nfds = 8, window = 64, edge = 0;
+static int nprod = 2, ncons = 2, nfds = 8, window = 64, edge = 0, oneshot = 0, nonblock = 0;
 static double duration = 1.0;
 static int epfd = -1, stopfd = -1;
 static int *efds;
@@ -56,7 +70,7 @@ static int failed;                /* __atomic */
 
 struct cons {
 	pthread_t tid;
-	uint64_t wakeups, messages, empty_reads;
+	uint64_t wakeups, messages, empty_reads, empty_waits, rearms;
 };
 
 struct prod {
@@ -72,6 +86,22 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The events an eventfd is registered with, and re-armed with under -o. */
+static uint32_t item_events(void)
+{
+	return EPOLLIN | (edge ? EPOLLET : 0) | (oneshot ? EPOLLONESHOT : 0);
+}
+
+/* User + system CPU time of the whole process (every thread), in ns. */
+static double cpu_ns(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return ((double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec) * 1e9 +
+	       ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3;
+}
+
 static void fail(const char *what)
 {
 	fprintf(stderr, "bench-eventfd: %s: %s\n", what, strerror(errno));
@@ -84,12 +114,22 @@ static void *consumer(void *arg)
 	struct cons *c = arg;
 	struct epoll_event ev[16];
 	for (;;) {
-		int n = epoll_wait(epfd, ev, 16, -1);
+		int n = epoll_wait(epfd, ev, 16, nonblock ? 0 : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			fail("epoll_wait");
 			return NULL;
+		}
+		if (n == 0) {
+			if (!nonblock) {
+				fprintf(stderr, "bench-eventfd: epoll_wait(-1) returned 0\n");
+				__atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
+				return NULL;
+			}
+			c->empty_waits++;
+			sched_yield();
+			continue;
 		}
 		int stop = 0;
 		for (int k = 0; k < n; k++) {
@@ -115,6 +155,19 @@ static void *consumer(void *arg)
 			} else {
 				fail("read eventfd");
 				return NULL;
+			}
+			if (oneshot) {
+				/* The item is disarmed until this MOD; a message posted
+				 * since the read is found by MOD's re-poll. */
+				struct epoll_event re;
+				memset(&re, 0, sizeof(re));
+				re.events = item_events();
+				re.data.u64 = d;
+				if (epoll_ctl(epfd, EPOLL_CTL_MOD, efds[d], &re) != 0) {
+					fail("epoll_ctl MOD (re-arm)");
+					return NULL;
+				}
+				c->rearms++;
 			}
 		}
 		if (stop)
@@ -154,14 +207,14 @@ static void *producer(void *arg)
 static void usage(const char *p)
 {
 	fprintf(stderr, "usage: %s [-p producers] [-c consumers] [-f eventfds] [-w window] "
-		"[-d seconds] [-e]\n", p);
+		"[-d seconds] [-e] [-o] [-n]\n", p);
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	int opt;
-	while ((opt = getopt(argc, argv, "p:c:f:w:d:eh")) != -1) {
+	while ((opt = getopt(argc, argv, "p:c:f:w:d:eonh")) != -1) {
 		switch (opt) {
 		case 'p': nprod = atoi(optarg); break;
 		case 'c': ncons = atoi(optarg); break;
@@ -169,6 +222,8 @@ int main(int argc, char **argv)
 		case 'w': window = atoi(optarg); break;
 		case 'd': duration = atof(optarg); break;
 		case 'e': edge = 1; break;
+		case 'o': oneshot = 1; break;
+		case 'n': nonblock = 1; break;
 		default: usage(argv[0]);
 		}
 	}
@@ -195,7 +250,7 @@ int main(int argc, char **argv)
 		}
 		struct epoll_event ev;
 		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN | (edge ? EPOLLET : 0);
+		ev.events = item_events();
 		ev.data.u64 = (uint64_t)i;
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, efds[i], &ev) != 0) {
 			perror("bench-eventfd: epoll_ctl ADD");
@@ -226,6 +281,7 @@ int main(int argc, char **argv)
 		}
 	}
 	double t0 = now_s();
+	double cpu0 = cpu_ns();
 	for (int k = 0; k < nprod; k++) {
 		ps[k].idx = k;
 		int rc = pthread_create(&ps[k].tid, NULL, producer, &ps[k]);
@@ -245,6 +301,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < ncons; k++)
 		woke += __atomic_load_n(&cs[k].wakeups, __ATOMIC_RELAXED);
 	double secs = now_s() - t0;
+	double cpu = cpu_ns() - cpu0;
 	__atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
 	for (int k = 0; k < nprod; k++)
 		pthread_join(ps[k].tid, NULL);
@@ -257,10 +314,13 @@ int main(int argc, char **argv)
 		pthread_join(cs[k].tid, NULL);
 
 	uint64_t wakeups = 0, messages = 0, empty = 0, posts = 0, yields = 0;
+	uint64_t empty_waits = 0, rearms = 0;
 	for (int k = 0; k < ncons; k++) {
 		wakeups += cs[k].wakeups;
 		messages += cs[k].messages;
 		empty += cs[k].empty_reads;
+		empty_waits += cs[k].empty_waits;
+		rearms += cs[k].rearms;
 	}
 	for (int k = 0; k < nprod; k++) {
 		posts += ps[k].posts;
@@ -281,7 +341,8 @@ int main(int argc, char **argv)
 	printf("producers: %d\n", nprod);
 	printf("consumers: %d\n", ncons);
 	printf("eventfds: %d\n", nfds);
-	printf("mode: %s\n", edge ? "et" : "lt");
+	printf("mode: %s%s%s\n", edge ? "et" : "lt", oneshot ? "-oneshot" : "",
+	       nonblock ? "-nonblock" : "");
 	printf("window: %d\n", window);
 	printf("seconds: %.3f\n", secs);
 	printf("posts: %" PRIu64 "\n", posts);
@@ -289,9 +350,15 @@ int main(int argc, char **argv)
 	printf("messages_left: %" PRIu64 "\n", left);
 	printf("wakeups: %" PRIu64 "\n", wakeups);
 	printf("empty_reads: %" PRIu64 "\n", empty);
+	printf("empty_waits: %" PRIu64 "\n", empty_waits);
+	printf("rearms: %" PRIu64 "\n", rearms);
 	printf("producer_yields: %" PRIu64 "\n", yields);
 	printf("wakeups_per_sec: %.0f\n", (double)woke / secs);
 	printf("events_per_sec: %.0f\n", (double)done / secs);
+	if (done)
+		printf("cpu_ns_per_message: %.0f\n", cpu / (double)done);
+	else
+		printf("cpu_ns_per_message: none\n"); /* nothing consumed */
 	int status = 0;
 	if (posts != messages + left) {
 		fprintf(stderr, "bench-eventfd: %" PRIu64 " posted but %" PRIu64

@@ -24,7 +24,10 @@
 # build/bench-quick with --quick, or the --out directory if it is not docs/),
 # the output of a failed run to RAW/fail-*.log.
 # Sides: kernel (no preload), uepoll (preload, default engine), and for the
-# variants table also multipass and seed (UEPOLL_ENGINE=...). A variant the
+# variants table also multipass and seed (UEPOLL_ENGINE=...). Two workloads
+# run on other sides: atomics on kernel and counting (the library of make
+# count-lib), and wakeprim (in the latency group: the wake primitives of the
+# kernel, for the wake-up floor of the targets table) on the kernel alone. A variant the
 # library does not know falls back to singlepass with a warning; that is
 # noted in the report, not treated as an error.
 #
@@ -64,7 +67,7 @@ case "$bindir" in /*) ;; *) bindir="$root/$bindir" ;; esac
 # atomics group; without it that group reports the host's locked-op cost only.
 countlib=${UEPOLL_COUNT_LIB:-target/count/release/libuepoll.so}
 case "$countlib" in /*) ;; *) countlib="$root/$countlib" ;; esac
-for b in bench-wait stress bench-ctl bench-latency bench-eventfd bench-idle bench-unserved bench-mem bench-atomics; do
+for b in bench-wait stress bench-ctl bench-latency bench-eventfd bench-idle bench-unserved bench-mem bench-atomics bench-wakeprim; do
 	[ -x "$bindir/$b" ] || die_setup "missing binary $bindir/$b (run make)"
 done
 command -v python3 >/dev/null 2>&1 || die_setup "python3 is needed for the SVG charts"
@@ -118,9 +121,11 @@ want() { # GROUP -> 0 if selected
 if [ $quick -eq 1 ]; then
 	bw="-q -r 1 -m 20"; churn_d=0.2; ctl="-q -r 1 -m 10"; lat="-q -i 1000 -r 1 -w 100"
 	efd_d=0.2; idle="-q -r 1 -m 10"; uns="-q -r 1 -m 10"; mem="-n 2000"; atom_r=40
+	wprim="-r 1 -i 2000 -w 200"
 else
 	bw="-q -r 5 -m 100"; churn_d=2; ctl="-q -r 5 -m 40"; lat="-q -i 20000 -r 1 -w 1000"
 	efd_d=1; idle="-q -r 5 -m 40"; uns="-q -r 5 -m 60"; mem="-n 8000"; atom_r=400
+	wprim="-r 3 -i 20000"
 fi
 
 ids=()
@@ -171,11 +176,22 @@ fi
 if want latency; then
 	wl "latency" "$KU" "$bindir/bench-latency $lat"
 	wl "latency-pinned" "$KU" "$bindir/bench-latency $lat -P 0"
+	# The kernel's wake primitives (pinned ping-pongs woken by epoll, by an eventfd
+	# raise as uepoll does, by a futex), for the wake-up floor: run without the
+	# library only, as atomics runs on "kernel counting".
+	wl "wakeprim" "kernel" "$bindir/bench-wakeprim $wprim"
 fi
 if want eventfd; then
 	wl "efd-1x1" "$KU" "$bindir/bench-eventfd -p 1 -c 1 -f 8 -w 64 -d $efd_d"
 	wl "efd-2x2" "$KU" "$bindir/bench-eventfd -p 2 -c 2 -f 8 -w 64 -d $efd_d"
 	wl "efd-2x2-et" "$KU" "$bindir/bench-eventfd -p 2 -c 2 -f 8 -w 64 -d $efd_d -e"
+	# Issue 14's wake-up workloads: one writer, 2 waiters on one instance. ONESHOT
+	# is the flag on its own (level-triggered underneath: a delivered ONESHOT item is
+	# disarmed whatever its trigger, and the issue lists it beside LT and ET).
+	wl "efd-1x2" "$KU" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d"
+	wl "efd-1x2-et" "$KU" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -e"
+	wl "efd-1x2-os" "$KU" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -o"
+	wl "efd-1x2-nb" "$KU" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -n"
 fi
 if want idle; then
 	for i in 0 1000 10000 100000; do
@@ -325,7 +341,16 @@ function faster(r) { # r = uepoll/kernel of a time
 	return sprintf("%.2fx slower", r)
 }
 function times(r) { return r == "" ? "—" : sprintf("%.2fx", r) }
+function r2(r) { return r == "" ? "—" : sprintf("%.2f", r) }
+function ns1(v) { return v == "" ? "—" : sprintf("%.1f", v) }
 function status(ok, v) { if (v == "") return "not measured"; return ok ? "**met**" : "**missed**" }
+# two figures against one lower bound (LT and ET): missed if either is below it
+function st2(a, b, thr) {
+	if (a == "" && b == "") return "not measured"
+	if ((a != "" && a < thr) || (b != "" && b < thr)) return "**missed**"
+	if (a == "" || b == "") return "not measured (one of two)"
+	return "**met**"
+}
 function out(name, line) { print line > (gen "/" name ".md") }
 
 {
@@ -360,8 +385,8 @@ END {
 		if (str(c, "kernel", "WRITE_ENDS") == "closed" || str(c, "uepoll", "WRITE_ENDS") == "closed") closed = closed (closed == "" ? "" : ", ") n
 		out("sweep", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", n, cell(c, "kernel", "NS_PER_CALL"), cell(c, "uepoll", "NS_PER_CALL"), rfmt(r), faster(r), (k == "" ? "—" : num(k / n)), (u == "" ? "—" : num(u / n)), spr2(c, "NS_PER_CALL", "kernel", "uepoll")))
 		printf "%s\t%s\t%s\t%s\t%s\n", n, k, u, med(c, "multipass", "NS_PER_CALL"), med(c, "seed", "NS_PER_CALL") > (gen "/sweep.tsv")
+		SK[n] = k; SU[n] = u
 		if (n == 200) t_sw200 = r
-		if (n == 10000) t_sw10k = r
 	}
 	if (closed != "") {
 		out("sweep", "")
@@ -369,8 +394,8 @@ END {
 	}
 
 	# ---- churn
-	out("churn", "| threads | LT kernel | LT uepoll | LT uepoll/kernel | ET kernel | ET uepoll | ET uepoll/kernel | spread |")
-	out("churn", "|---:|---:|---:|---:|---:|---:|---:|---:|")
+	out("churn", "| threads | LT kernel | LT uepoll | LT uepoll/kernel | ET kernel | ET uepoll | ET uepoll/kernel | CPU per event, uepoll/kernel, LT / ET | spread |")
+	out("churn", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	print "threads\tkernel LT\tkernel ET\tuepoll LT\tuepoll ET" > (gen "/threads.tsv")
 	split("1 2 4 8 16", TS, " ")
 	for (i = 1; i <= 5; i++) {
@@ -378,24 +403,28 @@ END {
 		kl = med(cl, "kernel", "events_per_sec"); ul = med(cl, "uepoll", "events_per_sec")
 		ke = med(ce, "kernel", "events_per_sec"); ue = med(ce, "uepoll", "events_per_sec")
 		sp1 = spr2(cl, "events_per_sec", "kernel", "uepoll"); sp2 = spr2(ce, "events_per_sec", "kernel", "uepoll")
-		out("churn", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s / %s |", t, cell(cl, "kernel", "events_per_sec"), cell(cl, "uepoll", "events_per_sec"), times(ratio(ul, kl)), cell(ce, "kernel", "events_per_sec"), cell(ce, "uepoll", "events_per_sec"), times(ratio(ue, ke)), sp1, sp2))
+		CTL[t] = ratio(ul, kl); CTE[t] = ratio(ue, ke)
+		CCL[t] = ratio(med(cl, "uepoll", "cpu_ns_per_event"), med(cl, "kernel", "cpu_ns_per_event"))
+		CCE[t] = ratio(med(ce, "uepoll", "cpu_ns_per_event"), med(ce, "kernel", "cpu_ns_per_event"))
+		out("churn", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |", t, cell(cl, "kernel", "events_per_sec"), cell(cl, "uepoll", "events_per_sec"), times(CTL[t]), cell(ce, "kernel", "events_per_sec"), cell(ce, "uepoll", "events_per_sec"), times(CTE[t]), r2(CCL[t]), r2(CCE[t]), sp1, sp2))
 		printf "%s\t%s\t%s\t%s\t%s\n", t, kl, ke, ul, ue > (gen "/threads.tsv")
-		if (t == 2) { t_c2l = ratio(ul, kl); t_c2e = ratio(ue, ke) }
-		if (t == 16) { t_c16l = ratio(ul, kl); t_c16e = ratio(ue, ke) }
 	}
 	cl = "churn16k-lt"; ce = "churn16k-et"
 	if ((cl in seen) || (ce in seen)) {
 		kl = med(cl, "kernel", "events_per_sec"); ul = med(cl, "uepoll", "events_per_sec")
 		ke = med(ce, "kernel", "events_per_sec"); ue = med(ce, "uepoll", "events_per_sec")
 		sp1 = spr2(cl, "events_per_sec", "kernel", "uepoll"); sp2 = spr2(ce, "events_per_sec", "kernel", "uepoll")
-		out("churn", sprintf("| 16, 1000 pipes, 8 tokens | %s | %s | %s | %s | %s | %s | %s / %s |", cell(cl, "kernel", "events_per_sec"), cell(cl, "uepoll", "events_per_sec"), times(ratio(ul, kl)), cell(ce, "kernel", "events_per_sec"), cell(ce, "uepoll", "events_per_sec"), times(ratio(ue, ke)), sp1, sp2))
-		t_c16kl = ratio(ul, kl); t_c16ke = ratio(ue, ke)
+		CTL["16k"] = ratio(ul, kl); CTE["16k"] = ratio(ue, ke)
+		CCL["16k"] = ratio(med(cl, "uepoll", "cpu_ns_per_event"), med(cl, "kernel", "cpu_ns_per_event"))
+		CCE["16k"] = ratio(med(ce, "uepoll", "cpu_ns_per_event"), med(ce, "kernel", "cpu_ns_per_event"))
+		out("churn", sprintf("| 16, 1000 pipes, 8 tokens | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |", cell(cl, "kernel", "events_per_sec"), cell(cl, "uepoll", "events_per_sec"), times(CTL["16k"]), cell(ce, "kernel", "events_per_sec"), cell(ce, "uepoll", "events_per_sec"), times(CTE["16k"]), r2(CCL["16k"]), r2(CCE["16k"]), sp1, sp2))
 	}
 
 	# ---- atomics: locked instructions per operation (deterministic: the median of
 	# identical runs) and what one costs on this host
 	c = "atomics"
 	lk = med(c, "kernel", "LOCK_NS"); lc = med(c, "counting", "LOCK_NS")
+	t_lk = (lk != "") ? lk : lc
 	out("atomics", sprintf("The cost of one locked instruction on this host, measured by `bench-atomics` in this run (a loop of `lock xadd` on one cache line, the median of 11 runs of 2 million): **%s ns** (in the kernel-side runs; %s ns in the counting-library runs).", (lk == "" ? "not measured" : sprintf("%.1f", lk)), (lc == "" ? "—" : sprintf("%.1f", lc))))
 	out("atomics", "")
 	if (!has(c, "counting", "A_LT_EVENT_TOTAL")) {
@@ -430,8 +459,7 @@ END {
 			}
 			line = line " " (lk == "" ? "—" : num(tot * lk)) " |"
 			out("atomics", line)
-			if (r == "LT_EVENT") t_alt = tot
-			if (r == "TRIPLE") t_atr = tot
+			AT[r] = tot
 		}
 		sr = med(c, "counting", "SLEEP_ROUNDS")
 		out("atomics", "")
@@ -450,7 +478,7 @@ END {
 		for (j = 1; j <= 4; j++) {
 			o = OPS[j]; k = med(c, "kernel", o); u = med(c, "uepoll", o); r = ratio(u, k)
 			out("ctl", sprintf("| %s | %s | %s | %s | %s | %s | %s |", BS[i], OPN[o], cell(c, "kernel", o), cell(c, "uepoll", o), rfmt(r), faster(r), spr2(c, o, "kernel", "uepoll")))
-			if (BS[i] == 0 && o == "NS_PER_TRIPLE") t_ctl = r
+			if (BS[i] == 0 && o == "NS_PER_TRIPLE") { t_ctl = r; t_ctlk = k; t_ctlu = u }
 		}
 	}
 
@@ -466,20 +494,29 @@ END {
 		for (j = 1; j <= 4; j++) {
 			o = LK[j]; k = med(c, "kernel", o); u = med(c, "uepoll", o)
 			out("latency", sprintf("| %s | %s | %s | %s | %s | %s |", LN[o], LCN[c], cell(c, "kernel", o), cell(c, "uepoll", o), rfmt(ratio(u, k)), spr2(c, o, "kernel", "uepoll")))
-			if (o == "NS_PER_RTT" && i == 1) t_lat = ratio(u, k)
-			if (o == "NS_PER_RTT" && i == 2) t_latp = ratio(u, k)
+			if (o == "NS_PER_RTT" && i == 1) { t_lat = ratio(u, k); t_latk = k }
+			if (o == "NS_PER_RTT" && i == 2) { t_latp = ratio(u, k); t_latpk = k }
 		}
 	}
+	c = "wakeprim"
+	wpP = med(c, "kernel", "MEDIAN_epoll"); wpE = med(c, "kernel", "MEDIAN_eventfd")
+	wpF = med(c, "kernel", "MEDIAN_futex"); wpN = med(c, "kernel", "MEDIAN_nowake")
+	out("latency", "")
+	if (!(c in seen) && !failed(c, "kernel")) out("latency", "Wake primitives of the kernel (`bench-wakeprim`): not run.")
+	else out("latency", sprintf("Wake primitives of the kernel in this run (`bench-wakeprim`, without `LD_PRELOAD`, both threads on CPU 0; ns per round trip, the median of its rounds, then of the runs): woken by kernel epoll on the pipe **%s**; by an eventfd raise and `epoll_pwait2`, the path of uepoll, **%s** (%s); by a futex %s; no sleep, the data path alone, %s.", cell(c, "kernel", "MEDIAN_epoll"), cell(c, "kernel", "MEDIAN_eventfd"), ((wpP == "" || wpE == "") ? "—" : sprintf("%+d against epoll", wpE - wpP)), cell(c, "kernel", "MEDIAN_futex"), cell(c, "kernel", "MEDIAN_nowake")))
 
 	# ---- eventfd
-	out("eventfd", "| producers × consumers | mode | kernel msgs/s | uepoll msgs/s | uepoll/kernel | kernel wake-ups/s | uepoll wake-ups/s | spread |")
-	out("eventfd", "|---|---|---:|---:|---:|---:|---:|---:|")
-	split("efd-1x1 efd-2x2 efd-2x2-et", EC, " ")
+	out("eventfd", "| producers × consumers | mode | kernel msgs/s | uepoll msgs/s | uepoll/kernel | CPU per message, uepoll/kernel | kernel wake-ups/s | uepoll wake-ups/s | spread |")
+	out("eventfd", "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	ne = split("efd-1x1 efd-2x2 efd-2x2-et efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb", EC, " ")
 	EN["efd-1x1"] = "1 × 1|LT"; EN["efd-2x2"] = "2 × 2|LT"; EN["efd-2x2-et"] = "2 × 2|ET"
-	for (j = 1; j <= 3; j++) {
+	EN["efd-1x2"] = "1 × 2|LT"; EN["efd-1x2-et"] = "1 × 2|ET"; EN["efd-1x2-os"] = "1 × 2|ONESHOT (level), re-armed by MOD"
+	EN["efd-1x2-nb"] = "1 × 2|LT, non-blocking waits (timeout 0)"
+	for (j = 1; j <= ne; j++) {
 		c = EC[j]; split(EN[c], nm, "|")
 		k = med(c, "kernel", "events_per_sec"); u = med(c, "uepoll", "events_per_sec")
-		out("eventfd", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", nm[1], nm[2], cell(c, "kernel", "events_per_sec"), cell(c, "uepoll", "events_per_sec"), times(ratio(u, k)), cell(c, "kernel", "wakeups_per_sec"), cell(c, "uepoll", "wakeups_per_sec"), spr2(c, "events_per_sec", "kernel", "uepoll")))
+		ER[c] = ratio(u, k); ECR[c] = ratio(med(c, "uepoll", "cpu_ns_per_message"), med(c, "kernel", "cpu_ns_per_message"))
+		out("eventfd", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", nm[1], nm[2], cell(c, "kernel", "events_per_sec"), cell(c, "uepoll", "events_per_sec"), times(ER[c]), r2(ECR[c]), cell(c, "kernel", "wakeups_per_sec"), cell(c, "uepoll", "wakeups_per_sec"), spr2(c, "events_per_sec", "kernel", "uepoll")))
 	}
 
 	# ---- idle
@@ -574,29 +611,91 @@ END {
 		out("variants", "UEPOLL_ENGINE=" fbn ": this build of the library did not know the variant and fell back to singlepass (it printed a warning), so that column measures singlepass.")
 	}
 
-	# ---- targets
-	out("targets", "| target | measured | status |")
-	out("targets", "|---|---:|---|")
-	out("targets", sprintf("| epwbench n=200: uepoll/kernel ≤ 0.05 | %s | %s |", rfmt(t_sw200), status(t_sw200 != "" && t_sw200 <= 0.05, t_sw200)))
-	out("targets", sprintf("| epwbench n=10000: uepoll/kernel ≤ 0.05 | %s | %s |", rfmt(t_sw10k), status(t_sw10k != "" && t_sw10k <= 0.05, t_sw10k)))
-	out("targets", sprintf("| churn, 2 threads, LT: ≥ 2x the kernel | %s | %s |", times(t_c2l), status(t_c2l != "" && t_c2l >= 2, t_c2l)))
-	out("targets", sprintf("| churn, 2 threads, ET: ≥ 2x the kernel | %s | %s |", times(t_c2e), status(t_c2e != "" && t_c2e >= 2, t_c2e)))
-	out("targets", sprintf("| churn, 16 threads, LT: ≥ 1.5x the kernel | %s | %s |", times(t_c16l), status(t_c16l != "" && t_c16l >= 1.5, t_c16l)))
-	out("targets", sprintf("| churn, 16 threads, ET: ≥ 1.5x the kernel | %s | %s |", times(t_c16e), status(t_c16e != "" && t_c16e >= 1.5, t_c16e)))
-	out("targets", sprintf("| ADD+MOD+DEL (one fd, nothing else registered): uepoll/kernel ≤ 0.1 | %s | %s |", rfmt(t_ctl), status(t_ctl != "" && t_ctl <= 0.1, t_ctl)))
-	out("targets", sprintf("| ADD+MOD+DEL: ≤ 6 locked instructions | %s | %s |", (t_atr == "" ? "—" : num(t_atr)), status(t_atr != "" && t_atr <= 6, t_atr)))
-	out("targets", sprintf("| wait, 200 ready LT pipes: no locked instruction per event (the per-call ones spread over 200: ≤ 0.05) | %s | %s |", (t_alt == "" ? "—" : num(t_alt)), status(t_alt != "" && t_alt <= 0.05, t_alt)))
-	out("targets", sprintf("| churn, 16 threads, 1000 pipes, 8 tokens, LT / ET: ≥ 2x the kernel | %s / %s | %s |", times(t_c16kl), times(t_c16ke), status(t_c16kl != "" && t_c16ke != "" && t_c16kl >= 2 && t_c16ke >= 2, t_c16kl)))
-	out("targets", sprintf("| wake-up latency, median round trip: uepoll/kernel ≤ 1.1 | %s | %s |", rfmt(t_lat), status(t_lat != "" && t_lat <= 1.1, t_lat)))
-	out("targets", sprintf("| the same with both threads on one CPU (no cross-CPU wake-up) | %s | %s |", rfmt(t_latp), status(t_latp != "" && t_latp <= 1.1, t_latp)))
-	out("targets", sprintf("| I/O on fds uepoll does not serve: CPU-time overhead ≤ 2%% (worst workload%s) | %s | %s |", (t_unsw == "" ? "" : ": " t_unsw), (t_uns == "" ? "—" : sprintf("%+.1f%%", t_uns)), status(t_uns != "" && t_uns <= 2, t_uns)))
-	out("targets", sprintf("| memory per registered fd ≤ the kernel%s | %s | %s |", (t_mem == "" ? "" : sprintf(" (%s vs %s bytes)", num(t_memu), num(t_memk))), rfmt(t_mem), status(t_mem != "" && t_mem <= 1, t_mem)))
+	# ---- targets: the targets of issue 14, in its order, then the rows of issue 4 still
+	# reported. Each row: the target, what this run measured, met or missed, the
+	# floor computed from figures of this same run, and why the remaining cost is
+	# needed (the section of this page that explains it). A figure whose group was
+	# not run, or failed, makes its cells say so; the table keeps its shape.
+	AP = sprintf("%c", 39)
+	out("targets", "| target | measured | status | floor measured in this run | why (docs section) |")
+	out("targets", "|---|---|---|---|---|")
+	# wait, 200 ready LT pipes: locked instructions per event beyond those of the call
+	# (bench-atomics prints its counts to 0.01, so within 0.005 is none)
+	alt = AT["LT_EVENT"]; altc = AT["LT_CALL"]
+	bey = (alt == "" || altc == "") ? "" : alt - altc / 200
+	if (bey == "") m = "not measured (atomics, counting library)"
+	else if (bey <= 0.005 + 1e-9) m = sprintf("%s per event: the call" AP "s %s spread over 200, none of its own", num(alt), num(altc))
+	else m = sprintf("%s per event: %.2f beyond the call" AP "s %s spread over 200", num(alt), bey, num(altc))
+	out("targets", sprintf("| wait, 200 ready pipes: 0 locked instructions per event in the steady state | %s | %s | — | the call" AP "s own: the instance lock for reading, the ready lock twice, the gate fence (Locked instructions per operation) |", m, status(bey != "" && bey <= 0.005 + 1e-9, bey)))
+	k200 = SK[200]; u200 = SU[200]; u10k = SU[10000]; u1 = SU[1]
+	if (u200 == "" && u10k == "") fl = "not measured (sweep)"
+	else {
+		fl = sprintf("uepoll %s ns per event at n=200, %s at n=10000; %s ns per call at n=1", (u200 == "" ? "—" : num(u200 / 200)), (u10k == "" ? "—" : num(u10k / 10000)), num(u1))
+		if (k200 != "") fl = fl sprintf("; 0.04 allows %s ns per event at n=200", num(0.04 * k200 / 200))
+	}
+	out("targets", sprintf("| the same: uepoll/kernel ≤ 0.04 (sweep, n=200) | %s | %s | %s | instructions and two cache lines per event, not locked ones: The wait" AP "s memory layout, \"The floor\" |", rfmt(t_sw200), status(t_sw200 != "" && t_sw200 <= 0.04, t_sw200), fl))
+	# ADD+MOD+DEL
+	atr = AT["TRIPLE"]
+	out("targets", sprintf("| ADD+MOD+DEL: ≤ 6 locked instructions | %s | %s | 13 with today" AP "s protocols (itemised in \"ctl: why 14\"); 6 needs a ctl that does not take the instance lock for writing | the instance lock for writing in each call (a DEL or MOD waits for a transfer), the ready lock in the revival and the retirement, the gate fence, MOD" AP "s ordered store (`smp_mb` in the kernel): Targets missed, and why, \"ctl: why 14\" |", (atr == "" ? "not measured (atomics, counting library)" : num(atr)), status(atr != "" && atr <= 6, atr)))
+	if (atr == "" || t_lk == "" || t_ctlk == "") fl = "not measured (needs ctl and atomics)"
+	else fl = sprintf("%s locked × %s ns = %s ns of uepoll" AP "s %s ns, %s of the kernel" AP "s %s ns; at the floor of 13: %s ns, %s", num(atr), ns1(t_lk), num(atr * t_lk), num(t_ctlu), rfmt(atr * t_lk / t_ctlk), num(t_ctlk), num(13 * t_lk), rfmt(13 * t_lk / t_ctlk))
+	out("targets", sprintf("| the same: uepoll/kernel ≤ 0.1 on a host with ~10 ns locked instructions (ctl, nothing registered before) | %s (one locked instruction: %s) | %s | %s | the same; the rest is the hook, the item lookup and the re-polls (Where the time goes) |", rfmt(t_ctl), (t_lk == "" ? "not measured" : ns1(t_lk) " ns here"), status(t_ctl != "" && t_ctl <= 0.1, t_ctl), fl))
+	# churn at 2, 4 and 16 threads, LT and ET, and the 1000-pipe shape
+	split("2 4 16 16k", CT, " ")
+	CN[2] = "churn, 2 threads, LT / ET: ≥ 2x"; CN[4] = "churn, 4 threads, LT / ET: ≥ 2x"; CN[16] = "churn, 16 threads, LT / ET: ≥ 2x"
+	CN["16k"] = "churn, 16 threads, 1000 pipes, 8 tokens, LT / ET: ≥ 2x"
+	for (i = 1; i <= 4; i++) {
+		t = CT[i]
+		out("targets", sprintf("| %s | %s / %s | %s | CPU per event, uepoll/kernel: %s / %s | throughput swings with the load of the machine (kernel threads sleep on `ep->mtx`), the CPU per event is steadier: Many threads |", CN[t], times(CTL[t]), times(CTE[t]), st2(CTL[t], CTE[t], 2), r2(CCL[t]), r2(CCE[t])))
+	}
+	# one blocking wake-up: the floor adds to the round trip of the kernel what uepoll
+	# cannot avoid: the eventfd raise instead of the wake of kernel epoll
+	# (bench-wakeprim) and the locked instructions of two slept wake-ups
+	L = (AT["WAIT_SLEEP"] == "" || AT["WAKE_SLEEPER"] == "") ? "" : AT["WAIT_SLEEP"] + AT["WAKE_SLEEPER"]
+	extra = (wpE == "" || wpP == "" || L == "" || t_lk == "") ? "" : (wpE - wpP) + 2 * L * t_lk
+	miss = ""
+	if (wpE == "" || wpP == "") miss = "wakeprim"
+	if (L == "" || t_lk == "") miss = miss (miss == "" ? "" : ", ") (t_lk == "" ? "atomics" : "atomics with the counting library")
+	why = "the sleep must stay the kernel" AP "s epoll sleep (stop signals, SA_RESTART, signal masks: Wake-ups: where the time goes, and the floor), so a raise costs a system call; plus the engine" AP "s locked instructions"
+	if (t_latpk == "") fl = "not measured (latency" (miss == "" ? "" : ", " miss) ")"
+	else if (extra == "") fl = "not measured (" miss ")"
+	else { t_latfl = (t_latpk + extra) / t_latpk; fl = sprintf("**%s** = (%s + (%s − %s) + 2 × %s × %s) / %s", rfmt(t_latfl), num(t_latpk), num(wpE), num(wpP), num(L), ns1(t_lk), num(t_latpk)) }
+	out("targets", sprintf("| one blocking wake-up ≤ the kernel" AP "s: median round trip, both threads on CPU 0 | %s | %s | %s | %s |", rfmt(t_latp), status(t_latp != "" && t_latp <= 1, t_latp), fl, why))
+	if (t_latk == "") fl = "not measured (latency" (miss == "" ? "" : ", " miss) ")"
+	else if (extra == "") fl = "not measured (" miss ")"
+	else fl = sprintf("%s: the same %s ns on the kernel" AP "s unpinned %s ns", rfmt((t_latk + extra) / t_latk), num(extra), num(t_latk))
+	out("targets", sprintf("| the same, threads where the scheduler puts them | %s | %s | %s | the same; a wake-up across CPUs costs both sides alike (Wake-up latency) |", rfmt(t_lat), status(t_lat != "" && t_lat <= 1, t_lat), fl))
+	# the eventfd workloads: one writer, 2 waiters on one instance
+	split("efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb", EW, " ")
+	EWN["efd-1x2"] = "LT"; EWN["efd-1x2-et"] = "ET"; EWN["efd-1x2-os"] = "ONESHOT (level-triggered, re-armed by MOD)"; EWN["efd-1x2-nb"] = "non-blocking waits (LT, timeout 0)"
+	for (i = 1; i <= 4; i++) {
+		c = EW[i]
+		if (c == "efd-1x2-nb") {
+			wi = AT["WAKE_IDLE"]
+			fl = sprintf("no sleep, no raise; the hook and callback of a write that queues the item: %s", ((wi == "" || t_lk == "") ? "not measured (atomics)" : sprintf("%s locked × %s ns = %s ns", num(wi), ns1(t_lk), num(wi * t_lk))))
+			why = "the program" AP "s write pays the engine" AP "s hook in user space, where the kernel" AP "s callback runs inside the write: Wake-ups: where the time goes, and the floor"
+		} else {
+			fl = "per slept wake-up (the addition of the wake-up floor / 2): " (extra == "" ? "not measured (" miss ")" : "+" num(extra / 2) " ns")
+			why = "as for the blocking wake-up: Wake-ups: where the time goes, and the floor"
+		}
+		fl = fl sprintf("; CPU per message, uepoll/kernel: %s", r2(ECR[c]))
+		out("targets", sprintf("| eventfd, 1 writer, 2 waiters on one instance, %s: ≥ 1.0x | %s | %s | %s | %s |", EWN[c], times(ER[c]), status(ER[c] != "" && ER[c] >= 1, ER[c]), fl, why))
+	}
+	# the targets of issue 4, still reported
+	out("targets", sprintf("| issue 4: I/O on fds uepoll does not serve, CPU-time overhead ≤ 2%% (worst workload%s) | %s | %s | — | the hooks on every call (I/O on fds uepoll does not serve) |", (t_unsw == "" ? "" : ": " t_unsw), (t_uns == "" ? "—" : sprintf("%+.1f%%", t_uns)), status(t_uns != "" && t_uns <= 2, t_uns)))
+	out("targets", sprintf("| issue 4: memory per registered fd ≤ the kernel" AP "s%s | %s | %s | — | the record of each served file (Targets missed, and why) |", (t_mem == "" ? "" : sprintf(" (%s vs %s bytes)", num(t_memu), num(t_memk))), rfmt(t_mem), status(t_mem != "" && t_mem <= 1, t_mem)))
+	out("targets", "")
+	out("targets", "The wake-up floor: (kernel median + (MEDIAN_eventfd − MEDIAN_epoll) + 2 × L × c) / kernel median, with the pinned round trip of the latency table (for the unpinned row, its own kernel median); MEDIAN_eventfd and MEDIAN_epoll are `bench-wakeprim` round trips of this run (a raise through an eventfd and `epoll_pwait2`, against the kernel" AP "s epoll waking on the pipe), L the locked instructions per slept wake-up (the counts of the sleeping thread and of the write that wakes it: WAIT_SLEEP + WAKE_SLEEPER), c the cost of one locked instruction measured in this run, and 2 the wake-ups of a round trip. The eventfd rows give the same addition per wake-up where waits sleep, and the CPU time per message (`getrusage`, all threads) of both sides; the churn rows the CPU time per event.")
 
 	# console summary
-	print "targets:" > (gen "/summary.txt")
-	print "  epwbench n=200 " rfmt(t_sw200) ", n=10000 " rfmt(t_sw10k) > (gen "/summary.txt")
-	print "  churn 2 thr LT " times(t_c2l) " ET " times(t_c2e) ", 16 thr LT " times(t_c16l) " ET " times(t_c16e) > (gen "/summary.txt")
-	print "  ADD+MOD+DEL " rfmt(t_ctl) ", wake latency " rfmt(t_lat) " (one CPU " rfmt(t_latp) "), unserved overhead " (t_uns == "" ? "—" : sprintf("%+.1f%% (%s)", t_uns, t_unsw)) ", memory " rfmt(t_mem) > (gen "/summary.txt")
+	SUMF = gen "/summary.txt"
+	print "targets (issue 14):" > SUMF
+	print "  wait n=200: locked per event " num(alt) " (call " num(altc) "), ratio " rfmt(t_sw200) " (<= 0.04)" > SUMF
+	print "  ADD+MOD+DEL: " (atr == "" ? "—" : num(atr)) " locked (<= 6; floor 13), ratio " rfmt(t_ctl) " (<= 0.1), one locked op " ns1(t_lk) " ns" > SUMF
+	print "  churn LT/ET (>= 2x): 2 thr " times(CTL[2]) "/" times(CTE[2]) ", 4 thr " times(CTL[4]) "/" times(CTE[4]) ", 16 thr " times(CTL[16]) "/" times(CTE[16]) ", 16 thr 1000 pipes " times(CTL["16k"]) "/" times(CTE["16k"]) > SUMF
+	print "  wake-up latency (<= 1): pinned " rfmt(t_latp) " (floor " rfmt(t_latfl) "), unpinned " rfmt(t_lat) > SUMF
+	print "  eventfd 1 writer 2 waiters (>= 1.0x): LT " times(ER["efd-1x2"]) ", ET " times(ER["efd-1x2-et"]) ", ONESHOT " times(ER["efd-1x2-os"]) ", non-blocking " times(ER["efd-1x2-nb"]) > SUMF
+	print "issue 4: unserved overhead " (t_uns == "" ? "—" : sprintf("%+.1f%% (%s)", t_uns, t_unsw)) ", memory " rfmt(t_mem) > SUMF
 }' "$results" || { echo "bench.sh: report generation failed" >&2; exit 2; }
 
 # Charts.

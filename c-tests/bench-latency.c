@@ -25,6 +25,11 @@
  *   NS_RTT_P90: p            90th percentile over all timed trips
  *   NS_RTT_P99: p            99th percentile over all timed trips
  *   NS_PER_RTT: z            median over all timed trips (integer ns)
+ *   SLEEPS_PER_RTT: s        voluntary context switches of the process (both
+ *                            threads, getrusage) per timed round trip: how
+ *                            many of the round trip's two waits really slept
+ *                            (a wait that finds its byte already there does
+ *                            not), for the wake-up floor of make bench
  *
  * Only plain libc calls are used so the program behaves the same under
  * LD_PRELOAD of a user-space epoll.
@@ -38,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,6 +138,15 @@ static void pin_self(void)
 	}
 }
 
+/* Voluntary context switches of the whole process so far (every thread). */
+static long voluntary_switches(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return ru.ru_nvcsw;
+}
+
 static void *thread_b(void *arg)
 {
 	(void)arg;
@@ -211,6 +226,7 @@ int main(int argc, char **argv)
 		put(ab[1]);
 		wait_and_read(ea, ba[0], 2);
 	}
+	long nvcsw0 = voluntary_switches();
 	for (int r = 0; r < runs; r++) {
 		for (long i = 0; i < iters; i++) {
 			uint64_t t0 = now_ns();
@@ -227,6 +243,7 @@ int main(int argc, char **argv)
 			       (unsigned long long)tmp[iters * 99 / 100]);
 		}
 	}
+	long nvcsw = voluntary_switches() - nvcsw0;
 	pthread_join(tb, NULL);
 
 	double sum = 0;
@@ -240,6 +257,7 @@ int main(int argc, char **argv)
 	printf("NS_RTT_P90: %llu\n", (unsigned long long)rtt[timed * 9 / 10]);
 	printf("NS_RTT_P99: %llu\n", (unsigned long long)rtt[timed * 99 / 100]);
 	printf("NS_PER_RTT: %llu\n", (unsigned long long)med);
+	printf("SLEEPS_PER_RTT: %.3f\n", (double)nvcsw / (double)timed);
 
 	close(ab[0]);
 	close(ab[1]);

@@ -31,12 +31,17 @@
  *        times)  -r rounds (3)
  *
  * Output (stdout): one line per mode and round, "MODE: median ns per round
- * trip", then "MEDIAN_<MODE>: x" over the rounds' medians.
+ * trip", then "MEDIAN_<MODE>: x" over the rounds' medians, and for the modes
+ * that sleep "SLEEPS_<MODE>: s", the voluntary context switches of the process
+ * (getrusage) per round trip over all rounds: how many of a round trip's two
+ * waits really slept (with both threads on one CPU a wait can find its byte
+ * already there).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -63,6 +68,16 @@ static struct side sides[2];
 static enum mode cur;
 static int trips, warm, cpu;
 static uint64_t *samples;
+static long switches[M_COUNT], switch_trips[M_COUNT];
+
+/* Voluntary context switches of the whole process so far (every thread). */
+static long voluntary_switches(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return ru.ru_nvcsw;
+}
 
 static void die(const char *what)
 {
@@ -190,6 +205,7 @@ static uint64_t run(enum mode m)
 		pthread_t t;
 		if (pthread_create(&t, NULL, peer_main, NULL) != 0)
 			die("pthread_create");
+		long nvcsw0 = voluntary_switches();
 		for (int i = 0; i < warm + trips; i++) {
 			uint64_t t0 = now_ns();
 			send_to(&sides[1]);
@@ -197,6 +213,8 @@ static uint64_t run(enum mode m)
 			if (i >= warm)
 				samples[i - warm] = now_ns() - t0;
 		}
+		switches[m] += voluntary_switches() - nvcsw0;
+		switch_trips[m] += warm + trips;
 		pthread_join(t, NULL);
 	}
 	teardown();
@@ -252,6 +270,9 @@ int main(int argc, char **argv)
 			continue;
 		qsort(med[m], rounds, sizeof(uint64_t), cmp_u64);
 		printf("MEDIAN_%s: %llu\n", mode_names[m], (unsigned long long)med[m][rounds / 2]);
+		if (switch_trips[m] > 0)
+			printf("SLEEPS_%s: %.3f\n", mode_names[m],
+			       (double)switches[m] / (double)switch_trips[m]);
 	}
 	return 0;
 }

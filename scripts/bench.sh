@@ -649,21 +649,27 @@ END {
 		out("targets", sprintf("| %s | %s / %s | %s | CPU per event, uepoll/kernel: %s / %s | throughput swings with the load of the machine (kernel threads sleep on `ep->mtx`), the CPU per event is steadier: Many threads |", CN[t], times(CTL[t]), times(CTE[t]), st2(CTL[t], CTE[t], 2), r2(CCL[t]), r2(CCE[t])))
 	}
 	# one blocking wake-up: the floor adds to the round trip of the kernel what uepoll
-	# cannot avoid: the eventfd raise instead of the wake of kernel epoll
-	# (bench-wakeprim) and the locked instructions of two slept wake-ups
+	# cannot avoid per wake-up that really sleeps: the eventfd raise instead of the
+	# wake of kernel epoll (the difference of bench-wakeprim, per sleep of its round trips)
+	# and the locked instructions of a slept wake-up; times the sleeps per round trip
+	# of the run of uepoll itself (with both threads on one CPU a wait often finds its byte
+	# already there, on both sides: about 1.1 of the 2 waits sleep)
 	L = (AT["WAIT_SLEEP"] == "" || AT["WAKE_SLEEPER"] == "") ? "" : AT["WAIT_SLEEP"] + AT["WAKE_SLEEPER"]
-	extra = (wpE == "" || wpP == "" || L == "" || t_lk == "") ? "" : (wpE - wpP) + 2 * L * t_lk
+	wsE = med("wakeprim", "kernel", "SLEEPS_eventfd"); wsP = med("wakeprim", "kernel", "SLEEPS_epoll")
+	raise1 = (wpE == "" || wpP == "" || wsE == "" || wsP == "" || wsE + wsP == 0) ? "" : (wpE - wpP) / ((wsE + wsP) / 2)
+	per1 = (raise1 == "" || L == "" || t_lk == "") ? "" : raise1 + L * t_lk
+	sup = med("latency-pinned", "uepoll", "SLEEPS_PER_RTT"); suu = med("latency", "uepoll", "SLEEPS_PER_RTT")
 	miss = ""
-	if (wpE == "" || wpP == "") miss = "wakeprim"
+	if (raise1 == "") miss = "wakeprim"
 	if (L == "" || t_lk == "") miss = miss (miss == "" ? "" : ", ") (t_lk == "" ? "atomics" : "atomics with the counting library")
 	why = "the sleep must stay the kernel" AP "s epoll sleep (stop signals, SA_RESTART, signal masks: Wake-ups: where the time goes, and the floor), so a raise costs a system call; plus the engine" AP "s locked instructions"
-	if (t_latpk == "") fl = "not measured (latency" (miss == "" ? "" : ", " miss) ")"
-	else if (extra == "") fl = "not measured (" miss ")"
-	else { t_latfl = (t_latpk + extra) / t_latpk; fl = sprintf("**%s** = (%s + (%s − %s) + 2 × %s × %s) / %s", rfmt(t_latfl), num(t_latpk), num(wpE), num(wpP), num(L), ns1(t_lk), num(t_latpk)) }
+	if (t_latpk == "" || sup == "") fl = "not measured (latency" (miss == "" ? "" : ", " miss) ")"
+	else if (per1 == "") fl = "not measured (" miss ")"
+	else { t_latfl = (t_latpk + sup * per1) / t_latpk; fl = sprintf("**%s** = (%s + %s × (%s + %s × %s)) / %s", rfmt(t_latfl), num(t_latpk), num(sup), num(raise1), num(L), ns1(t_lk), num(t_latpk)) }
 	out("targets", sprintf("| one blocking wake-up ≤ the kernel" AP "s: median round trip, both threads on CPU 0 | %s | %s | %s | %s |", rfmt(t_latp), status(t_latp != "" && t_latp <= 1, t_latp), fl, why))
-	if (t_latk == "") fl = "not measured (latency" (miss == "" ? "" : ", " miss) ")"
-	else if (extra == "") fl = "not measured (" miss ")"
-	else fl = sprintf("%s: the same %s ns on the kernel" AP "s unpinned %s ns", rfmt((t_latk + extra) / t_latk), num(extra), num(t_latk))
+	if (t_latk == "" || suu == "") fl = "not measured (latency" (miss == "" ? "" : ", " miss) ")"
+	else if (per1 == "") fl = "not measured (" miss ")"
+	else fl = sprintf("%s: %s sleeps per round trip × %s ns on the kernel" AP "s unpinned %s ns", rfmt((t_latk + suu * per1) / t_latk), num(suu), num(per1), num(t_latk))
 	out("targets", sprintf("| the same, threads where the scheduler puts them | %s | %s | %s | the same; a wake-up across CPUs costs both sides alike (Wake-up latency) |", rfmt(t_lat), status(t_lat != "" && t_lat <= 1, t_lat), fl))
 	# the eventfd workloads: one writer, 2 waiters on one instance
 	split("efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb", EW, " ")
@@ -675,7 +681,7 @@ END {
 			fl = sprintf("no sleep, no raise; the hook and callback of a write that queues the item: %s", ((wi == "" || t_lk == "") ? "not measured (atomics)" : sprintf("%s locked × %s ns = %s ns", num(wi), ns1(t_lk), num(wi * t_lk))))
 			why = "the program" AP "s write pays the engine" AP "s hook in user space, where the kernel" AP "s callback runs inside the write: Wake-ups: where the time goes, and the floor"
 		} else {
-			fl = "per slept wake-up (the addition of the wake-up floor / 2): " (extra == "" ? "not measured (" miss ")" : "+" num(extra / 2) " ns")
+			fl = "per slept wake-up, as in the wake-up floor: " (per1 == "" ? "not measured (" miss ")" : "+" num(per1) " ns")
 			why = "as for the blocking wake-up: Wake-ups: where the time goes, and the floor"
 		}
 		fl = fl sprintf("; CPU per message, uepoll/kernel: %s", r2(ECR[c]))
@@ -685,7 +691,7 @@ END {
 	out("targets", sprintf("| issue 4: I/O on fds uepoll does not serve, CPU-time overhead ≤ 2%% (worst workload%s) | %s | %s | — | the hooks on every call (I/O on fds uepoll does not serve) |", (t_unsw == "" ? "" : ": " t_unsw), (t_uns == "" ? "—" : sprintf("%+.1f%%", t_uns)), status(t_uns != "" && t_uns <= 2, t_uns)))
 	out("targets", sprintf("| issue 4: memory per registered fd ≤ the kernel" AP "s%s | %s | %s | — | the record of each served file (Targets missed, and why) |", (t_mem == "" ? "" : sprintf(" (%s vs %s bytes)", num(t_memu), num(t_memk))), rfmt(t_mem), status(t_mem != "" && t_mem <= 1, t_mem)))
 	out("targets", "")
-	out("targets", "The wake-up floor: (kernel median + (MEDIAN_eventfd − MEDIAN_epoll) + 2 × L × c) / kernel median, with the pinned round trip of the latency table (for the unpinned row, its own kernel median); MEDIAN_eventfd and MEDIAN_epoll are `bench-wakeprim` round trips of this run (a raise through an eventfd and `epoll_pwait2`, against the kernel" AP "s epoll waking on the pipe), L the locked instructions per slept wake-up (the counts of the sleeping thread and of the write that wakes it: WAIT_SLEEP + WAKE_SLEEPER), c the cost of one locked instruction measured in this run, and 2 the wake-ups of a round trip. The eventfd rows give the same addition per wake-up where waits sleep, and the CPU time per message (`getrusage`, all threads) of both sides; the churn rows the CPU time per event.")
+	out("targets", "The wake-up floor: (kernel median + s × (r + L × c)) / kernel median, with the pinned round trip of the latency table (for the unpinned row, its own kernel median and s). s is the number of waits per round trip that really slept in uepoll" AP "s run (`bench-latency`" AP "s voluntary context switches per round trip); r what a raise through an eventfd and `epoll_pwait2` costs per sleep more than the kernel" AP "s epoll waking on the pipe (`bench-wakeprim` of this run: the difference of the two round trips over their sleeps per round trip); L the locked instructions per slept wake-up (the counts of the sleeping thread and of the write that wakes it: WAIT_SLEEP + WAKE_SLEEPER); c the cost of one locked instruction measured in this run. What the floor leaves out is the engine" AP "s other instructions (the hooks, the gate, the transfer), which a faster engine could still cut. The eventfd rows give the same addition per slept wake-up, and the CPU time per message (`getrusage`, all threads) of both sides; the churn rows the CPU time per event.")
 
 	# console summary
 	SUMF = gen "/summary.txt"

@@ -62,6 +62,8 @@ $(BUILD)/conformance: c-tests/conformance-hostile.inc.c c-tests/conformance-infl
 $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/bench-idle $(BUILD)/bench-mem \
 $(BUILD)/bench-atomics: c-tests/bench-common.h
 $(BUILD)/conformance $(BUILD)/difftest: c-tests/epoll-bits.h
+$(BUILD)/stress $(BUILD)/bench-eventfd $(BUILD)/bench-latency \
+$(BUILD)/bench-wakeprim: c-tests/process-usage.h
 
 # The torture is one program built from a file per mode on shared code.
 TORTURE_SRC := c-tests/torture.c c-tests/torture-common.c c-tests/torture-churn.c \

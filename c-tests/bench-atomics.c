@@ -31,6 +31,9 @@
  *   ADD_NEW, DEL_NEW   ADD of 64 keys never added, then DEL of them
  *   WAIT_READY         epoll_wait(timeout -1) that finds one ready LT item
  *                      (no sleep)
+ *   WAIT_EMPTY         epoll_wait(timeout 0) that finds nothing: one
+ *                      edge-triggered pipe whose edge was taken (the poll of a
+ *                      non-blocking event loop with nothing to do)
  *   WAIT_SLEEP         epoll_wait(timeout -1) on one pipe, by a second thread,
  *                      that sleeps until the main thread writes (rounds where
  *                      the wait returned within 0.5 ms, so did not sleep, are
@@ -306,7 +309,10 @@ static void ctl_ops(struct row *add, struct row *mod, struct row *del, struct ro
 
 /* ---- blocking waits */
 
-static void wait_ready(struct row *row, int rounds)
+/* One pipe with a byte in it, registered with `events` (an edge-triggered one
+ * has its edge taken first); each round is one epoll_wait with `timeout` that
+ * must return `expect` events. */
+static void wait_rounds(struct row *row, int rounds, uint32_t events, int timeout, int expect)
 {
 	int p[2];
 	struct epoll_event evs[8];
@@ -314,12 +320,14 @@ static void wait_ready(struct row *row, int rounds)
 	must(ep >= 0, "epoll_create1");
 	must(pipe(p) == 0, "pipe");
 	put_byte(p[1]);
-	ctl(ep, EPOLL_CTL_ADD, p[0], EPOLLIN);
+	ctl(ep, EPOLL_CTL_ADD, p[0], events);
+	if (events & EPOLLET)
+		must(epoll_wait(ep, evs, 8, 0) == 1, "epoll_wait (the edge)");
 	for (int r = -3; r < rounds; r++) {
 		struct snap a = take();
-		int n = epoll_wait(ep, evs, 8, -1);
+		int n = epoll_wait(ep, evs, 8, timeout);
 		struct snap b = take();
-		must(n == 1, "epoll_wait (one ready)");
+		must(n == expect, "epoll_wait (one ready, or nothing)");
 		if (r >= 0)
 			add_delta(row, a, b, 1);
 	}
@@ -424,18 +432,19 @@ int main(int argc, char **argv)
 	struct row add = { .name = "ADD" }, mod = { .name = "MOD" }, del = { .name = "DEL" };
 	struct row add_new = { .name = "ADD_NEW" }, del_new = { .name = "DEL_NEW" };
 	struct row w_ready = { .name = "WAIT_READY" }, w_sleep = { .name = "WAIT_SLEEP" };
-	struct row wake_sleeper = { .name = "WAKE_SLEEPER" };
+	struct row wake_sleeper = { .name = "WAKE_SLEEPER" }, w_empty = { .name = "WAIT_EMPTY" };
 
 	lt_wait(&lt_ev, &lt_call, rounds);
 	et_wait(&et_ev, &wake_idle, &wake_queued, rounds / 10 + 1);
 	unwatched_write(&unwatched, rounds);
 	ctl_ops(&add, &mod, &del, &add_new, &del_new, rounds);
-	wait_ready(&w_ready, rounds);
+	wait_rounds(&w_ready, rounds, EPOLLIN, -1, 1);
+	wait_rounds(&w_empty, rounds, EPOLLIN | EPOLLET, 0, 0);
 	int slept = wait_sleep(&w_sleep, &wake_sleeper, rounds / 4);
 
 	const struct row *all[] = { &lt_ev, &lt_call, &et_ev, &wake_idle, &wake_queued,
 				    &unwatched, &add, &mod, &del, &add_new, &del_new,
-				    &w_ready, &w_sleep, &wake_sleeper };
+				    &w_ready, &w_empty, &w_sleep, &wake_sleeper };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		print_row(all[i]);
 	printf("SLEEP_ROUNDS: %d\n", slept);

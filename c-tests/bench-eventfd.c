@@ -58,6 +58,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "process-usage.h"
+
 #define STOP_TAG UINT64_MAX
 
 static int nprod = 2, ncons = 2, nfds = 8, window = 64, edge = 0, oneshot = 0, nonblock = 0;
@@ -90,16 +92,6 @@ static double now_s(void)
 static uint32_t item_events(void)
 {
 	return EPOLLIN | (edge ? EPOLLET : 0) | (oneshot ? EPOLLONESHOT : 0);
-}
-
-/* User + system CPU time of the whole process (every thread), in ns. */
-static double cpu_ns(void)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0;
-	return ((double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec) * 1e9 +
-	       ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3;
 }
 
 static void fail(const char *what)
@@ -281,7 +273,7 @@ int main(int argc, char **argv)
 		}
 	}
 	double t0 = now_s();
-	double cpu0 = cpu_ns();
+	double cpu0 = process_cpu_ns();
 	for (int k = 0; k < nprod; k++) {
 		ps[k].idx = k;
 		int rc = pthread_create(&ps[k].tid, NULL, producer, &ps[k]);
@@ -301,7 +293,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < ncons; k++)
 		woke += __atomic_load_n(&cs[k].wakeups, __ATOMIC_RELAXED);
 	double secs = now_s() - t0;
-	double cpu = cpu_ns() - cpu0;
+	double cpu = process_cpu_ns() - cpu0;
 	__atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
 	for (int k = 0; k < nprod; k++)
 		pthread_join(ps[k].tid, NULL);

@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "process-usage.h"
+
 static int ab[2], ba[2];
 static int ea = -1, eb = -1;
 static long total_trips;
@@ -138,15 +140,6 @@ static void pin_self(void)
 	}
 }
 
-/* Voluntary context switches of the whole process so far (every thread). */
-static long voluntary_switches(void)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0;
-	return ru.ru_nvcsw;
-}
-
 static void *thread_b(void *arg)
 {
 	(void)arg;
@@ -226,7 +219,7 @@ int main(int argc, char **argv)
 		put(ab[1]);
 		wait_and_read(ea, ba[0], 2);
 	}
-	long nvcsw0 = voluntary_switches();
+	long nvcsw0 = process_voluntary_switches();
 	for (int r = 0; r < runs; r++) {
 		for (long i = 0; i < iters; i++) {
 			uint64_t t0 = now_ns();
@@ -243,7 +236,7 @@ int main(int argc, char **argv)
 			       (unsigned long long)tmp[iters * 99 / 100]);
 		}
 	}
-	long nvcsw = voluntary_switches() - nvcsw0;
+	long nvcsw = process_voluntary_switches() - nvcsw0;
 	pthread_join(tb, NULL);
 
 	double sum = 0;

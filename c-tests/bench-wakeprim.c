@@ -54,6 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "process-usage.h"
+
 enum mode { M_EPOLL, M_EVENTFD, M_FUTEX, M_NOWAKE, M_COUNT };
 static const char *mode_names[M_COUNT] = { "epoll", "eventfd", "futex", "nowake" };
 
@@ -69,15 +71,6 @@ static enum mode cur;
 static int trips, warm, cpu;
 static uint64_t *samples;
 static long switches[M_COUNT], switch_trips[M_COUNT];
-
-/* Voluntary context switches of the whole process so far (every thread). */
-static long voluntary_switches(void)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0;
-	return ru.ru_nvcsw;
-}
 
 static void die(const char *what)
 {
@@ -205,7 +198,7 @@ static uint64_t run(enum mode m)
 		pthread_t t;
 		if (pthread_create(&t, NULL, peer_main, NULL) != 0)
 			die("pthread_create");
-		long nvcsw0 = voluntary_switches();
+		long nvcsw0 = process_voluntary_switches();
 		for (int i = 0; i < warm + trips; i++) {
 			uint64_t t0 = now_ns();
 			send_to(&sides[1]);
@@ -213,7 +206,7 @@ static uint64_t run(enum mode m)
 			if (i >= warm)
 				samples[i - warm] = now_ns() - t0;
 		}
-		switches[m] += voluntary_switches() - nvcsw0;
+		switches[m] += process_voluntary_switches() - nvcsw0;
 		switch_trips[m] += warm + trips;
 		pthread_join(t, NULL);
 	}

@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "process-usage.h"
+
 struct pipe_slot {
 	int rfd, wfd;
 	pthread_mutex_t lock;
@@ -78,17 +80,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* User + system CPU time of the whole process (every thread, including the
- * ones that have exited), in ns. */
-static double cpu_ns(void)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0;
-	return ((double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec) * 1e9 +
-	       ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3;
 }
 
 static int should_stop(void)
@@ -342,7 +333,7 @@ int main(int argc, char **argv)
 	}
 
 	double t0 = now_s();
-	double cpu0 = cpu_ns();
+	double cpu0 = process_cpu_ns();
 	for (int k = 0; k < nthreads; k++) {
 		thr[k].idx = k;
 		thr[k].seed = seed * 2654435761u + (unsigned int)k * 40503u + 1u;
@@ -370,7 +361,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < nthreads; k++)
 		pthread_join(thr[k].tid, NULL);
 	double secs = now_s() - t0;
-	double cpu = cpu_ns() - cpu0;
+	double cpu = process_cpu_ns() - cpu0;
 
 	uint64_t waits = 0, events = 0, empty = 0, cerr = 0, craces = 0;
 	uint64_t eagain = 0, reads = 0, writes = 0, weagain = 0, wlost = 0;

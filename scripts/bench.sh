@@ -342,6 +342,7 @@ function faster(r) { # r = uepoll/kernel of a time
 }
 function times(r) { return r == "" ? "—" : sprintf("%.2fx", r) }
 function r2(r) { return r == "" ? "—" : sprintf("%.2f", r) }
+function inv(r) { return (r == "" || r == 0) ? "" : 1 / r }
 function ns1(v) { return v == "" ? "—" : sprintf("%.1f", v) }
 function status(ok, v) { if (v == "") return "not measured"; return ok ? "**met**" : "**missed**" }
 # two figures against one lower bound (LT and ET): missed if either is below it
@@ -432,7 +433,7 @@ END {
 	} else {
 		out("atomics", "| operation | locked total | atomic RMWs | lock RMWs | reference counts | SeqCst fences | SeqCst stores | total × cost of one, ns |")
 		out("atomics", "|---|---:|---:|---:|---:|---:|---:|---:|")
-		na = split("LT_EVENT LT_CALL ET_EVENT WAKE_IDLE WAKE_QUEUED WRITE_UNWATCHED ADD MOD DEL TRIPLE ADD_NEW DEL_NEW WAIT_READY WAIT_SLEEP WAKE_SLEEPER", AR, " ")
+		na = split("LT_EVENT LT_CALL ET_EVENT WAKE_IDLE WAKE_QUEUED WRITE_UNWATCHED ADD MOD DEL TRIPLE ADD_NEW DEL_NEW WAIT_READY WAIT_EMPTY WAIT_SLEEP WAKE_SLEEPER", AR, " ")
 		AN["LT_EVENT"] = "wait, 200 ready level-triggered pipes: per event"
 		AN["LT_CALL"] = "the same: per call"
 		AN["ET_EVENT"] = "wait, 200 edge-triggered pipes, each written: per event"
@@ -446,6 +447,7 @@ END {
 		AN["ADD_NEW"] = "ADD of a key never added"
 		AN["DEL_NEW"] = "DEL of such a key"
 		AN["WAIT_READY"] = "blocking wait (timeout -1) that finds an item ready: no sleeper"
+		AN["WAIT_EMPTY"] = "non-blocking wait (timeout 0) that finds nothing (an edge-triggered pipe whose edge was taken)"
 		AN["WAIT_SLEEP"] = "blocking wait that sleeps until woken: the sleeping thread"
 		AN["WAKE_SLEEPER"] = "the write that wakes that sleeper: the writing thread"
 		split("TOTAL RMW LOCK ARC FENCE SCSTORE", AF, " ")
@@ -646,7 +648,7 @@ END {
 	CN["16k"] = "churn, 16 threads, 1000 pipes, 8 tokens, LT / ET: ≥ 2x"
 	for (i = 1; i <= 4; i++) {
 		t = CT[i]
-		out("targets", sprintf("| %s | %s / %s | %s | CPU per event, uepoll/kernel: %s / %s | throughput swings with the load of the machine (kernel threads sleep on `ep->mtx`), the CPU per event is steadier: Many threads |", CN[t], times(CTL[t]), times(CTE[t]), st2(CTL[t], CTE[t], 2), r2(CCL[t]), r2(CCE[t])))
+		out("targets", sprintf("| %s | %s / %s | %s | CPU per event, uepoll/kernel: %s / %s, so with equal CPU time uepoll would run %s / %s the kernel" AP "s rate | the program" AP "s own read and write, two of the kernel side" AP "s four system calls per event, are made on both sides, so the CPU per event stays near half the kernel" AP "s at best (2x at equal CPU time); the rate also follows how much CPU each side" AP "s threads get on a loaded machine (the kernel" AP "s sleep on `ep->mtx`): Many threads |", CN[t], times(CTL[t]), times(CTE[t]), st2(CTL[t], CTE[t], 2), r2(CCL[t]), r2(CCE[t]), times(inv(CCL[t])), times(inv(CCE[t]))))
 	}
 	# one blocking wake-up: the floor adds to the round trip of the kernel what uepoll
 	# cannot avoid per wake-up that really sleeps: the eventfd raise instead of the

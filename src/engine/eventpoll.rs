@@ -15,7 +15,8 @@
 //!    whole ready list onto a private list, once to re-inject what it leaves.
 //!    Every release stores `ready_hint` (what `has_ready` would answer), which one
 //!    look reads without the lock: the re-check after `raised` is cleared
-//!    (`ready_after_clear` says why that one is safe, and no other is).
+//!    (`ready_after_clear` says why that one is safe). Every look that must pair
+//!    with the callbacks' reading of `watchers` (`prepare_sleep`) keeps the lock.
 //!
 //! A file's wait-queue lock is taken before `ready` (a wake-up runs callbacks under it),
 //! and after `mtx` (ctl adds and removes watchers under `mtx`). The order is always

@@ -1,0 +1,33 @@
+/*
+ * process-usage.h - what getrusage says of the whole process (every thread,
+ * including those that have exited): its CPU time and its voluntary context
+ * switches.  The benchmarks read them before and after their timed part, for
+ * CPU time per operation (steadier than a rate on a loaded machine) and for
+ * the number of waits that really slept.
+ * Header-only (static inline), so each program still builds from one .c file.
+ */
+#ifndef UEPOLL_PROCESS_USAGE_H
+#define UEPOLL_PROCESS_USAGE_H
+
+#include <sys/resource.h>
+
+/* User + system CPU time so far, in ns (0 if getrusage fails). */
+static inline double process_cpu_ns(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return ((double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec) * 1e9 +
+	       ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3;
+}
+
+/* Voluntary context switches so far: each is a thread that blocked. */
+static inline long process_voluntary_switches(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return ru.ru_nvcsw;
+}
+
+#endif

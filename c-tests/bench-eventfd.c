@@ -38,6 +38,9 @@
  *                            user + system, all threads) over the timed part,
  *                            per message consumed in it: steadier than the
  *                            rate on a loaded machine
+ *   sleeps_per_message: s    voluntary context switches of the process over
+ *                            the timed part (threads that blocked: a waiter
+ *                            asleep in epoll_wait, mostly), per message
  * (all counted up to the deadline; the shutdown is not timed)
  *
  * Only plain libc calls are used so the program behaves the same under
@@ -274,6 +277,7 @@ int main(int argc, char **argv)
 	}
 	double t0 = now_s();
 	double cpu0 = process_cpu_ns();
+	long nvcsw0 = process_voluntary_switches();
 	for (int k = 0; k < nprod; k++) {
 		ps[k].idx = k;
 		int rc = pthread_create(&ps[k].tid, NULL, producer, &ps[k]);
@@ -294,6 +298,7 @@ int main(int argc, char **argv)
 		woke += __atomic_load_n(&cs[k].wakeups, __ATOMIC_RELAXED);
 	double secs = now_s() - t0;
 	double cpu = process_cpu_ns() - cpu0;
+	long slept = process_voluntary_switches() - nvcsw0;
 	__atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
 	for (int k = 0; k < nprod; k++)
 		pthread_join(ps[k].tid, NULL);
@@ -347,10 +352,13 @@ int main(int argc, char **argv)
 	printf("producer_yields: %" PRIu64 "\n", yields);
 	printf("wakeups_per_sec: %.0f\n", (double)woke / secs);
 	printf("events_per_sec: %.0f\n", (double)done / secs);
-	if (done)
+	if (done) {
 		printf("cpu_ns_per_message: %.0f\n", cpu / (double)done);
-	else
+		printf("sleeps_per_message: %.4f\n", (double)slept / (double)done);
+	} else {
 		printf("cpu_ns_per_message: none\n"); /* nothing consumed */
+		printf("sleeps_per_message: none\n");
+	}
 	int status = 0;
 	if (posts != messages + left) {
 		fprintf(stderr, "bench-eventfd: %" PRIu64 " posted but %" PRIu64

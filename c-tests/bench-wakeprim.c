@@ -41,7 +41,6 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>

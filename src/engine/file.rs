@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::events::{EPOLLHUP, EPOLLIN, EPOLLRDNORM};
-use super::sync::plain::{AtomicBool, AtomicI64, Ordering};
+use super::sync::plain::{AtomicI64, AtomicU32, Ordering};
 use super::waitqueue::WaitQueue;
 
 /// A file the engine can watch: the kernel's `struct file` as far as epoll sees it.
@@ -34,16 +34,27 @@ pub struct ReadLevel {
     /// Bytes buffered (writes seen minus reads seen). Transiently off while a write
     /// and a read race, which only delays a wake-up that follows.
     pub(crate) bytes: AtomicI64,
-    /// Whether the other end's open file description is still alive.
-    pub(crate) peer_open: AtomicBool,
+    /// `EPOLLHUP` once the other end's open file description is gone, 0 while it is
+    /// alive: kept as the bit itself, so that a transfer ORs it in with no branch.
+    hangup: AtomicU32,
 }
 
 impl ReadLevel {
     pub fn new(peer_open: bool) -> Self {
         ReadLevel {
             bytes: AtomicI64::new(0),
-            peer_open: AtomicBool::new(peer_open),
+            hangup: AtomicU32::new(if peer_open { 0 } else { EPOLLHUP }),
         }
+    }
+
+    /// The other end was released (`pipe_release`): from now on the end polls HUP.
+    pub fn peer_closed(&self) {
+        self.hangup.store(EPOLLHUP, Ordering::SeqCst);
+    }
+
+    /// Whether the other end is still open.
+    pub fn peer_open(&self) -> bool {
+        self.hangup.load(Ordering::SeqCst) == 0
     }
 
     /// A pipe read end's `pipe_poll`: IN|RDNORM while bytes are buffered, HUP once the
@@ -55,11 +66,6 @@ impl ReadLevel {
         } else {
             0
         };
-        let hangup = if self.peer_open.load(Ordering::SeqCst) {
-            0
-        } else {
-            EPOLLHUP
-        };
-        readable | hangup
+        readable | self.hangup.load(Ordering::SeqCst)
     }
 }

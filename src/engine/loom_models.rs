@@ -228,6 +228,37 @@ fn case5_two_items_unlinked_around_one_fence_lose_no_wakeup() {
     });
 }
 
+/// The level-triggered steady loop of a transfer leaves `missed` alone on the items it
+/// puts back, so the flag a wake-up sets on a linked level-triggered item can outlive
+/// the transfer. One thread transfers twice while this one wakes the ready file (the
+/// item is always linked: the wake-up is remembered) and then empties it without a
+/// wake-up. Whatever the interleaving, once the file is unready one transfer takes the
+/// item off: no flag left set keeps it linked, and the instance unreadable-but-ready.
+#[test]
+fn a_missed_flag_left_by_the_steady_loop_never_keeps_an_unready_item_linked() {
+    check("steady loop, missed left set", None, || {
+        let (ep, _w) = mock_ep(Variant::SinglePass);
+        let a = mock_file(EPOLLIN);
+        let fa = Arc::clone(&a);
+        add(&ep, &fa, 1, EPOLLIN, 1);
+        let t = {
+            let ep = Arc::clone(&ep);
+            thread::spawn(move || {
+                let mut got = wait(&ep, 8);
+                got.extend(wait(&ep, 8));
+                got
+            })
+        };
+        a.set(EPOLLIN, KEY_READABLE);
+        a.set_quietly(0);
+        let during = t.join().unwrap();
+        assert!(during.len() <= 2);
+        assert_eq!(wait(&ep, 8), Vec::<u64>::new());
+        assert!(!ep.has_ready(), "an unready item stayed linked");
+        ep.free();
+    });
+}
+
 #[test]
 fn case5_callback_during_transfer_is_not_lost_multipass() {
     // The pre-2007 algorithm unlinks collected items, so the wake-up queues the item

@@ -35,12 +35,12 @@ pub(crate) mod plain {
     #![cfg_attr(loom, allow(unused_imports))]
     #[cfg(feature = "count-atomics")]
     pub(crate) use super::super::counting::wrappers::{
-        fence, AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize,
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
     };
     pub(crate) use std::sync::atomic::Ordering;
     #[cfg(not(feature = "count-atomics"))]
     pub(crate) use std::sync::atomic::{
-        fence, AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize,
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
     };
 }
 

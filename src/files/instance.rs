@@ -581,11 +581,12 @@ impl Instance {
     }
 }
 
-/// The program's event buffer as the engine's sink: `len` entries at `ptr`.
+/// The program's event buffer as the engine's sink: `len` entries at `ptr`; `len` is 0
+/// when the range is not in user space, so that one bounds check per event is the
+/// whole of `access_ok` (the first copy then fails: EFAULT).
 struct UserEvents {
     ptr: *mut epoll_event,
     len: usize,
-    usable: bool,
 }
 
 impl UserEvents {
@@ -594,14 +595,17 @@ impl UserEvents {
             ptr as *const u8,
             len.saturating_mul(std::mem::size_of::<epoll_event>()),
         );
-        UserEvents { ptr, len, usable }
+        UserEvents {
+            ptr,
+            len: if usable { len } else { 0 },
+        }
     }
 }
 
 impl EventSink for UserEvents {
     #[inline]
     fn put(&mut self, index: usize, events: u32, data: u64) -> Result<(), Fault> {
-        if !self.usable || index >= self.len {
+        if index >= self.len {
             return Err(Fault);
         }
         // SAFETY: index < len, inside the program's buffer whose range `access_ok`

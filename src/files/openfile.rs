@@ -322,7 +322,7 @@ impl OpenFile {
     /// what the kernel's release does to the other end.
     pub fn released(&self) {
         if let Some(peer) = self.peer() {
-            peer.peer_open().store(false, Ordering::SeqCst);
+            peer.note_peer_closed();
             // pipe_release and unix_release_sock wake everyone, without a key; but
             // unix_release_sock changes (and wakes) the peer only for SOCK_STREAM and
             // SOCK_SEQPACKET. Freeing the skbs the peer sent that were still queued
@@ -336,11 +336,19 @@ impl OpenFile {
         }
     }
 
-    /// Whether the other end is still open.
-    fn peer_open(&self) -> &AtomicBool {
+    /// The other end was released.
+    fn note_peer_closed(&self) {
         match &self.level {
-            Some(level) => &level.peer_open,
-            None => &self.peer_open,
+            Some(level) => level.peer_closed(),
+            None => self.peer_open.store(false, Ordering::SeqCst),
+        }
+    }
+
+    /// Whether the other end is still open.
+    fn peer_open(&self) -> bool {
+        match &self.level {
+            Some(level) => level.peer_open(),
+            None => self.peer_open.load(Ordering::SeqCst),
         }
     }
 
@@ -351,7 +359,7 @@ impl OpenFile {
             Kind::PipeRead => 0, // answered above, before the match
             Kind::PipeWrite => {
                 let mut mask = 0;
-                if !self.peer_open().load(Ordering::SeqCst) {
+                if !self.peer_open() {
                     mask |= EPOLLERR;
                 }
                 if self.pipe_bytes() <= 0 {

@@ -39,6 +39,12 @@
  *                      the wait returned within 0.5 ms, so did not sleep, are
  *                      left out)
  *   WAKE_SLEEPER       that write, which wakes the sleeper
+ *   EFD_WRITE          write(1) to a non-blocking eventfd whose edge-triggered
+ *                      EPOLLIN item is not queued: the hook, the callback
+ *                      queueing the item (a message posted to an event loop)
+ *   EFD_READ           the read of that eventfd after the wait took its event
+ *                      (a loop taking its messages): the hook, and its
+ *                      write-side wake-up, which no watcher asked for
  *
  * Flags: -r rounds (400)  -x runs of the lock loop (11)  -q quiet
  *
@@ -59,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "bench-common.h"
@@ -255,6 +262,31 @@ static void unwatched_write(struct row *row, int rounds)
 	close(p[1]);
 }
 
+static void eventfd_ops(struct row *wr, struct row *rd, int rounds)
+{
+	struct epoll_event ev;
+	uint64_t one = 1, got;
+	int ep = epoll_create1(0);
+	int fd = eventfd(0, EFD_NONBLOCK);
+	must(ep >= 0 && fd >= 0, "epoll_create1, eventfd");
+	ctl(ep, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLET);
+	for (int r = -1; r < rounds; r++) {
+		struct snap a = take();
+		must(write(fd, &one, sizeof one) == sizeof one, "eventfd write");
+		struct snap b = take();
+		must(epoll_wait(ep, &ev, 1, 0) == 1, "eventfd wait");
+		struct snap c = take();
+		must(read(fd, &got, sizeof got) == sizeof got && got == 1, "eventfd read");
+		struct snap d = take();
+		if (r >= 0) {
+			add_delta(wr, a, b, 1);
+			add_delta(rd, c, d, 1);
+		}
+	}
+	close(fd);
+	close(ep);
+}
+
 /* ---- epoll_ctl */
 
 #define NNEW 64
@@ -433,6 +465,7 @@ int main(int argc, char **argv)
 	struct row add_new = { .name = "ADD_NEW" }, del_new = { .name = "DEL_NEW" };
 	struct row w_ready = { .name = "WAIT_READY" }, w_sleep = { .name = "WAIT_SLEEP" };
 	struct row wake_sleeper = { .name = "WAKE_SLEEPER" }, w_empty = { .name = "WAIT_EMPTY" };
+	struct row efd_write = { .name = "EFD_WRITE" }, efd_read = { .name = "EFD_READ" };
 
 	lt_wait(&lt_ev, &lt_call, rounds);
 	et_wait(&et_ev, &wake_idle, &wake_queued, rounds / 10 + 1);
@@ -441,10 +474,11 @@ int main(int argc, char **argv)
 	wait_rounds(&w_ready, rounds, EPOLLIN, -1, 1);
 	wait_rounds(&w_empty, rounds, EPOLLIN | EPOLLET, 0, 0);
 	int slept = wait_sleep(&w_sleep, &wake_sleeper, rounds / 4);
+	eventfd_ops(&efd_write, &efd_read, rounds);
 
 	const struct row *all[] = { &lt_ev, &lt_call, &et_ev, &wake_idle, &wake_queued,
 				    &unwatched, &add, &mod, &del, &add_new, &del_new,
-				    &w_ready, &w_empty, &w_sleep, &wake_sleeper };
+				    &w_ready, &w_empty, &w_sleep, &wake_sleeper, &efd_write, &efd_read };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		print_row(all[i]);
 	printf("SLEEP_ROUNDS: %d\n", slept);

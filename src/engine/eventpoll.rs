@@ -660,6 +660,7 @@ impl EventPoll {
                 // Under the ready lock, where callbacks read `dead`: one that ran before
                 // saw the item dead and did nothing, and the re-poll below sees what it
                 // announced; one that runs after sees a live item.
+                old.file.wait_queue().note_interest(events);
                 let _rd = self.lock_ready();
                 old.revive(events, data);
                 drop(_rd);
@@ -683,6 +684,9 @@ impl EventPoll {
     /// `ep_modify`: publish the new interest, then re-poll and queue if ready.
     fn modify(&self, epi: &Arc<Epitem>, events: u32, data: u64) {
         epi.data.store(data, Ordering::Relaxed);
+        // Before the mask: a wake-up with a bit MOD adds must not be skipped by the
+        // file's wait queue before the re-poll below can see its state change.
+        epi.file.wait_queue().note_interest(events);
         // SeqCst orders the new mask before the re-poll below, against a callback that
         // reads the mask after changing the file (the kernel's smp_mb in ep_modify).
         epi.events.store(events, Ordering::SeqCst);

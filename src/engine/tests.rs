@@ -630,6 +630,56 @@ fn key_filter_skips_uninterested_items() {
 }
 
 #[test]
+fn a_bit_that_mod_adds_is_not_skipped_by_the_wait_queues_interest() {
+    // The wait queue skips keyed wake-ups no watcher asked for without running a
+    // callback; MOD must add its new bits first, or the wake-up of the state change
+    // after it is dropped.
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let file = mock_file(0);
+    let f = Arc::clone(&file);
+    add(&ep, &f, 3, EPOLLOUT | EPOLLET, 1);
+    assert!(!file.wait_queue().wants(EPOLLIN));
+    modify(&ep, &f, 3, EPOLLIN | EPOLLET, 2);
+    file.set(EPOLLIN, KEY_READABLE);
+    assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 2)]);
+    ep.free();
+}
+
+#[test]
+fn a_bit_that_a_reviving_add_brings_is_not_skipped_by_the_wait_queues_interest() {
+    // The item a DEL leaves on the queue, dead, is revived by the next ADD of the same
+    // key with the new mask: its bits join the queue's interest as an ADD's do.
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let file = mock_file(0);
+    let f = Arc::clone(&file);
+    add(&ep, &f, 3, EPOLLOUT | EPOLLET, 1);
+    del(&ep, &f, 3);
+    add(&ep, &f, 3, EPOLLIN | EPOLLET, 2);
+    file.set(EPOLLIN, KEY_READABLE);
+    assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 2)]);
+    ep.free();
+}
+
+#[test]
+fn the_wait_queues_interest_is_forgotten_with_its_last_watcher() {
+    // Interest only grows while the file is watched (a shrinking mask leaves its bits),
+    // and starts over once no watcher is left.
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let file = mock_file(0);
+    let f = Arc::clone(&file);
+    add(&ep, &f, 3, EPOLLIN | EPOLLOUT, 1);
+    assert!(file.wait_queue().wants(EPOLLOUT));
+    ep.free();
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    add(&ep, &f, 3, EPOLLIN, 1);
+    assert!(file.wait_queue().wants(EPOLLIN));
+    assert!(!file.wait_queue().wants(EPOLLOUT));
+    file.set(EPOLLOUT, KEY_WRITABLE);
+    assert!(!ep.has_ready());
+    ep.free();
+}
+
+#[test]
 fn key_all_wakes_everyone() {
     let (ep, _w) = mock_ep(Variant::SinglePass);
     let (ep2, _w2) = mock_ep(Variant::SinglePass);

@@ -17,7 +17,8 @@
 //! pair a store and a load of `linked` and `missed` around a full fence each, so that a
 //! wake-up racing with an unlink is seen by one side or the other. The callback sets
 //! `missed` on a linked item; the transfer clears it with a swap just before it
-//! re-polls the file. That closes the seed's case-5 window: a wake-up that lands
+//! re-polls the file, for every item it may take off (its level-triggered steady loop,
+//! whose items all go back, leaves the flag set: one more re-poll later, at most). That closes the seed's case-5 window: a wake-up that lands
 //! between the re-poll and the re-link is remembered instead of dropped.
 //!
 //! A removed item is `dead`: callbacks skip it. The item removed by the last DEL stays

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh - install the Debian packages the tests need when their programs
 # are missing: gcc, make, strace (the C tests, the no-syscall check), python3 (the
-# JSON checks, the real-program clients), and the real servers with their load
+# JSON checks, the real-program clients), valgrind (the instruction counts of
+# scripts/wait-instructions.sh, run by the docs check), and the real servers with their load
 # generators for scripts/real-check.sh and `uepoll ab --client` (redis, nginx,
 # memcached, wrk, memaslap, curl). Called by `make deps` (a prerequisite of
 # `make test`) and by .ci/run.
@@ -31,6 +32,7 @@ wanted="gcc gcc
 make make
 strace strace
 python3 python3
+valgrind valgrind
 redis-server redis-server
 redis-cli redis-tools
 redis-benchmark redis-tools

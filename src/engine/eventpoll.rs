@@ -961,7 +961,7 @@ impl EventPoll {
         // item clears the flag before its re-poll: the general loop below, `prune`,
         // `prune_head`). The item the loop stops at is the exception: it may be unlinked
         // by this transfer, so when its flag is set its re-poll is redone by the general
-        // loop, which clears the flag first. 31 instructions per event here (callgrind,
+        // loop, which clears the flag first. 29 instructions per event here (callgrind,
         // `bench-wait -n 200`), against the general loop's 60.
         let steady = if single && !may_hold_stale {
             items.len().min(maxevents)

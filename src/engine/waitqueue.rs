@@ -75,6 +75,7 @@ pub struct WaitQueue {
     /// `EPOLLIN` watcher filters out). Bits are added before a mask that has them is
     /// published (`add`, `note_interest`) and only dropped when the last entry leaves;
     /// a mask that shrinks leaves its bits here, which only costs the lock again.
+    /// Written only under `entries`' lock, so plain loads and stores suffice.
     interest: AtomicU32,
 }
 
@@ -138,7 +139,14 @@ impl WaitQueue {
 
     pub(crate) fn add(&self, epi: Arc<Epitem>) {
         let mut entries = self.entries.lock();
-        self.note_interest(epi.events.load(Ordering::Relaxed));
+        // Published by `count`'s store below: a wake-up that sees the new count sees
+        // the bits; one that sees the old count comes before the insert's re-poll.
+        // A plain store, so that an ADD pays no locked instruction for it.
+        let bits = epi.events.load(Ordering::Relaxed) & !EP_PRIVATE_BITS;
+        let now = self.interest.load(Ordering::Relaxed);
+        if now & bits != bits {
+            self.interest.store(now | bits, Ordering::Relaxed);
+        }
         entries.push(epi);
         self.count.store(entries.as_slice().len(), Ordering::SeqCst);
     }
@@ -146,11 +154,16 @@ impl WaitQueue {
     /// A watcher's mask is about to become `events`: add its bits to `interest` before
     /// the mask is published and the file re-polled (the caller's order), so that a
     /// wake-up with one of them is not skipped unseen. One load when the bits are known
-    /// already, as for a ONESHOT re-arm or a re-ADD of the same mask.
+    /// already, as for a ONESHOT re-arm or a re-ADD of the same mask; otherwise, once
+    /// per bit for the file's life, the lock (interest has one writer at a time) and a
+    /// sequentially consistent store, the other half of the wake-up's load. Not under
+    /// the caller's `entries` lock.
     pub(crate) fn note_interest(&self, events: u32) {
         let bits = events & !EP_PRIVATE_BITS;
         if self.interest.load(Ordering::SeqCst) & bits != bits {
-            self.interest.fetch_or(bits, Ordering::SeqCst);
+            let _entries = self.entries.lock();
+            let now = self.interest.load(Ordering::Relaxed);
+            self.interest.store(now | bits, Ordering::SeqCst);
         }
     }
 

@@ -94,7 +94,7 @@ impl WaitQueue {
     /// that decides only whether to wake. A registration added or modified
     /// meanwhile polls the file itself, as after `is_watched`.
     pub fn wants(&self, key: u32) -> bool {
-        if !self.is_watched() || self.interest.load(Ordering::SeqCst) & key == 0 {
+        if !self.is_watched() || !self.may_want(key) {
             return false;
         }
         let guard = self.entries.lock();
@@ -118,8 +118,7 @@ impl WaitQueue {
         // after the new mask sees the state change. Every callback would filter the
         // key out (`poll_callback`), so none runs; with tracing on they run, to be
         // recorded as filtered.
-        if key != KEY_ALL && self.interest.load(Ordering::SeqCst) & key == 0 && !super::trace::on()
-        {
+        if !self.may_want(key) && !super::trace::on() {
             return;
         }
         // Declared before the guard, so dropped after it: the raises are made once
@@ -142,11 +141,11 @@ impl WaitQueue {
         // Published by `count`'s store below: a wake-up that sees the new count sees
         // the bits; one that sees the old count comes before the insert's re-poll.
         // A plain store, so that an ADD pays no locked instruction for it.
-        let bits = epi.events.load(Ordering::Relaxed) & !EP_PRIVATE_BITS;
-        let now = self.interest.load(Ordering::Relaxed);
-        if now & bits != bits {
-            self.interest.store(now | bits, Ordering::Relaxed);
-        }
+        self.widen_interest(
+            &entries,
+            epi.events.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         entries.push(epi);
         self.count.store(entries.as_slice().len(), Ordering::SeqCst);
     }
@@ -161,9 +160,26 @@ impl WaitQueue {
     pub(crate) fn note_interest(&self, events: u32) {
         let bits = events & !EP_PRIVATE_BITS;
         if self.interest.load(Ordering::SeqCst) & bits != bits {
-            let _entries = self.entries.lock();
-            let now = self.interest.load(Ordering::Relaxed);
-            self.interest.store(now | bits, Ordering::SeqCst);
+            let entries = self.entries.lock();
+            self.widen_interest(&entries, bits, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether some watcher may want a wake-up with `key`: `KEY_ALL` reaches every
+    /// watcher; a keyed one only those whose mask has one of its bits, and `interest`
+    /// holds every such bit.
+    fn may_want(&self, key: u32) -> bool {
+        key == KEY_ALL || self.interest.load(Ordering::SeqCst) & key != 0
+    }
+
+    /// Add the bits of `events` to `interest`, storing with `order` when any is new.
+    /// `_entries`, the queue's lock held, is what makes a plain load and store enough:
+    /// every writer of the word holds it.
+    fn widen_interest(&self, _entries: &Watchers, events: u32, order: Ordering) {
+        let bits = events & !EP_PRIVATE_BITS;
+        let now = self.interest.load(Ordering::Relaxed);
+        if now & bits != bits {
+            self.interest.store(now | bits, order);
         }
     }
 

@@ -656,11 +656,34 @@ static void g_bits(void)
     xclose(efd);
     xclose(ep);
 
+    /* Past 2^63 and back: a counter beyond what a signed mirror holds. */
+    ssize_t r;
+    ep = mkepoll();
+    efd = eventfd(0, EFD_NONBLOCK);
+    add(ep, efd, EPOLLIN | EPOLLOUT, 12);
+    v = 0x7fffffffffffffffULL;
+    if (write(efd, &v, sizeof v) != sizeof v)
+        perror("write eventfd 2^63-1");
+    v = 6;
+    if (write(efd, &v, sizeof v) != sizeof v)
+        perror("write eventfd 6");
+    expect_wait1("eventfd at 2^63+5: IN|OUT", ep, LONG_MS, 12, EPOLLIN | EPOLLOUT);
+    r = read(efd, &v, sizeof v);
+    check(r == 8 && v == 0x8000000000000005ULL, "eventfd read returns 2^63+5",
+          "read=%zd value=%llu", r, (unsigned long long)v);
+    expect_wait1("eventfd read from 2^63+5 to 0: OUT only", ep, LONG_MS, 12, EPOLLOUT);
+    v = 2;
+    if (write(efd, &v, sizeof v) != sizeof v)
+        perror("write eventfd 2");
+    expect_wait1("eventfd at 2 after 2^63: IN|OUT", ep, LONG_MS, 12, EPOLLIN | EPOLLOUT);
+    xclose(efd);
+    xclose(ep);
+
     ep = mkepoll();
     efd = eventfd(2, EFD_NONBLOCK | EFD_SEMAPHORE);
     add(ep, efd, EPOLLIN, 11);
     v = 0;
-    ssize_t r = read(efd, &v, sizeof v);
+    r = read(efd, &v, sizeof v);
     check(r == 8 && v == 1, "EFD_SEMAPHORE read returns 1", "read=%zd value=%llu", r,
           (unsigned long long)v);
     expect_wait1("EFD_SEMAPHORE counter 1 left: still IN", ep, LONG_MS, 11, EPOLLIN);

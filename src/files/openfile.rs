@@ -19,7 +19,9 @@
 //! When that can no longer be proven (fork, fd passing, stdio, raw syscalls, splice…),
 //! the file is demoted: its registrations move to the kernel and it is served no more.
 
-use crate::engine::sync::plain::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use crate::engine::sync::plain::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering,
+};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::skbqueue::SkbQueue;
@@ -59,9 +61,8 @@ pub struct OpenFile {
     /// so reads must find out whether they un-fill the pipe (sticky: clearing it
     /// would race with registrations).
     writer_watched: AtomicBool,
-    /// Eventfd: the counter, signed so that a read accounted before the write it raced
-    /// with cannot wrap around.
-    counter: Mutex<i128>,
+    /// Eventfd: the counter as far as the library saw (`EventCount`).
+    counter: EventCount,
     /// Pipe write end: its read end, which holds the shared byte count.
     reader: Option<Arc<OpenFile>>,
     /// The other end of a pipe or socketpair, weakly (the read end does not keep its
@@ -91,20 +92,75 @@ struct SockState {
     sndbuf: AtomicUsize,
 }
 
-const EVENTFD_MAX: i128 = 0xffff_ffff_ffff_fffe;
+/// An eventfd's counter, mirrored from the writes and reads the hooks account, in one
+/// word that a write or read changes with one compare-and-swap and a re-poll reads with
+/// a plain load.
+///
+/// States:
+/// - **Known** (any value but `UNKNOWN`): the counter, once every write and read that
+///   returned has been accounted. It is signed because a read may be accounted before
+///   the write it raced with, leaving it below zero for a moment (and a write before
+///   the read it raced with, above the true value): `poll` shows neither readable nor
+///   unwritable for a negative value, as the counter was on both sides of that moment.
+/// - **Unknown** (`UNKNOWN`): an update would have left the signed range (a counter of
+///   2^63 or more, which the kernel allows up to `ULLONG_MAX - 1`). The file's readiness
+///   is asked of the kernel from then on, which is exact, and the word stays unknown:
+///   updates leave it alone. Wake-ups do not depend on the word, so they are unchanged.
+///
+/// Known → Unknown only; promotion (`resync_eventfd`) sets either state afresh.
+struct EventCount(AtomicI64);
+
+impl EventCount {
+    const UNKNOWN: i64 = i64::MIN;
+
+    fn new(value: u64) -> Self {
+        EventCount(AtomicI64::new(Self::known_or_unknown(value)))
+    }
+
+    fn known_or_unknown(value: u64) -> i64 {
+        i64::try_from(value).unwrap_or(Self::UNKNOWN)
+    }
+
+    fn set(&self, value: u64) {
+        self.0.store(Self::known_or_unknown(value), Ordering::SeqCst);
+    }
+
+    /// Add `delta` (negative for a read), or go unknown if the sum leaves the range.
+    fn update(&self, delta: impl Fn(i64) -> Option<i64>) {
+        let _ = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+            if now == Self::UNKNOWN {
+                return None; // stays unknown: nothing to store
+            }
+            Some(delta(now).filter(|&v| v != Self::UNKNOWN).unwrap_or(Self::UNKNOWN))
+        });
+    }
+
+    fn add(&self, value: u64) {
+        self.update(|now| i64::try_from(value).ok().and_then(|v| now.checked_add(v)));
+    }
+
+    fn sub(&self, value: u64) {
+        self.update(|now| i64::try_from(value).ok().and_then(|v| now.checked_sub(v)));
+    }
+
+    /// The counter, or `None` when it is unknown.
+    fn get(&self) -> Option<i64> {
+        Some(self.0.load(Ordering::SeqCst)).filter(|&v| v != Self::UNKNOWN)
+    }
+}
 
 /// The next `OpenFile::serial`.
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 impl OpenFile {
-    fn new(kind: Kind, fd: i32, counter: i128, reader: Option<Arc<OpenFile>>) -> Arc<Self> {
+    fn new(kind: Kind, fd: i32, counter: u64, reader: Option<Arc<OpenFile>>) -> Arc<Self> {
         Arc::new(OpenFile {
             kind,
             serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             peer_open: AtomicBool::new(!matches!(kind, Kind::EventFd { .. })),
             level: matches!(kind, Kind::PipeRead).then(|| Arc::new(ReadLevel::new(true))),
             writer_watched: AtomicBool::new(false),
-            counter: Mutex::new(counter),
+            counter: EventCount::new(counter),
             reader,
             peer: OnceLock::new(),
             wq: WaitQueue::new(),
@@ -143,7 +199,7 @@ impl OpenFile {
 
     /// A new eventfd with its initial counter.
     pub fn new_eventfd(fd: i32, initval: u32, semaphore: bool) -> Arc<Self> {
-        Self::new(Kind::EventFd { semaphore }, fd, i128::from(initval), None)
+        Self::new(Kind::EventFd { semaphore }, fd, u64::from(initval), None)
     }
 
     /// Promotion (`filepromo.rs`): the model taken back from the kernel, under the
@@ -158,7 +214,7 @@ impl OpenFile {
 
     /// Promotion: this eventfd's counter, read from the kernel, and its number count.
     pub fn resync_eventfd(&self, count: u64, fd_refs: usize) {
-        *self.count() = i128::from(count);
+        self.counter.set(count);
         self.fd_refs.store(fd_refs, Ordering::SeqCst);
     }
 
@@ -243,20 +299,15 @@ impl OpenFile {
         }
     }
 
-    fn count(&self) -> std::sync::MutexGuard<'_, i128> {
-        crate::engine::sync::note_lock();
-        self.counter.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// A write of `value` to this eventfd went through.
     pub fn eventfd_written(&self, value: u64) {
-        *self.count() += i128::from(value);
+        self.counter.add(value);
         self.wq.wake(EPOLLIN);
     }
 
     /// A read of `value` from this eventfd went through.
     pub fn eventfd_read(&self, value: u64) {
-        *self.count() -= i128::from(value);
+        self.counter.sub(value);
         self.wq.wake(EPOLLOUT);
     }
 
@@ -370,17 +421,17 @@ impl OpenFile {
                 }
                 mask
             }
-            Kind::EventFd { .. } => {
-                let count = *self.count();
-                let mut mask = 0;
-                if count > 0 {
-                    mask |= EPOLLIN;
+            Kind::EventFd { .. } => match self.counter.get() {
+                Some(count) => {
+                    let mut mask = 0;
+                    if count > 0 {
+                        mask |= EPOLLIN;
+                    }
+                    // Writable below EVENTFD_MAX, which a known count (< 2^63) always is.
+                    mask | EPOLLOUT
                 }
-                if count < EVENTFD_MAX {
-                    mask |= EPOLLOUT;
-                }
-                mask
-            }
+                None => self.kernel_poll() & (EPOLLIN | EPOLLOUT | EPOLLERR),
+            },
             Kind::Socket { .. } => self.kernel_poll(),
         }
     }
@@ -408,3 +459,7 @@ impl EpFile for OpenFile {
         &self.wq
     }
 }
+
+#[cfg(test)]
+#[path = "openfile_tests.rs"]
+mod tests;

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | pipe read end | IN/RDNORM (bytes buffered), HUP (write end released) | nothing |
 //! | pipe write end | OUT/WRNORM when empty, ERR (read end released) | OUT/WRNORM when not empty |
-//! | eventfd | IN and OUT from the counter | nothing |
+//! | eventfd | IN and OUT from the counter | everything, once the counter reached 2^63 |
 //! | socketpair end | nothing | everything |
 //!
 //! Socket wake-ups are modelled, not readiness: each socketpair end keeps the skbs
@@ -44,40 +44,53 @@ pub enum Kind {
 /// A pipe's buffered byte count and its writer's liveness live in the read end's
 /// `ReadLevel`, which the write end reaches through its strong reference to the read
 /// end, and which the engine's items of the read end re-poll directly.
+///
+/// Two cache lines, in declaration order (`repr(C)`): the first holds what the hooks
+/// only read once the file exists, the second what every write, read and wake-up of
+/// the file writes (the wait queue's lock and count, an eventfd's counter). An eventfd
+/// passes messages between threads through the second line only, so the first stays
+/// shared in every CPU's cache: when the kind and the counter shared a line, the
+/// writer of a message missed on it twice (the kind, then the counter a reader had
+/// just changed), and once more on the wait queue's line.
 #[repr(C, align(64))]
 pub struct OpenFile {
     pub kind: Kind,
-    /// Unique in the process for the library's life (`NEXT_SERIAL`): with the address,
-    /// it names the file across a real call without a reference held (`FileName`).
-    pub(crate) serial: u64,
     /// Whether the other end's open file description is still alive (all kinds but
     /// a pipe read end, which keeps it in `level`).
     peer_open: AtomicBool,
-    /// Pipe read end: the bytes buffered and whether the write end is alive, apart,
-    /// so that the engine's items of the read end point at them and re-poll without a
-    /// virtual call (`EpFile::read_level`).
-    level: Option<Arc<ReadLevel>>,
+    /// One of the fd numbers referring to it, for asking the kernel.
+    pub(crate) any_fd: AtomicI32,
+    /// Unique in the process for the library's life (`NEXT_SERIAL`): with the address,
+    /// it names the file across a real call without a reference held (`FileName`).
+    pub(crate) serial: u64,
     /// Pipe read end: the write end has been registered in an instance at least once,
     /// so reads must find out whether they un-fill the pipe (sticky: clearing it
     /// would race with registrations).
     writer_watched: AtomicBool,
-    /// Eventfd: the counter as far as the library saw (`EventCount`).
-    counter: EventCount,
+    /// Pipe read end: the bytes buffered and whether the write end is alive, apart,
+    /// so that the engine's items of the read end point at them and re-poll without a
+    /// virtual call (`EpFile::read_level`).
+    level: Option<Arc<ReadLevel>>,
     /// Pipe write end: its read end, which holds the shared byte count.
     reader: Option<Arc<OpenFile>>,
     /// The other end of a pipe or socketpair, weakly (the read end does not keep its
     /// writer alive).
     peer: OnceLock<Weak<OpenFile>>,
-    wq: WaitQueue,
-    /// fd numbers in this process referring to it (changed under the table's write
-    /// lock). The description is released when it drops to zero.
-    pub(crate) fd_refs: AtomicUsize,
-    /// One of those fd numbers, for asking the kernel.
-    pub(crate) any_fd: AtomicI32,
     /// Socket end: what its wake-ups depend on; boxed, so that pipe ends and eventfds
     /// do not carry it.
     sock: Option<Box<SockState>>,
+    // The second line: written on every operation.
+    wq: WaitQueue,
+    /// Eventfd: the counter as far as the library saw (`EventCount`).
+    counter: EventCount,
+    /// fd numbers in this process referring to it (changed under the table's write
+    /// lock). The description is released when it drops to zero.
+    pub(crate) fd_refs: AtomicUsize,
 }
+
+// The split above, kept by the compiler.
+const _: () = assert!(std::mem::offset_of!(OpenFile, wq) == 64);
+const _: () = assert!(std::mem::size_of::<OpenFile>() == 128);
 
 /// The state of a socketpair end that the wake-up model (`sockwake.rs`) keeps.
 struct SockState {
@@ -122,17 +135,24 @@ impl EventCount {
     }
 
     fn set(&self, value: u64) {
-        self.0.store(Self::known_or_unknown(value), Ordering::SeqCst);
+        self.0
+            .store(Self::known_or_unknown(value), Ordering::SeqCst);
     }
 
     /// Add `delta` (negative for a read), or go unknown if the sum leaves the range.
     fn update(&self, delta: impl Fn(i64) -> Option<i64>) {
-        let _ = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
-            if now == Self::UNKNOWN {
-                return None; // stays unknown: nothing to store
-            }
-            Some(delta(now).filter(|&v| v != Self::UNKNOWN).unwrap_or(Self::UNKNOWN))
-        });
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                if now == Self::UNKNOWN {
+                    return None; // stays unknown: nothing to store
+                }
+                Some(
+                    delta(now)
+                        .filter(|&v| v != Self::UNKNOWN)
+                        .unwrap_or(Self::UNKNOWN),
+                )
+            });
     }
 
     fn add(&self, value: u64) {

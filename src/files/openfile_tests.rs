@@ -85,7 +85,10 @@ fn an_eventfd_promoted_with_a_huge_counter_is_asked_of_the_kernel() {
     let (fd, file) = eventfd(0);
     // SAFETY: an 8-byte buffer on the stack.
     let value = 0xffff_ffff_ffff_fffe_u64;
-    assert_eq!(unsafe { libc::write(fd, (&value as *const u64).cast(), 8) }, 8);
+    assert_eq!(
+        unsafe { libc::write(fd, (&value as *const u64).cast(), 8) },
+        8
+    );
     file.resync_eventfd(value, 1);
     assert_eq!(file.poll(), EPOLLIN);
     close(fd);

@@ -679,6 +679,27 @@ static void g_bits(void)
     xclose(efd);
     xclose(ep);
 
+    /* A read given more than 8 bytes takes the counter and returns 8; a write of
+     * any other count than 8 is refused. */
+    ep = mkepoll();
+    efd = eventfd(0, EFD_NONBLOCK);
+    add(ep, efd, EPOLLIN, 13);
+    uint64_t wide[2] = { 4, 0 };
+    errno = 0;
+    check(write(efd, wide, sizeof wide) == -1 && errno == EINVAL, "eventfd write of 16 bytes: EINVAL",
+          "errno %d", errno);
+    expect_wait0("eventfd after a refused write: no IN", ep);
+    if (write(efd, wide, 8) != 8)
+        perror("write eventfd 4");
+    wide[0] = wide[1] = 0xAA;
+    r = read(efd, wide, sizeof wide);
+    check(r == 8 && wide[0] == 4 && wide[1] == 0xAA, "eventfd read of 16 bytes: 8, the counter",
+          "read=%zd value=%llu next=%llu", r, (unsigned long long)wide[0],
+          (unsigned long long)wide[1]);
+    expect_wait0("eventfd read of 16 bytes took it: no IN", ep);
+    xclose(efd);
+    xclose(ep);
+
     ep = mkepoll();
     efd = eventfd(2, EFD_NONBLOCK | EFD_SEMAPHORE);
     add(ep, efd, EPOLLIN, 11);
@@ -1810,6 +1831,51 @@ static int child_add(char **argv)
     return add(atoi(argv[2]), atoi(argv[3]), EPOLLIN, strtoull(argv[4], NULL, 0)) == 0 ? 0 : 1;
 }
 
+/* eventfd_drained_into_one_shared_word: threads post to one eventfd and drain it
+ * into one shared scratch word, as thread pools do when the value does not
+ * matter. The value a read accounts must be the one the kernel gave that read,
+ * not another thread's, read back from the shared word. */
+#define SHARED_DRAIN_THREADS 4
+#define SHARED_DRAIN_ROUNDS 20000
+static int shared_drain_efd;
+static uint64_t shared_drain_word;
+static void *shared_drainer(void *arg)
+{
+    (void)arg;
+    static const uint64_t one = 1;
+    for (int i = 0; i < SHARED_DRAIN_ROUNDS; i++) {
+        if (write(shared_drain_efd, &one, sizeof one) != sizeof one)
+            perror("write eventfd");
+        (void)!read(shared_drain_efd, &shared_drain_word, sizeof shared_drain_word);
+    }
+    return NULL;
+}
+
+static void eventfd_drained_into_one_shared_word(void)
+{
+    int ep = mkepoll();
+    shared_drain_efd = eventfd(0, EFD_NONBLOCK);
+    add(ep, shared_drain_efd, EPOLLIN, 0xD2A1);
+    pthread_t t[SHARED_DRAIN_THREADS];
+    for (int i = 0; i < SHARED_DRAIN_THREADS; i++)
+        pthread_create(&t[i], NULL, shared_drainer, NULL);
+    for (int i = 0; i < SHARED_DRAIN_THREADS; i++)
+        pthread_join(t[i], NULL);
+    uint64_t v;
+    (void)!read(shared_drain_efd, &v, sizeof v);
+    expect_wait0("eventfd_drained_into_one_shared_word: drained, no IN", ep);
+    v = 3;
+    if (write(shared_drain_efd, &v, sizeof v) != sizeof v)
+        perror("write eventfd");
+    expect_wait1("eventfd_drained_into_one_shared_word: 3 posted, IN", ep, 0, 0xD2A1, EPOLLIN);
+    (void)!read(shared_drain_efd, &v, sizeof v);
+    check(v == 3, "eventfd_drained_into_one_shared_word: the read takes 3", "read %llu",
+          (unsigned long long)v);
+    expect_wait0("eventfd_drained_into_one_shared_word: taken, no IN", ep);
+    xclose(shared_drain_efd);
+    xclose(ep);
+}
+
 static void g_regress(void)
 {
     int p[2];
@@ -2012,6 +2078,8 @@ static void g_regress(void)
     close_pair(s);
     xclose(named);
     xclose(ep);
+
+    eventfd_drained_into_one_shared_word();
 }
 
 #include "conformance-hostile.inc.c"

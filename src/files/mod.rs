@@ -127,6 +127,17 @@ pub enum Prep {
 }
 
 impl Prep {
+    /// A served eventfd.
+    pub fn eventfd(&self) -> bool {
+        matches!(
+            self,
+            Prep::Served {
+                kind: Kind::EventFd { .. },
+                ..
+            }
+        )
+    }
+
     /// For a served socket end: `Some(stream)`.
     pub fn socket(&self) -> Option<bool> {
         match self {
@@ -240,7 +251,7 @@ pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done, 
         return;
     }
     if n < 0 && done.error == libc::EFAULT && !done.peek {
-        fault_after_op(file, done.dir);
+        fault_after_op(file, &done);
     }
     if n < 0 && file.kind == Kind::PipeWrite && done.dir == Dir::Write {
         // pipe_write wakes the readers on its way out even when it wrote nothing
@@ -270,11 +281,15 @@ pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done, 
 /// The copy between the file and the program's buffer faulted inside the file's op:
 /// what the kernel had done by then stays done. (Sockets: `sockwake::account`, for a
 /// send's skb freed and a datagram dequeued.)
-fn fault_after_op(file: &Arc<OpenFile>, dir: Dir) {
-    // eventfd_read consumed the counter before copying it out: the value is lost to
-    // the library, so the kernel takes the file.
-    if let (Kind::EventFd { .. }, Dir::Read) = (file.kind, dir) {
-        demote::demote_fd_later(file);
+fn fault_after_op(file: &Arc<OpenFile>, done: &Done) {
+    // eventfd_read consumed the counter before copying it out. Read through the
+    // library's own buffer (`preload/io.rs:eventfd_own_buffer`), the value is known;
+    // otherwise it is lost to the library, and the kernel takes the file.
+    if let (Kind::EventFd { .. }, Dir::Read) = (file.kind, done.dir) {
+        match done.value {
+            Some(value) => file.eventfd_read(value),
+            None => demote::demote_fd_later(file),
+        }
     }
 }
 

@@ -69,7 +69,7 @@ fn io(
     how: How,
     value: *const c_void,
     args_ok: impl FnOnce() -> bool,
-    asked: impl FnOnce() -> Option<usize>,
+    asked: impl Fn() -> Option<usize>,
     named: impl FnOnce() -> bool,
     call: impl FnOnce() -> isize,
 ) -> isize {
@@ -81,8 +81,20 @@ fn io(
         filepromo::after_unserved(fd, generation);
         return result;
     }
-    let result = call();
-    let err = sys::errno();
+    // An eventfd's read or write goes through the library's own eight bytes when the
+    // kernel would reach the counter, so that the value accounted is the value moved.
+    let own = if prep.eventfd() && how.vfs && !value.is_null() {
+        asked().and_then(|count| eventfd_own_buffer(fd, dir, value, count))
+    } else {
+        None
+    };
+    let (result, err, own_value) = match own {
+        Some(own) => (own.result, own.errno.unwrap_or_else(sys::errno), own.value),
+        None => {
+            let result = call();
+            (result, sys::errno(), None)
+        }
+    };
     let reached = result >= 0 || reached(err, args_ok);
     // Only socket accounting uses it: a 0-byte read, a stream send.
     let asked = match (dir, prep.socket()) {
@@ -93,7 +105,9 @@ fn io(
     }
     .map(|a| a.min(MAX_RW_COUNT));
     let named = dir == Dir::Write && reached && prep.socket().is_some() && named();
-    let value = if result == 8 && !value.is_null() {
+    let value = if own_value.is_some() {
+        own_value
+    } else if result == 8 && !value.is_null() {
         // SAFETY: a fault-tolerant read of the buffer the kernel just moved 8 bytes
         // through; another thread may have unmapped it since, and then the value is
         // out of sight (the file layer demotes the eventfd).
@@ -138,6 +152,74 @@ fn reached(err: c_int, args_ok: impl FnOnce() -> bool) -> bool {
         | libc::EISCONN => false,
         libc::EFAULT => args_ok(),
         _ => true,
+    }
+}
+
+/// An eventfd read or write made through the library's own `u64`.
+struct OwnBuffer {
+    result: isize,
+    /// Set when the result is the library's, not the real call's (EFAULT on the copy
+    /// out); otherwise errno is the real call's.
+    errno: Option<c_int>,
+    /// The value the kernel added or took, when it did.
+    value: Option<u64>,
+}
+
+/// `read` or `write` of `count` bytes at `buf` on a served eventfd, made through the
+/// library's own eight bytes: the value accounted is then the one the kernel moved,
+/// even if another thread writes the program's buffer meanwhile (threads that drain
+/// an eventfd into one shared scratch word are common, and reading the value back
+/// from there accounted another thread's read: the mirrored counter drifted from the
+/// kernel's for good, and level-triggered watchers were shown IN on an empty eventfd
+/// or nothing on a full one). `None`: the kernel refuses the call before the counter
+/// (`access_ok`, a negative or short count: EFAULT or EINVAL), or the value to write
+/// cannot be read (EFAULT in the kernel's copy too); the call is then made as given.
+///
+/// The kernel's order is kept: `vfs_read`/`vfs_write` check the range, then
+/// `eventfd_read` needs at least eight bytes and `eventfd_write` exactly eight; they
+/// copy the value in and change the counter, or change the counter and copy the value
+/// out (eight bytes: a read returns 8 whatever count it was given). A read whose copy
+/// out faults has taken the counter and fails with EFAULT, here as there, and its
+/// value is known.
+fn eventfd_own_buffer(fd: c_int, dir: Dir, buf: *const c_void, count: usize) -> Option<OwnBuffer> {
+    if !buf_ok(buf, count) || (count as isize) < 0 || count < 8 {
+        return None;
+    }
+    match dir {
+        // Only a write of exactly eight bytes reaches the counter (6.18 refuses any
+        // other count with EINVAL; kernels before took the first eight of more, and
+        // such a write is then made as given and accounted as before).
+        Dir::Write if count != 8 => None,
+        Dir::Write => {
+            // SAFETY: a fault-tolerant read of the program's buffer, in range.
+            let value = unsafe { uaccess::get_u64(buf as *const u64) }?;
+            // SAFETY: eight bytes of a live local.
+            let result = unsafe { real::write(fd, (&value as *const u64).cast(), 8) };
+            Some(OwnBuffer {
+                result,
+                errno: None,
+                value: (result == 8).then_some(value),
+            })
+        }
+        Dir::Read => {
+            let mut value = 0u64;
+            // SAFETY: eight bytes of a live local.
+            let result = unsafe { real::read(fd, (&mut value as *mut u64).cast(), 8) };
+            if result != 8 {
+                return Some(OwnBuffer {
+                    result,
+                    errno: None,
+                    value: None,
+                });
+            }
+            // SAFETY: a fault-tolerant store into the program's buffer, in range.
+            let copied = unsafe { uaccess::put_u64(buf as *mut u64, value) };
+            Some(OwnBuffer {
+                result: if copied { 8 } else { -1 },
+                errno: (!copied).then_some(libc::EFAULT),
+                value: Some(value),
+            })
+        }
     }
 }
 
@@ -223,6 +305,10 @@ pub unsafe extern "C" fn __read_chk(
     count: size_t,
     buflen: size_t,
 ) -> ssize_t {
+    if count > buflen {
+        // SAFETY: forwarded as received: the real one reports the overflow and aborts.
+        return unsafe { real::__read_chk(fd, buf, count, buflen) };
+    }
     // SAFETY: forwarded as received (the real one does the fortify check).
     io(
         fd,

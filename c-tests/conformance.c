@@ -528,6 +528,21 @@ static void g_wait(void)
 /* 4. reported bits per kind of file                                   */
 /* ------------------------------------------------------------------ */
 
+/* A new non-blocking eventfd at 0, registered in `ep`. */
+static int efd_watched(int ep, uint32_t events, uint64_t data)
+{
+    int efd = eventfd(0, EFD_NONBLOCK);
+    add(ep, efd, events, data);
+    return efd;
+}
+
+/* Post `value` to an eventfd (8 bytes), reporting a failed write. */
+static void efd_post(int efd, uint64_t value)
+{
+    if (write(efd, &value, sizeof value) != sizeof value)
+        perror("write eventfd");
+}
+
 static void g_bits(void)
 {
     int ep, ep2, p[2], s[2];
@@ -636,45 +651,33 @@ static void g_bits(void)
 
     /* eventfd. */
     ep = mkepoll();
-    int efd = eventfd(0, EFD_NONBLOCK);
-    add(ep, efd, EPOLLIN | EPOLLOUT, 9);
+    int efd = efd_watched(ep, EPOLLIN | EPOLLOUT, 9);
     expect_wait1("eventfd: OUT initially", ep, LONG_MS, 9, EPOLLOUT);
-    uint64_t v = 1;
-    if (write(efd, &v, sizeof v) != sizeof v)
-        perror("write eventfd");
+    efd_post(efd, 1);
     expect_wait1("eventfd: IN|OUT after write", ep, LONG_MS, 9, EPOLLIN | EPOLLOUT);
     xclose(efd);
     xclose(ep);
 
     ep = mkepoll();
-    efd = eventfd(0, EFD_NONBLOCK);
-    add(ep, efd, EPOLLIN | EPOLLOUT, 10);
-    v = 0xfffffffffffffffeULL;
-    if (write(efd, &v, sizeof v) != sizeof v)
-        perror("write eventfd max");
+    efd = efd_watched(ep, EPOLLIN | EPOLLOUT, 10);
+    efd_post(efd, 0xfffffffffffffffeULL);
     expect_wait1("eventfd at 0xfffffffffffffffe: IN only", ep, LONG_MS, 10, EPOLLIN);
     xclose(efd);
     xclose(ep);
 
     /* Past 2^63 and back: a counter beyond what a signed mirror holds. */
+    uint64_t v;
     ssize_t r;
     ep = mkepoll();
-    efd = eventfd(0, EFD_NONBLOCK);
-    add(ep, efd, EPOLLIN | EPOLLOUT, 12);
-    v = 0x7fffffffffffffffULL;
-    if (write(efd, &v, sizeof v) != sizeof v)
-        perror("write eventfd 2^63-1");
-    v = 6;
-    if (write(efd, &v, sizeof v) != sizeof v)
-        perror("write eventfd 6");
+    efd = efd_watched(ep, EPOLLIN | EPOLLOUT, 12);
+    efd_post(efd, 0x7fffffffffffffffULL);
+    efd_post(efd, 6);
     expect_wait1("eventfd at 2^63+5: IN|OUT", ep, LONG_MS, 12, EPOLLIN | EPOLLOUT);
     r = read(efd, &v, sizeof v);
     check(r == 8 && v == 0x8000000000000005ULL, "eventfd read returns 2^63+5",
           "read=%zd value=%llu", r, (unsigned long long)v);
     expect_wait1("eventfd read from 2^63+5 to 0: OUT only", ep, LONG_MS, 12, EPOLLOUT);
-    v = 2;
-    if (write(efd, &v, sizeof v) != sizeof v)
-        perror("write eventfd 2");
+    efd_post(efd, 2);
     expect_wait1("eventfd at 2 after 2^63: IN|OUT", ep, LONG_MS, 12, EPOLLIN | EPOLLOUT);
     xclose(efd);
     xclose(ep);
@@ -682,15 +685,13 @@ static void g_bits(void)
     /* A read given more than 8 bytes takes the counter and returns 8; a write of
      * any other count than 8 is refused. */
     ep = mkepoll();
-    efd = eventfd(0, EFD_NONBLOCK);
-    add(ep, efd, EPOLLIN, 13);
+    efd = efd_watched(ep, EPOLLIN, 13);
     uint64_t wide[2] = { 4, 0 };
     errno = 0;
     check(write(efd, wide, sizeof wide) == -1 && errno == EINVAL, "eventfd write of 16 bytes: EINVAL",
           "errno %d", errno);
     expect_wait0("eventfd after a refused write: no IN", ep);
-    if (write(efd, wide, 8) != 8)
-        perror("write eventfd 4");
+    efd_post(efd, 4);
     wide[0] = wide[1] = 0xAA;
     r = read(efd, wide, sizeof wide);
     check(r == 8 && wide[0] == 4 && wide[1] == 0xAA, "eventfd read of 16 bytes: 8, the counter",

@@ -49,9 +49,11 @@ pub enum Kind {
 /// only read once the file exists, the second what every write, read and wake-up of
 /// the file writes (the wait queue's lock and count, an eventfd's counter). An eventfd
 /// passes messages between threads through the second line only, so the first stays
-/// shared in every CPU's cache: when the kind and the counter shared a line, the
-/// writer of a message missed on it twice (the kind, then the counter a reader had
-/// just changed), and once more on the wait queue's line.
+/// shared in every CPU's cache. When the kind and the counter shared a line, a
+/// message's writer had to fetch that line after each reader's change of the counter
+/// (for the kind, then again to change the counter), and the wait queue's line
+/// besides. (This host has no hardware counters to count the misses, and the timing
+/// of the change is within its noise: `docs/benchmarks.md`.)
 #[repr(C, align(64))]
 pub struct OpenFile {
     pub kind: Kind,

@@ -149,11 +149,8 @@ impl EventCount {
                 if now == Self::UNKNOWN {
                     return None; // stays unknown: nothing to store
                 }
-                Some(
-                    delta(now)
-                        .filter(|&v| v != Self::UNKNOWN)
-                        .unwrap_or(Self::UNKNOWN),
-                )
+                // A sum that lands on `UNKNOWN` itself reads as unknown too.
+                Some(delta(now).unwrap_or(Self::UNKNOWN))
             });
     }
 

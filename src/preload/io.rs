@@ -80,11 +80,18 @@ fn io(
     // 31 instructions of the library per call instead of 62 (callgrind, `read` and
     // `write` on a regular file); a served call pays about 19 more for the split.
     if !files::table::is_served(fd) {
-        let result = call();
-        filepromo::after_unserved(fd, generation);
-        return result;
+        return unserved(fd, generation, call);
     }
     io_served(fd, dir, how, value, generation, args_ok, asked, named, call)
+}
+
+/// The real call on a number the table does not serve, then the check that no file
+/// was promoted on it meanwhile (`generation`, read before the table was).
+#[inline(always)]
+fn unserved(fd: c_int, generation: u64, call: impl FnOnce() -> isize) -> isize {
+    let result = call();
+    filepromo::after_unserved(fd, generation);
+    result
 }
 
 /// `io` for a number the table serves (or did a moment ago).
@@ -103,9 +110,7 @@ fn io_served(
 ) -> isize {
     let prep = files::prepare(fd, dir);
     if let Prep::NotServed = prep {
-        let result = call();
-        filepromo::after_unserved(fd, generation);
-        return result;
+        return unserved(fd, generation, call);
     }
     // An eventfd's read or write goes through the library's own eight bytes when the
     // kernel would reach the counter, so that the value accounted is the value moved.

@@ -38,7 +38,8 @@ use super::sync::{arc_clone, AtomicBool, AtomicU32, AtomicU64, Ordering};
 /// The fields a transfer reads per item come first (for a pipe read end: the
 /// readiness, the data, the mask and `missed`, 21 bytes), so that behind the `Arc`'s
 /// two counters they sit in one cache line three times in four wherever malloc puts
-/// the item (at 16-byte alignment). The `file` itself is read by a transfer only for
+/// the item (at 16-byte alignment); `slot`, which a callback that queues the item and
+/// a transfer that takes it off both read, follows them. The `file` itself is read by a transfer only for
 /// files without a `ReadLevel`.
 #[repr(C)]
 pub struct Epitem {
@@ -71,6 +72,10 @@ pub struct Epitem {
     /// list. Changed under the ready-list lock with `mtx` held for writing (no transfer
     /// runs), so transfers read it without the lock.
     pub(crate) gen: AtomicU32,
+    /// The item's place in its instance's parked references (`eventpoll.rs:Tokens`):
+    /// fixed for the item's life in the instance, so a callback finds the reference it
+    /// moves onto the ready list without looking anything up.
+    pub(crate) slot: u32,
     /// The watched open file description.
     pub(crate) file: Arc<dyn EpFile>,
     /// The instance this item belongs to.
@@ -84,11 +89,13 @@ impl Epitem {
         ep: Arc<EventPoll>,
         file: Arc<dyn EpFile>,
         fd: i32,
+        slot: u32,
         events: u32,
         data: u64,
     ) -> Self {
         Epitem {
             ep,
+            slot,
             level: file.read_level().map(arc_clone),
             file,
             fd,

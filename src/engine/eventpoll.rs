@@ -10,7 +10,9 @@
 //!    at once, each on its own spliced list. `ctl` (insert, modify, remove) and file
 //!    release hold it **for writing**, so no item can be removed or changed under a
 //!    running transfer (seed cases 2 and 3).
-//! 2. `ready` (the kernel's `ep->lock`): a short mutex over the ready list. The poll
+//! 2. `ready` (the kernel's `ep->lock`): a short mutex over the ready list and the
+//!    items' parked references (`ReadyList::parked`), which entries are made of and
+//!    given back to, so that queueing an item counts no reference. The poll
 //!    callback takes only this lock. A transfer takes it twice: once to splice the
 //!    whole ready list onto a private list, once to re-inject what it leaves.
 //!    Every release stores `ready_hint` (what `has_ready` would answer), which one
@@ -261,6 +263,13 @@ struct ItemMap {
     /// An upper bound of the entries the ready list may have to hold: items plus the
     /// stale entries of removed ones (each ADD and each DEL may add one).
     ready_need: usize,
+    /// Slots of `ReadyList::parked` given back by items that left the instance.
+    free_slots: Vec<u32>,
+    /// The lowest slot never given out.
+    next_slot: u32,
+    /// `ReadyList::parked`'s length, as last set under the ready lock: every slot
+    /// given out is below it.
+    parked_room: usize,
 }
 
 impl std::ops::Deref for ItemMap {
@@ -328,6 +337,20 @@ impl ItemMap {
         }
     }
 
+    /// A slot of `ReadyList::parked` for a new item.
+    fn alloc_slot(&mut self) -> u32 {
+        self.free_slots.pop().unwrap_or_else(|| {
+            self.next_slot += 1;
+            self.next_slot - 1
+        })
+    }
+
+    /// An item left the instance for good (its parked reference is dropped already):
+    /// its slot may go to another item. Called once per item.
+    fn free_slot(&mut self, slot: u32) {
+        self.free_slots.push(slot);
+    }
+
     /// Give back every reservation (`ep_free`).
     fn release_all(&mut self) {
         if self.reserved != 0 {
@@ -357,13 +380,16 @@ impl ItemMap {
     }
 }
 
-/// A ready-list entry: the item and the item's generation (`Epitem::gen`) when it was
-/// queued. A removal that cannot unlink the entry cheaply (`retire`) bumps the item's
-/// generation instead, which makes the entry stale: transfers, `prune` and the other
-/// walks drop it where they find it, and do not touch the item, which may have been
-/// revived and queued again meanwhile under a new entry. A generation wraps only after
-/// 2^32 removals of one item, and stale entries never live that long: `retire` drops
-/// them all once they are more than half the list.
+/// A ready-list entry: a reference to the item and the item's generation
+/// (`Epitem::gen`) when it was queued. The reference is the one the item keeps parked
+/// in `ReadyList::parked` while it is not queued, moved in and out without touching
+/// the reference count (see `parked`). A removal that cannot unlink the entry cheaply
+/// (`retire`) bumps the item's generation instead, which makes the entry stale:
+/// transfers, `prune` and the other walks drop it (and its reference) where they find
+/// it, and do not touch the item, which may have been revived and queued again
+/// meanwhile under a new entry. A generation wraps only after 2^32 removals of one
+/// item, and stale entries never live that long: `retire` drops them all once they are
+/// more than half the list.
 struct Entry {
     epi: Arc<Epitem>,
     gen: u32,
@@ -413,6 +439,52 @@ struct ReadyList {
     in_flight: usize,
     /// Transfers waiting on `EventPoll::transfer_done` for the in-flight ones to end.
     in_flight_waiters: usize,
+    /// Each item's parked reference, at the item's `slot`: a reference to the item
+    /// kept here while it is not queued, so that queueing it (a poll callback) moves
+    /// this reference onto the list and taking it off for good (a transfer delivering
+    /// an edge-triggered event) moves it back, instead of a locked increment on the
+    /// way in and a locked decrement on the way out. A slot may be empty (the item's
+    /// first queueing, or a reference that went with a stale entry or was dropped by
+    /// `prune`): queueing then takes a new reference, and the way out parks it. Only a reference to the
+    /// slot's own item is ever taken from here (`entry_for` checks), so a slot given
+    /// out twice by mistake would cost references, never deliver the wrong item.
+    /// Slots are given out by `ItemMap::alloc_slot` under `mtx` held for writing, and
+    /// this vector grows under both locks, in ctl (a callback never allocates).
+    parked: Vec<Option<Arc<Epitem>>>,
+}
+
+impl ReadyList {
+    /// An entry for `epi`, which is live and being queued: its parked reference, or a
+    /// new one when none is parked.
+    #[inline(always)]
+    fn entry_for(&mut self, epi: &Arc<Epitem>) -> Entry {
+        let parked = self
+            .parked
+            .get_mut(epi.slot as usize)
+            .and_then(|slot| slot.take_if(|parked| Arc::ptr_eq(parked, epi)));
+        Entry::new(parked.unwrap_or_else(|| arc_clone(epi)))
+    }
+
+    /// A live entry taken off the lists for good: its reference is parked in the
+    /// item's slot, or dropped when the slot holds one already.
+    #[inline(always)]
+    fn park(&mut self, entry: Entry) {
+        match self.parked.get_mut(entry.epi.slot as usize) {
+            Some(slot @ None) => *slot = Some(entry.epi),
+            _ => arc_drop(entry.epi),
+        }
+    }
+
+    /// `epi` leaves the instance for good: drop its parked reference.
+    fn unpark(&mut self, epi: &Arc<Epitem>) {
+        if let Some(parked) = self
+            .parked
+            .get_mut(epi.slot as usize)
+            .and_then(|slot| slot.take_if(|parked| Arc::ptr_eq(parked, epi)))
+        {
+            arc_drop(parked);
+        }
+    }
 }
 
 /// The ready lock held (`EventPoll::lock_ready`). Releasing it stores what
@@ -595,11 +667,16 @@ impl EventPoll {
             }
             EPOLL_CTL_DEL => match items.remove(&key) {
                 Some(epi) => {
-                    let stale = self.retire(&epi);
+                    // The item removed by the DEL before this one leaves for good;
+                    // its parked reference goes under the lock retire takes anyway.
+                    let older = items.recent.take();
+                    let stale = self.retire(&epi, older.as_ref());
                     items.note_removed(stale);
                     items.release_spare();
-                    if let Some(older) = items.recent.replace(epi) {
+                    items.recent = Some(epi);
+                    if let Some(older) = older {
                         older.file.wait_queue().remove(&older);
+                        items.free_slot(older.slot);
                         arc_drop(older);
                     }
                     Ok(())
@@ -668,8 +745,15 @@ impl EventPoll {
                 old
             }
             None => {
+                let slot = items.alloc_slot();
+                if slot as usize >= items.parked_room {
+                    let mut rd = self.lock_ready();
+                    let want = (2 * (slot as usize + 1)).max(16);
+                    rd.parked.resize_with(want, || None);
+                    items.parked_room = rd.parked.len();
+                }
                 let file: Arc<dyn EpFile> = arc_clone(file) as Arc<dyn EpFile>;
-                let epi = Arc::new(Epitem::new(arc_clone(self), file, fd, events, data));
+                let epi = Arc::new(Epitem::new(arc_clone(self), file, fd, slot, events, data));
                 epi.file.wait_queue().add(arc_clone(&epi));
                 epi
             }
@@ -699,15 +783,24 @@ impl EventPoll {
     /// live or the dead one kept in `recent`, and unhook it from the file.
     fn remove(&self, items: &mut ItemMap, epi: &Arc<Epitem>) {
         let key = (file_key(&epi.file), epi.fd);
+        let mut held = false;
         if items.get(&key).is_some_and(|live| Arc::ptr_eq(live, epi)) {
             items.remove(&key);
-            let stale = self.retire(epi);
+            let stale = self.retire(epi, Some(epi));
             items.note_removed(stale);
+            held = true;
         }
         if items.recent.as_ref().is_some_and(|r| Arc::ptr_eq(r, epi)) {
             items.recent = None;
+            self.lock_ready().unpark(epi);
+            held = true;
         }
         epi.file.wait_queue().remove(epi);
+        if held {
+            // Once per item: it was live or the removed one kept for revival, and
+            // is neither now.
+            items.free_slot(epi.slot);
+        }
         items.release_spare();
     }
 
@@ -717,9 +810,20 @@ impl EventPoll {
     /// is left where it is, stale (`Entry`), and dropped lazily.
     ///
     /// No transfer runs (we hold `mtx` for writing), so `linked` is stable here.
-    /// Returns true when the item's ready-list entry stays, stale.
-    fn retire(&self, epi: &Arc<Epitem>) -> bool {
+    /// Returns true when the item's ready-list entry stays, stale. `leaving`: an item
+    /// that leaves the instance for good (`epi` itself, or the one an earlier DEL
+    /// kept for revival), whose parked reference is dropped under the same lock.
+    fn retire(&self, epi: &Arc<Epitem>, leaving: Option<&Arc<Epitem>>) -> bool {
         let mut rd = self.lock_ready();
+        let stale = Self::retire_locked(&mut rd, epi);
+        if let Some(gone) = leaving {
+            rd.unpark(gone);
+        }
+        stale
+    }
+
+    /// `retire` under the ready lock.
+    fn retire_locked(rd: &mut ReadyGuard<'_>, epi: &Arc<Epitem>) -> bool {
         epi.dead.store(true, Ordering::Relaxed);
         if epi.linked.load(Ordering::Relaxed) {
             // A level-triggered item removed right after its delivery sits near the
@@ -734,7 +838,7 @@ impl EventPoll {
                 .position(|e| Arc::ptr_eq(e, epi) && !e.is_stale());
             if let Some(from_tail) = near_tail {
                 if let Some(entry) = rd.list.remove(len - 1 - from_tail) {
-                    arc_drop(entry.epi);
+                    rd.park(entry);
                 }
                 epi.linked.store(false, Ordering::Relaxed);
                 return false;
@@ -765,7 +869,8 @@ impl EventPoll {
                 false
             } else {
                 epi.linked.store(true, Ordering::Relaxed);
-                rd.list.push_back(Entry::new(arc_clone(epi)));
+                let entry = rd.entry_for(epi);
+                rd.list.push_back(entry);
                 true
             }
         };
@@ -827,6 +932,7 @@ impl EventPoll {
         rd.list.clear();
         rd.dead = 0;
         rd.spares.clear();
+        rd.parked.clear();
     }
 
     /// Number of registered items.
@@ -1075,7 +1181,7 @@ impl EventPoll {
                         epi.drop_stale(&mut rd.dead);
                     } else if unlink_end(&epi) {
                         // Unlinked for good: nothing arrived while it was in flight.
-                        arc_drop(epi.epi);
+                        rd.park(epi);
                     } else {
                         requeued += 1;
                         rd.list.push_back(epi);
@@ -1257,7 +1363,7 @@ impl EventPoll {
                     rd.list.push_back(epi);
                     requeued += 1;
                 } else {
-                    arc_drop(epi.epi);
+                    rd.park(epi);
                 }
             }
             if rd.spares.len() < 4 {
@@ -1537,7 +1643,9 @@ impl EventPoll {
                         break;
                     }
                 }
-                rd.list.pop_front();
+                if let Some(entry) = rd.list.pop_front() {
+                    rd.park(entry);
+                }
             }
         }
         self.settle();
@@ -1731,7 +1839,8 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
             false
         } else {
             epi.linked.store(true, Ordering::Relaxed);
-            rd.list.push_back(Entry::new(arc_clone(epi)));
+            let entry = rd.entry_for(epi);
+            rd.list.push_back(entry);
             true
         }
     };

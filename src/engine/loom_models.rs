@@ -332,6 +332,50 @@ fn rearm_over_a_stale_entry() {
     });
 }
 
+/// Parked references (`ReadyList::parked`) racing with removal: both items' references
+/// are parked (each was delivered edge-triggered once); the other thread wakes item 1's
+/// file, whose callback moves its parked reference onto the ready list, and transfers;
+/// this thread removes item 1 (kept for revival) and then item 2, which evicts item 1
+/// for good and drops its parked reference. Whatever the order: item 1 is reported at
+/// most once and item 2 never, nothing stays queued, and once the instance is freed no
+/// reference to either item is left anywhere (a reference parked or queued after its
+/// item left would keep the item, its file and its instance alive).
+#[test]
+fn parked_references_follow_their_items_out() {
+    check("parked references follow their items out", None, || {
+        let (ep, _w) = mock_ep(Variant::SinglePass);
+        let a = mock_file(EPOLLIN);
+        let b = mock_file(EPOLLIN);
+        add(&ep, &a, 1, EPOLLIN | EPOLLET, 1);
+        add(&ep, &b, 2, EPOLLIN | EPOLLET, 2);
+        assert_eq!(drain(&ep, 8).len(), 2); // both references parked
+        let item = |f: &Arc<MockFile>| Arc::downgrade(&f.wait_queue().snapshot()[0]);
+        let (wa, wb) = (item(&a), item(&b));
+        let t = {
+            let ep = Arc::clone(&ep);
+            let a = Arc::clone(&a);
+            thread::spawn(move || {
+                a.set(EPOLLIN, KEY_READABLE);
+                wait(&ep, 8)
+            })
+        };
+        ep.ctl(EPOLL_CTL_DEL, &a, 1, (0, 0), NO_LIMIT).expect("DEL");
+        ep.ctl(EPOLL_CTL_DEL, &b, 2, (0, 0), NO_LIMIT).expect("DEL");
+        let during = t.join().unwrap();
+        let last = drain(&ep, 8);
+        assert!(count(&during, 1) + count(&last, 1) <= 1, "item 1 twice");
+        assert_eq!(
+            count(&during, 2) + count(&last, 2),
+            0,
+            "item 2 was not woken"
+        );
+        assert!(!ep.has_ready(), "an entry left the instance ready");
+        assert!(wa.upgrade().is_none(), "item 1 outlived its eviction");
+        ep.free();
+        assert!(wb.upgrade().is_none(), "item 2 outlived its instance");
+    });
+}
+
 /// Case 6 (not one of the seed's five): two transfers at once and one level-triggered
 /// item that stays ready, each transfer with room for one event. The first splices the
 /// item and re-queues it; the second may find the ready list empty in between. The

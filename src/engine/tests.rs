@@ -1824,6 +1824,81 @@ fn counted_locked_ops_per_event_and_per_rearm() {
     ep.free();
 }
 
+/// `count-atomics`: once its item has been queued once, an edge-triggered event takes no
+/// reference-count change: the callback moves the item's parked reference onto the ready
+/// list and the transfer that delivers the event moves it back (`ReadyList::parked`).
+/// Before, each event took a locked increment in the callback and a locked decrement in
+/// the transfer.
+#[cfg(feature = "count-atomics")]
+#[test]
+fn an_edge_triggered_event_moves_the_parked_reference_instead_of_counting_it() {
+    use super::counting::counts;
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let f = mock_file(0);
+    add(&ep, &f, 3, EPOLLIN | EPOLLET, 7);
+    f.set(EPOLLIN, EPOLLIN);
+    assert_eq!(datas(&wait(&ep, 8)), vec![7]); // the first queueing takes the reference
+    for _ in 0..3 {
+        let before = counts();
+        f.set(EPOLLIN, EPOLLIN);
+        assert_eq!(datas(&wait(&ep, 8)), vec![7]);
+        assert_eq!(counts().arc, before.arc, "no reference counted per event");
+    }
+    ep.free();
+}
+
+/// An item's parked reference goes when the item leaves the instance for good: evicted as
+/// the removed item kept for revival, removed with its file, or by `ep_free`. Otherwise
+/// the reference would keep the item, its file and its instance alive.
+#[test]
+fn an_item_leaving_for_good_drops_its_parked_reference() {
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let files: Vec<_> = (0..4).map(|_| mock_file(0)).collect();
+    for (i, f) in files.iter().enumerate() {
+        add(&ep, f, i as i32, EPOLLIN | EPOLLET, i as u64);
+        f.set(EPOLLIN, EPOLLIN);
+    }
+    assert_eq!(wait(&ep, 8).len(), 4); // every item's reference is parked now
+    let item = |f: &Arc<MockFile>| Arc::downgrade(&f.wait_queue().snapshot()[0]);
+    let weak: Vec<_> = files.iter().map(item).collect();
+
+    del(&ep, &files[0], 0);
+    assert!(weak[0].upgrade().is_some(), "kept for revival");
+    del(&ep, &files[1], 1);
+    assert!(
+        weak[0].upgrade().is_none(),
+        "evicted by the next DEL: freed"
+    );
+
+    assert_eq!(ep.release_file(&as_dyn(&files[1])), 0); // the one kept for revival
+    assert!(weak[1].upgrade().is_none(), "released with its file: freed");
+    assert_eq!(ep.release_file(&as_dyn(&files[2])), 1); // a live one
+    assert!(weak[2].upgrade().is_none(), "released with its file: freed");
+
+    ep.free();
+    assert!(weak[3].upgrade().is_none(), "freed with its instance");
+}
+
+/// A slot given back by an item that left goes to the next new item; the reference parked
+/// there for the old item is never queued for the new one.
+#[test]
+fn a_reused_slot_queues_its_new_item_not_the_old_one() {
+    let (ep, _w) = mock_ep(Variant::SinglePass);
+    let (a, b, c) = (mock_file(0), mock_file(0), mock_file(0));
+    add(&ep, &a, 3, EPOLLIN | EPOLLET, 1);
+    a.set(EPOLLIN, EPOLLIN);
+    assert_eq!(datas(&wait(&ep, 8)), vec![1]); // a's reference parked in its slot
+    del(&ep, &a, 3);
+    add(&ep, &b, 4, EPOLLIN | EPOLLET, 2);
+    del(&ep, &b, 4); // evicts a: its slot is free
+    add(&ep, &c, 5, EPOLLIN | EPOLLET, 3); // takes a's slot
+    c.set(EPOLLIN, EPOLLIN);
+    assert_eq!(datas(&wait(&ep, 8)), vec![3]);
+    c.set(EPOLLIN, EPOLLIN);
+    assert_eq!(datas(&wait(&ep, 8)), vec![3]);
+    ep.free();
+}
+
 /// A pipe read end as the engine sees it: readiness in a `ReadLevel` that items re-poll
 /// directly, without the file's `poll`.
 struct LevelFile {

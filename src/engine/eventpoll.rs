@@ -1153,8 +1153,10 @@ impl EventPoll {
                 std::mem::swap(&mut rd.list, &mut txlist);
                 requeued = processed as u64;
             } else {
-                // While every item went back no decision was recorded: all are `true`.
-                let decisions = requeue.iter().copied().chain(std::iter::repeat(true));
+                // While every item went back no decision was recorded: all are `true`
+                // (once one was recorded, there is one per item processed).
+                requeue.resize(processed, true);
+                let decisions = requeue.iter().copied();
                 // The live items that do not go back are unlinked in two halves around
                 // one fence for them all (`unlink`'s store, fence, load, batched): each
                 // item's store of `linked` still comes before the fence and its load of
@@ -1164,8 +1166,8 @@ impl EventPoll {
                 // (removal needs `mtx` for writing), and a stale one is dropped below
                 // without touching its item, which may be linked by a newer entry.
                 let mut unlinking = false;
-                for (epi, back) in txlist.iter().take(processed).zip(decisions.clone()) {
-                    if !back && !epi.is_stale() {
+                for (epi, back) in txlist.iter().zip(decisions.clone()) {
+                    if !(back || may_hold_stale && epi.is_stale()) {
                         epi.linked.store(false, Ordering::Relaxed);
                         unlinking = true;
                     }
@@ -1177,7 +1179,7 @@ impl EventPoll {
                     if back {
                         requeued += 1;
                         rd.list.push_back(epi);
-                    } else if epi.is_stale() {
+                    } else if may_hold_stale && epi.is_stale() {
                         epi.drop_stale(&mut rd.dead);
                     } else if unlink_end(&epi) {
                         // Unlinked for good: nothing arrived while it was in flight.

@@ -68,6 +68,15 @@ fn drain(ep: &EventPoll, max: usize) -> Vec<u64> {
     }
 }
 
+/// A thread that wakes `file` readable, then transfers once; joins to what it got.
+fn wake_then_wait(ep: &Arc<EventPoll>, file: &Arc<MockFile>) -> thread::JoinHandle<Vec<u64>> {
+    let (ep, file) = (Arc::clone(ep), Arc::clone(file));
+    thread::spawn(move || {
+        file.set(EPOLLIN, KEY_READABLE);
+        wait(&ep, 8)
+    })
+}
+
 fn count(events: &[u64], data: u64) -> usize {
     events.iter().filter(|&&d| d == data).count()
 }
@@ -303,14 +312,7 @@ fn rearm_over_a_stale_entry() {
         add(&ep, &b, 2, EPOLLIN | EPOLLET, 2); // the ready list: a, b
                                                // The other thread wakes the file, then transfers: two threads keep the
                                                // search exhaustive, and each step still lands anywhere in the re-arm.
-        let t = {
-            let ep = Arc::clone(&ep);
-            let a = Arc::clone(&a);
-            thread::spawn(move || {
-                a.set(EPOLLIN, KEY_READABLE);
-                wait(&ep, 8)
-            })
-        };
+        let t = wake_then_wait(&ep, &a);
         ep.ctl(EPOLL_CTL_DEL, &a, 1, (0, 0), NO_LIMIT).expect("DEL");
         add(&ep, &a, 1, EPOLLIN | EPOLLET, 1);
         let during = t.join().unwrap();
@@ -351,14 +353,7 @@ fn parked_references_follow_their_items_out() {
         assert_eq!(drain(&ep, 8).len(), 2); // both references parked
         let item = |f: &Arc<MockFile>| Arc::downgrade(&f.wait_queue().snapshot()[0]);
         let (wa, wb) = (item(&a), item(&b));
-        let t = {
-            let ep = Arc::clone(&ep);
-            let a = Arc::clone(&a);
-            thread::spawn(move || {
-                a.set(EPOLLIN, KEY_READABLE);
-                wait(&ep, 8)
-            })
-        };
+        let t = wake_then_wait(&ep, &a);
         ep.ctl(EPOLL_CTL_DEL, &a, 1, (0, 0), NO_LIMIT).expect("DEL");
         ep.ctl(EPOLL_CTL_DEL, &b, 2, (0, 0), NO_LIMIT).expect("DEL");
         let during = t.join().unwrap();

@@ -14,3 +14,9 @@ pub mod files;
 mod preload;
 #[cfg(not(loom))]
 pub mod sys;
+
+/// The library's allocations go through a pool for the one size class the file layer
+/// allocates per served file, the system allocator otherwise (`sys/alloc.rs`).
+#[cfg(not(loom))]
+#[global_allocator]
+static ALLOCATOR: sys::alloc::PoolAlloc = sys::alloc::PoolAlloc::new();

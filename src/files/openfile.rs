@@ -93,6 +93,13 @@ pub struct OpenFile {
 // The split above, kept by the compiler.
 const _: () = assert!(std::mem::offset_of!(OpenFile, wq) == 64);
 const _: () = assert!(std::mem::size_of::<OpenFile>() == 128);
+// `Arc<OpenFile>`'s allocation (two counters padded to the alignment, then the file)
+// is the size class the library's allocator pools (`sys/alloc.rs`).
+const _: () = assert!(
+    std::mem::align_of::<OpenFile>() == crate::sys::alloc::POOLED_ALIGN
+        && std::mem::align_of::<OpenFile>() + std::mem::size_of::<OpenFile>()
+            == crate::sys::alloc::POOLED_SIZE
+);
 
 /// The state of a socketpair end that the wake-up model (`sockwake.rs`) keeps.
 struct SockState {

@@ -2,6 +2,7 @@
 //! (`real`), errno handling, and a few raw helpers. Everything here is `unsafe` at the
 //! boundary and documented with a `// SAFETY:` line at each use.
 
+pub mod alloc;
 pub mod fault;
 pub mod real;
 pub mod skbprobe;

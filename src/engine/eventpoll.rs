@@ -446,7 +446,7 @@ struct ReadyList {
     /// way in and a locked decrement on the way out. A slot may be empty (the item's
     /// first queueing, or a reference that went with a stale entry or was dropped by
     /// `prune`): queueing then takes a new reference, and the way out parks it. Only a reference to the
-    /// slot's own item is ever taken from here (`entry_for` checks), so a slot given
+    /// slot's own item is ever taken from here (`take_parked` checks), so a slot given
     /// out twice by mistake would cost references, never deliver the wrong item.
     /// Slots are given out by `ItemMap::alloc_slot` under `mtx` held for writing, and
     /// this vector grows under both locks, in ctl (a callback never allocates).
@@ -454,15 +454,20 @@ struct ReadyList {
 }
 
 impl ReadyList {
+    /// Take `epi`'s parked reference out of its slot. Only a reference to `epi` itself
+    /// is taken, so a slot given out twice by mistake never yields another item.
+    #[inline(always)]
+    fn take_parked(&mut self, epi: &Arc<Epitem>) -> Option<Arc<Epitem>> {
+        self.parked
+            .get_mut(epi.slot as usize)
+            .and_then(|slot| slot.take_if(|parked| Arc::ptr_eq(parked, epi)))
+    }
+
     /// An entry for `epi`, which is live and being queued: its parked reference, or a
     /// new one when none is parked.
     #[inline(always)]
     fn entry_for(&mut self, epi: &Arc<Epitem>) -> Entry {
-        let parked = self
-            .parked
-            .get_mut(epi.slot as usize)
-            .and_then(|slot| slot.take_if(|parked| Arc::ptr_eq(parked, epi)));
-        Entry::new(parked.unwrap_or_else(|| arc_clone(epi)))
+        Entry::new(self.take_parked(epi).unwrap_or_else(|| arc_clone(epi)))
     }
 
     /// A live entry taken off the lists for good: its reference is parked in the
@@ -477,11 +482,7 @@ impl ReadyList {
 
     /// `epi` leaves the instance for good: drop its parked reference.
     fn unpark(&mut self, epi: &Arc<Epitem>) {
-        if let Some(parked) = self
-            .parked
-            .get_mut(epi.slot as usize)
-            .and_then(|slot| slot.take_if(|parked| Arc::ptr_eq(parked, epi)))
-        {
+        if let Some(parked) = self.take_parked(epi) {
             arc_drop(parked);
         }
     }

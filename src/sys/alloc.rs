@@ -88,8 +88,9 @@ impl PoolAlloc {
         .unwrap_or(false)
     }
 
-    /// Blocks waiting for reuse (for tests; `None` when the pool is taken).
-    pub fn pooled(&self) -> Option<usize> {
+    /// Blocks waiting for reuse (`None` when the pool is taken).
+    #[cfg(test)]
+    fn pooled(&self) -> Option<usize> {
         self.with(|len, _| *len)
     }
 }

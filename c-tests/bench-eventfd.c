@@ -38,6 +38,12 @@
  *                            user + system, all threads) over the timed part,
  *                            per message consumed in it: steadier than the
  *                            rate on a loaded machine
+ *   user_ns_per_message: u   the same CPU time spent in user space (the
+ *                            program, libc and, under LD_PRELOAD, the
+ *                            library), per message
+ *   sys_ns_per_message: k    the same CPU time spent in the kernel (its
+ *                            system calls: the program's reads and writes,
+ *                            its epoll calls or the library's), per message
  *   sleeps_per_message: s    voluntary context switches of the process over
  *                            the timed part (threads that blocked: a waiter
  *                            asleep in epoll_wait, mostly), per message
@@ -275,7 +281,8 @@ int main(int argc, char **argv)
 		}
 	}
 	double t0 = now_s();
-	double cpu0 = process_cpu_ns();
+	double cpu0 = process_cpu_ns(), user0, sys0;
+	process_cpu_split_ns(&user0, &sys0);
 	long nvcsw0 = process_voluntary_switches();
 	for (int k = 0; k < nprod; k++) {
 		ps[k].idx = k;
@@ -296,7 +303,8 @@ int main(int argc, char **argv)
 	for (int k = 0; k < ncons; k++)
 		woke += __atomic_load_n(&cs[k].wakeups, __ATOMIC_RELAXED);
 	double secs = now_s() - t0;
-	double cpu = process_cpu_ns() - cpu0;
+	double cpu = process_cpu_ns() - cpu0, user1, sys1;
+	process_cpu_split_ns(&user1, &sys1);
 	long slept = process_voluntary_switches() - nvcsw0;
 	__atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
 	for (int k = 0; k < nprod; k++)
@@ -353,9 +361,13 @@ int main(int argc, char **argv)
 	printf("events_per_sec: %.0f\n", (double)done / secs);
 	if (done) {
 		printf("cpu_ns_per_message: %.0f\n", cpu / (double)done);
+		printf("user_ns_per_message: %.0f\n", (user1 - user0) / (double)done);
+		printf("sys_ns_per_message: %.0f\n", (sys1 - sys0) / (double)done);
 		printf("sleeps_per_message: %.4f\n", (double)slept / (double)done);
 	} else {
 		printf("cpu_ns_per_message: none\n"); /* nothing consumed */
+		printf("user_ns_per_message: none\n");
+		printf("sys_ns_per_message: none\n");
 		printf("sleeps_per_message: none\n");
 	}
 	int status = 0;

@@ -320,6 +320,16 @@ function spr2(c, k, s1, s2,    x, y) {
 }
 function str(c, s, k) { return ((c SUBSEP s SUBSEP k) in S) ? S[c SUBSEP s SUBSEP k] : "" }
 function failed(c, s) { return ((c SUBSEP s) in F) }
+# The CPU time per message of an eventfd row split between the kernel and user space
+# (the getrusage split of bench-eventfd): what uepoll saves in the kernel against the
+# work of the engine in user space (the share of the program and libc is the same in
+# both runs).
+function split_cpu(c,    ks, us, ku, uu) {
+	ks = med(c, "kernel", "sys_ns_per_message"); us = med(c, "uepoll", "sys_ns_per_message")
+	ku = med(c, "kernel", "user_ns_per_message"); uu = med(c, "uepoll", "user_ns_per_message")
+	if (ks == "" || us == "" || ku == "" || uu == "") return ""
+	return sprintf(". CPU time per message, kernel → uepoll (getrusage): in the kernel %s → %s ns (%+d), in user space %s → %s ns (%+d, the engine" AP "s work); at equal CPU, ≥ 1.0x needs the engine" AP "s user-space work no larger than the kernel time uepoll saves", num(ks), num(us), us - ks, num(ku), num(uu), uu - ku)
+}
 function cell(c, s, k,    v) {
 	if (failed(c, s)) return "FAILED"
 	v = med(c, s, k)
@@ -510,8 +520,8 @@ END {
 	else out("latency", sprintf("Wake primitives of the kernel in this run (`bench-wakeprim`, without `LD_PRELOAD`, both threads on CPU 0; ns per round trip, the median of its rounds, then of the runs): woken by kernel epoll on the pipe **%s**; by an eventfd raise and `epoll_pwait2`, the path of uepoll, **%s** (%s); by a futex %s; no sleep, the data path alone, %s.", cell(c, "kernel", "MEDIAN_epoll"), cell(c, "kernel", "MEDIAN_eventfd"), ((wpP == "" || wpE == "") ? "—" : sprintf("%+d against epoll", wpE - wpP)), cell(c, "kernel", "MEDIAN_futex"), cell(c, "kernel", "MEDIAN_nowake")))
 
 	# ---- eventfd
-	out("eventfd", "| producers × consumers | mode | kernel msgs/s | uepoll msgs/s | uepoll/kernel | CPU per message, uepoll/kernel | kernel wake-ups/s | uepoll wake-ups/s | spread |")
-	out("eventfd", "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	out("eventfd", "| producers × consumers | mode | kernel msgs/s | uepoll msgs/s | uepoll/kernel | CPU per message, uepoll/kernel | in the kernel, ns per message: kernel → uepoll | in user space: kernel → uepoll | kernel wake-ups/s | uepoll wake-ups/s | spread |")
+	out("eventfd", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	ne = split("efd-1x1 efd-2x2 efd-2x2-et efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb", EC, " ")
 	EN["efd-1x1"] = "1 × 1|LT"; EN["efd-2x2"] = "2 × 2|LT"; EN["efd-2x2-et"] = "2 × 2|ET"
 	EN["efd-1x2"] = "1 × 2|LT"; EN["efd-1x2-et"] = "1 × 2|ET"; EN["efd-1x2-os"] = "1 × 2|ONESHOT (level), re-armed by MOD"
@@ -520,7 +530,7 @@ END {
 		c = EC[j]; split(EN[c], nm, "|")
 		k = med(c, "kernel", "events_per_sec"); u = med(c, "uepoll", "events_per_sec")
 		ER[c] = ratio(u, k); ECR[c] = ratio(med(c, "uepoll", "cpu_ns_per_message"), med(c, "kernel", "cpu_ns_per_message"))
-		out("eventfd", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", nm[1], nm[2], cell(c, "kernel", "events_per_sec"), cell(c, "uepoll", "events_per_sec"), times(ER[c]), r2(ECR[c]), cell(c, "kernel", "wakeups_per_sec"), cell(c, "uepoll", "wakeups_per_sec"), spr2(c, "events_per_sec", "kernel", "uepoll")))
+		out("eventfd", sprintf("| %s | %s | %s | %s | %s | %s | %s → %s | %s → %s | %s | %s | %s |", nm[1], nm[2], cell(c, "kernel", "events_per_sec"), cell(c, "uepoll", "events_per_sec"), times(ER[c]), r2(ECR[c]), cell(c, "kernel", "sys_ns_per_message"), cell(c, "uepoll", "sys_ns_per_message"), cell(c, "kernel", "user_ns_per_message"), cell(c, "uepoll", "user_ns_per_message"), cell(c, "kernel", "wakeups_per_sec"), cell(c, "uepoll", "wakeups_per_sec"), spr2(c, "events_per_sec", "kernel", "uepoll")))
 	}
 
 	# ---- idle
@@ -693,6 +703,7 @@ END {
 			why = ((sm != "" && ks != "" && sm <= ks) ? "the sleeps do not explain the gap: uepoll sleeps no more per message than the kernel. What does is" : "besides the sleeps above,") " the engine" AP "s work per message in user space" ((uc == "" || kc == "") ? "" : sprintf(" (CPU per message %+d ns against the kernel" AP "s)", uc - kc)) ", the hooks on the write and the read and the transfer, which the kernel does inside its system calls: Wake-ups: where the time goes, and the floor"
 		}
 		fl = fl sprintf("; CPU per message, uepoll/kernel: %s", r2(ECR[c]))
+		why = why split_cpu(c)
 		out("targets", sprintf("| eventfd, 1 writer, 2 waiters on one instance, %s: ≥ 1.0x | %s | %s | %s | %s |", EWN[c], times(ER[c]), status(ER[c] != "" && ER[c] >= 1, ER[c]), fl, why))
 	}
 	# the targets of issue 4, still reported

@@ -480,6 +480,61 @@ impl ReadyList {
         }
     }
 
+    /// The re-injection of a transfer that did not hand its list back whole: the first
+    /// `decisions.len()` entries of `txlist` go back to the tail (`true`) or are taken
+    /// off (`false`: unlinked, unless a wake-up arrived meanwhile; stale entries
+    /// dropped), and the leftovers (the buffer filled up) go back to the head, in
+    /// order. Returns how many went back to the tail. Out of line, so that the code of
+    /// the transfer's steady loop does not depend on this one's.
+    #[inline(never)]
+    fn reinject(
+        &mut self,
+        txlist: &mut VecDeque<Entry>,
+        decisions: &[bool],
+        may_hold_stale: bool,
+    ) -> u64 {
+        let mut requeued = 0u64;
+        // The live items that do not go back are unlinked in two halves around one
+        // fence for them all (`unlink`'s store, fence, load, batched): each item's store
+        // of `linked` still comes before the fence and its load of `missed` after it,
+        // which is all the pairing with the callback needs, and a transfer of k
+        // edge-triggered events takes one locked instruction for them instead of k. No
+        // entry turns stale meanwhile (removal needs `mtx` for writing), and a stale one
+        // is dropped below without touching its item, which may be linked by a newer
+        // entry.
+        let mut unlinking = false;
+        for (epi, &back) in txlist.iter().zip(decisions) {
+            if !(back || may_hold_stale && epi.is_stale()) {
+                epi.linked.store(false, Ordering::Relaxed);
+                unlinking = true;
+            }
+        }
+        if unlinking {
+            fence(Ordering::SeqCst);
+        }
+        for &back in decisions {
+            let Some(epi) = txlist.pop_front() else {
+                break;
+            };
+            if back {
+                requeued += 1;
+                self.list.push_back(epi);
+            } else if may_hold_stale && epi.is_stale() {
+                epi.drop_stale(&mut self.dead);
+            } else if unlink_end(&epi) {
+                // Unlinked for good: nothing arrived while it was in flight.
+                self.park(epi);
+            } else {
+                requeued += 1;
+                self.list.push_back(epi);
+            }
+        }
+        while let Some(epi) = txlist.pop_back() {
+            self.list.push_front(epi);
+        }
+        requeued
+    }
+
     /// `epi` leaves the instance for good: drop its parked reference.
     fn unpark(&mut self, epi: &Arc<Epitem>) {
         if let Some(parked) = self.take_parked(epi) {
@@ -1147,54 +1202,17 @@ impl EventPoll {
         let spliced = txlist.len();
         let (busy, left, requeued) = {
             let mut rd = self.lock_ready();
-            let mut requeued = 0u64;
-            if all_requeued && rd.list.is_empty() {
+            let requeued = if all_requeued && rd.list.is_empty() {
                 // Steady state: everything processed goes back, behind the leftovers.
                 txlist.rotate_left(processed);
                 std::mem::swap(&mut rd.list, &mut txlist);
-                requeued = processed as u64;
+                processed as u64
             } else {
                 // While every item went back no decision was recorded: all are `true`
                 // (once one was recorded, there is one per item processed).
                 requeue.resize(processed, true);
-                let decisions = requeue.iter().copied();
-                // The live items that do not go back are unlinked in two halves around
-                // one fence for them all (`unlink`'s store, fence, load, batched): each
-                // item's store of `linked` still comes before the fence and its load of
-                // `missed` after it, which is all the pairing with the callback needs,
-                // and a transfer of k edge-triggered events takes one locked
-                // instruction for them instead of k. No entry turns stale meanwhile
-                // (removal needs `mtx` for writing), and a stale one is dropped below
-                // without touching its item, which may be linked by a newer entry.
-                let mut unlinking = false;
-                for (epi, back) in txlist.iter().zip(decisions.clone()) {
-                    if !(back || may_hold_stale && epi.is_stale()) {
-                        epi.linked.store(false, Ordering::Relaxed);
-                        unlinking = true;
-                    }
-                }
-                if unlinking {
-                    fence(Ordering::SeqCst);
-                }
-                for (epi, back) in txlist.drain(..processed).zip(decisions) {
-                    if back {
-                        requeued += 1;
-                        rd.list.push_back(epi);
-                    } else if may_hold_stale && epi.is_stale() {
-                        epi.drop_stale(&mut rd.dead);
-                    } else if unlink_end(&epi) {
-                        // Unlinked for good: nothing arrived while it was in flight.
-                        rd.park(epi);
-                    } else {
-                        requeued += 1;
-                        rd.list.push_back(epi);
-                    }
-                }
-                // Leftovers (the buffer filled up) go back to the head, in order.
-                while let Some(epi) = txlist.pop_back() {
-                    rd.list.push_front(epi);
-                }
-            }
+                rd.reinject(&mut txlist, &requeue, may_hold_stale)
+            };
             if rd.spares.len() < 4 {
                 rd.spares.push(txlist);
             }
@@ -1221,6 +1239,7 @@ impl EventPoll {
     /// `busy`: other transfers were still in flight at the re-injection (case 6), as
     /// seen under the ready lock with `t.left`; together they are what `has_ready`
     /// would answer, and `settle_seen` takes them instead of a fresh look.
+    #[inline(always)]
     fn end_transfer(&self, t: TransferSummary, busy: bool, fault: bool) -> Result<usize, Fault> {
         let res = t.delivered;
         STATS.transfer_end(res as u64);
@@ -1802,6 +1821,7 @@ impl Drop for Raises {
     }
 }
 
+#[inline(always)]
 fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
     let ep = &epi.ep;
     if epi.dead.load(Ordering::Relaxed) {

@@ -400,22 +400,46 @@ impl<T> GateLock<T> {
     }
 
     /// Enter for reading, on the calling thread's `slot` (from `enter_library`).
+    /// Inlined into every hook: the first try, which finds no writer unless a close
+    /// or dup is running; the wait for a writer is out of line.
+    #[inline(always)]
     pub fn read(&'static self, slot: &'static ReaderSlot) -> ReadGuard<T> {
+        if Self::try_enter(slot) {
+            return ReadGuard { lock: self, slot };
+        }
+        self.read_after_writer(slot)
+    }
+
+    /// Mark `slot` active, then look for a writer: true when there is none, and the
+    /// slot stays active; false when there is one, and the slot is inactive again.
+    #[inline(always)]
+    fn try_enter(slot: &'static ReaderSlot) -> bool {
+        slot.active.store(true, Ordering::Relaxed);
+        // Dekker with the writer's fence (module comment).
+        fence(Ordering::SeqCst);
+        if !WRITER.load(Ordering::Relaxed) {
+            // Pairs with the writer's release of WRITER: see what it wrote.
+            fence(Ordering::Acquire);
+            return true;
+        }
+        slot.active.store(false, Ordering::Release);
+        false
+    }
+
+    /// `read` when a writer was found: wait for it to finish, then try again. Signals
+    /// wait too (module comment: "Waiting with signals blocked").
+    #[cold]
+    #[inline(never)]
+    fn read_after_writer(&'static self, slot: &'static ReaderSlot) -> ReadGuard<T> {
         loop {
-            slot.active.store(true, Ordering::Relaxed);
-            // Dekker with the writer's fence (module comment).
-            fence(Ordering::SeqCst);
-            if !WRITER.load(Ordering::Relaxed) {
-                // Pairs with the writer's release of WRITER: see what it wrote.
-                fence(Ordering::Acquire);
+            {
+                let _blocked = sys::SignalsBlocked::block_all();
+                note_lock();
+                drop(WRITERS.lock().unwrap_or_else(|p| p.into_inner()));
+            }
+            if Self::try_enter(slot) {
                 return ReadGuard { lock: self, slot };
             }
-            slot.active.store(false, Ordering::Release);
-            // Wait for the writer to finish, then try again. Signals wait too (module
-            // comment: "Waiting with signals blocked").
-            let _blocked = sys::SignalsBlocked::block_all();
-            note_lock();
-            drop(WRITERS.lock().unwrap_or_else(|p| p.into_inner()));
         }
     }
 

@@ -151,6 +151,7 @@ impl Prep {
 }
 
 /// Look `fd` up before an I/O call in direction `dir`.
+#[inline(always)]
 pub fn prepare(fd: i32, dir: Dir) -> Prep {
     if !table::is_served(fd) {
         return Prep::NotServed;
@@ -215,6 +216,7 @@ pub struct Done {
 }
 
 /// Account a finished I/O call and run the wake-ups it causes.
+#[inline(always)]
 pub fn complete(prep: Prep, done: Done) {
     match prep {
         Prep::NotServed => {}
@@ -239,6 +241,7 @@ pub fn complete(prep: Prep, done: Done) {
 
 /// Account `done` on `file`: the file layer's model of the kernel's wake-ups.
 /// `replayed`: a record deferred from a signal handler, accounted out of order.
+#[inline(always)]
 pub(crate) fn account(file: &Arc<OpenFile>, was_full: Option<bool>, done: Done, replayed: bool) {
     if let Kind::Socket { .. } = file.kind {
         // Every socket call returns its ticket, whatever it did.

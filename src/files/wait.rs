@@ -196,6 +196,7 @@ unsafe fn engine_only(epfd: c_int, events: *mut epoll_event, maxevents: c_int, c
 /// The kernel's argument checks, in its order: the timeout (pwait2), the signal mask
 /// (pwait, pwait2: copied before anything else is looked at), maxevents, then the
 /// buffer's range.
+#[inline(always)]
 fn check_wait_args(events: *mut epoll_event, maxevents: c_int, call: Call) -> Result<(), Errno> {
     if let Call::Pwait2(ts, _) = call {
         Deadline::from_timespec(ts)?;

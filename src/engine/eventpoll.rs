@@ -15,10 +15,12 @@
 //!    given back to, so that queueing an item counts no reference. The poll
 //!    callback takes only this lock. A transfer takes it twice: once to splice the
 //!    whole ready list onto a private list, once to re-inject what it leaves.
-//!    Every release stores `ready_hint` (what `has_ready` would answer), which one
-//!    look reads without the lock: the re-check after `raised` is cleared
-//!    (`ready_after_clear` says why that one is safe). Every look that must pair
-//!    with the callbacks' reading of `watchers` (`prepare_sleep`) keeps the lock.
+//!    Every release stores `ready_hint` (what `has_ready` would answer, and whether
+//!    the list holds any entry), which two looks read without the lock: the re-check
+//!    after `raised` is cleared (`ready_after_clear` says why that one is safe), and
+//!    a wait's first look, before its transfer, as the kernel's `ep_poll` looks at
+//!    `ep_events_available` (`events_available`). Every look that must pair with the
+//!    callbacks' reading of `watchers` (`prepare_sleep`) keeps the lock.
 //!
 //! A file's wait-queue lock is taken before `ready` (a wake-up runs callbacks under it),
 //! and after `mtx` (ctl adds and removes watchers under `mtx`). The order is always
@@ -62,8 +64,8 @@ use super::events::*;
 use super::file::EpFile;
 use super::stats::STATS;
 use super::sync::{
-    arc_clone, arc_drop, fence, note_arc_drops, plain, AtomicBool, AtomicUsize, Condvar, Mutex,
-    MutexGuard, Ordering, RwLock,
+    arc_clone, arc_drop, fence, note_arc_drops, plain, AtomicBool, AtomicU32, AtomicUsize, Condvar,
+    Mutex, MutexGuard, Ordering, RwLock,
 };
 
 /// Which transfer algorithm an instance runs.
@@ -544,9 +546,10 @@ impl ReadyList {
 }
 
 /// The ready lock held (`EventPoll::lock_ready`). Releasing it stores what
-/// `has_ready` would answer into `EventPoll::ready_hint`, so that the hint follows
-/// every change of the ready list, its stale count and its transfers in flight, in the
-/// lock's order, whichever path made the change.
+/// `has_ready` would answer, and whether the ready list holds any entry, into
+/// `EventPoll::ready_hint`, so that the hint follows every change of the ready list,
+/// its stale count and its transfers in flight, in the lock's order, whichever path
+/// made the change.
 struct ReadyGuard<'a> {
     /// Always `Some`, except inside `wait`, which hands the guard to the condvar.
     rd: Option<MutexGuard<'a, ReadyList>>,
@@ -558,9 +561,15 @@ impl<'a> ReadyGuard<'a> {
     #[inline(always)]
     fn publish(&self) {
         if let Some(rd) = &self.rd {
-            self.ep
-                .ready_hint
-                .store(self.ep.ready_under(rd), Ordering::Relaxed);
+            let in_flight = self.ep.in_flight_counts(rd);
+            let mut hint = 0;
+            if rd.list.len() > rd.dead || in_flight {
+                hint |= HINT_READY;
+            }
+            if !rd.list.is_empty() || in_flight {
+                hint |= HINT_QUEUED;
+            }
+            self.ep.ready_hint.store(hint, Ordering::Relaxed);
         }
     }
 
@@ -637,6 +646,11 @@ const SLEEPER: usize = 1 << (usize::BITS / 2);
 /// The observers' count in `EventPoll::watchers` (its low half).
 const OBSERVERS: usize = SLEEPER - 1;
 
+/// `EventPoll::ready_hint`: what `has_ready` would answer.
+const HINT_READY: u32 = 1;
+/// `EventPoll::ready_hint`: the ready list holds an entry, or a transfer is in flight.
+const HINT_QUEUED: u32 = 2;
+
 /// One epoll instance.
 pub struct EventPoll {
     mtx: RwLock<ItemMap>,
@@ -657,11 +671,16 @@ pub struct EventPoll {
     kernel_watchers: AtomicUsize,
     /// The waker was raised and not yet lowered.
     raised: AtomicBool,
-    /// What `has_ready` would answer, as of the last release of the ready lock
-    /// (`ReadyGuard` stores it on every release). Read without the lock only where a
-    /// read-modify-write of `raised` has just ordered the read after every change that
-    /// matters (`ready_after_clear`).
-    ready_hint: AtomicBool,
+    /// Two bits, as of the last release of the ready lock (`ReadyGuard` stores them on
+    /// every release):
+    /// - `HINT_READY`: what `has_ready` would answer. Read without the lock where a
+    ///   read-modify-write of `raised` has just ordered the read after every change
+    ///   that matters (`ready_after_clear`);
+    /// - `HINT_QUEUED`: the ready list holds an entry, live or stale, or a transfer is
+    ///   in flight, so that a transfer would find something to do. Read without the
+    ///   lock by a wait before its transfer, as the kernel's `ep_poll` reads
+    ///   `ep_events_available` (`events_available`).
+    ready_hint: AtomicU32,
     /// Notified, under `ready`, when an in-flight transfer has re-injected its items
     /// and somebody waits for that (`await_in_flight`, case 6).
     transfer_done: Condvar,
@@ -678,7 +697,7 @@ impl EventPoll {
             watchers: AtomicUsize::new(0),
             kernel_watchers: AtomicUsize::new(0),
             raised: AtomicBool::new(false),
-            ready_hint: AtomicBool::new(false),
+            ready_hint: AtomicU32::new(0),
             transfer_done: Condvar::new(),
             waker,
             variant,
@@ -1040,7 +1059,32 @@ impl EventPoll {
     /// two different locations and keeps the lock.
     #[inline(always)]
     pub(super) fn ready_after_clear(&self) -> bool {
-        self.ready_hint.load(Ordering::Relaxed)
+        self.ready_hint.load(Ordering::Relaxed) & HINT_READY != 0
+    }
+
+    /// The kernel's `ep_events_available`: whether a transfer would find anything to
+    /// do, as of the last release of the ready lock, read without the lock. A wait
+    /// looks here first, as `ep_poll` does, and skips the transfer (the ready lock's
+    /// two locked instructions and its cache line) when the answer is no:
+    /// - a blocking wait then goes on to `prepare_sleep`, whose look at the ready list
+    ///   is under the lock and after the sleeper count: an item this read missed is
+    ///   found there, or its callback sees the sleeper and raises;
+    /// - a non-blocking wait answers 0, which the kernel's look may answer too for an
+    ///   item queued at that moment ("the user by definition should not care",
+    ///   `ep_poll`). An item whose queueing happens before the wait (a `write` that
+    ///   returned before the program's own synchronisation with the waiting thread)
+    ///   is never missed: the callback's store of the hint happens before this load,
+    ///   which therefore reads it or a later store, and a later store says the entry
+    ///   is gone only if a transfer took it.
+    ///
+    /// False exactly when a transfer would answer 0 at its first look, with nothing
+    /// else done: the ready list empty, stale entries included (a transfer drops those
+    /// and settles the waker), and no transfer in flight (case 6). `MultiPass`, whose
+    /// empty transfer also settles the waker, always transfers.
+    #[inline(always)]
+    pub fn events_available(&self) -> bool {
+        self.variant == Variant::MultiPass
+            || self.ready_hint.load(Ordering::Relaxed) & HINT_QUEUED != 0
     }
 
     /// Items in flight count as available (case 6), except for `Seed`.

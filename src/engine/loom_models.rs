@@ -562,7 +562,24 @@ fn sleep_then_drain(ep: &EventPoll, w: &super::mock::MockWaker) -> (bool, Vec<u6
 /// item queued and the waker down.
 #[test]
 fn blocking_wait_vs_callback_loses_no_wake_up() {
-    check("blocking wait vs callback", None, || {
+    blocking_wait_model("blocking wait vs callback", false);
+}
+
+/// The same with the wait's first look made as the preload library's fast path makes
+/// it (`files/wait.rs`): `events_available`, without the ready lock, and the transfer
+/// only when it says yes. A look that misses the callback's item (read before the
+/// callback's release of the ready lock) leaves it to `prepare_sleep`, whose look is
+/// under the lock and after the sleeper count: the event is delivered exactly once,
+/// and the waiter is never asleep with the item queued and the waker down.
+#[test]
+fn blocking_wait_looking_first_vs_callback_loses_no_wake_up() {
+    blocking_wait_model("blocking wait looking first vs callback", true);
+}
+
+/// The two models above: `look_first` makes the transfer before `prepare_sleep` only
+/// when `events_available` says yes.
+fn blocking_wait_model(name: &str, look_first: bool) {
+    check(name, None, move || {
         let (ep, w) = mock_ep(Variant::SinglePass);
         let a = mock_file(0);
         let fa = Arc::clone(&a);
@@ -570,9 +587,11 @@ fn blocking_wait_vs_callback_loses_no_wake_up() {
         let waiter = {
             let (ep, w) = (Arc::clone(&ep), Arc::clone(&w));
             thread::spawn(move || {
-                let got = wait(&ep, 8);
-                if !got.is_empty() {
-                    return (false, got);
+                if !look_first || ep.events_available() {
+                    let got = wait(&ep, 8);
+                    if !got.is_empty() {
+                        return (false, got);
+                    }
                 }
                 if !ep.prepare_sleep() {
                     return (false, drain(&ep, 8));
@@ -583,6 +602,51 @@ fn blocking_wait_vs_callback_loses_no_wake_up() {
         a.set(EPOLLIN, KEY_READABLE);
         let (still_asleep, got) = waiter.join().unwrap();
         end_of_sleep_race(&ep, &w, "waiter", still_asleep, got, 1);
+        ep.free();
+    });
+}
+
+/// A non-blocking wait's first look (`events_available`, without the ready lock) never
+/// answers "nothing" for an item whose queueing happens before the wait: here the
+/// writing thread's `write` returns and then it publishes a flag (release), and the
+/// waiting thread reads the flag (acquire) before it looks. Another thread's transfer
+/// of a second, unrelated item runs meanwhile, storing the hint on its own releases of
+/// the ready lock. Without that synchronisation the look may miss the item, as the
+/// kernel's `ep_events_available` may.
+#[test]
+fn a_look_without_the_lock_sees_an_item_queued_before_it() {
+    check("look without the lock vs queueing", None, || {
+        use loom::sync::atomic::{AtomicBool, Ordering};
+        let (ep, _w) = mock_ep(Variant::SinglePass);
+        let (a, b) = (mock_file(0), mock_file(EPOLLIN));
+        let (fa, fb) = (Arc::clone(&a), Arc::clone(&b));
+        add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
+        add(&ep, &fb, 2, EPOLLIN | EPOLLET, 2);
+        let written = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let written = Arc::clone(&written);
+            thread::spawn(move || {
+                a.set(EPOLLIN, KEY_READABLE);
+                written.store(true, Ordering::Release);
+            })
+        };
+        let other = {
+            let ep = Arc::clone(&ep);
+            thread::spawn(move || drain(&ep, 1))
+        };
+        if written.load(Ordering::Acquire) {
+            // The item is on the list, or on the other thread's private list (in
+            // flight, which counts), or that thread has taken it (then it reports it).
+            let available = ep.events_available();
+            let others = other.join().unwrap();
+            assert!(
+                available || others.contains(&1),
+                "the look missed an item queued before it"
+            );
+        } else {
+            other.join().unwrap();
+        }
+        writer.join().unwrap();
         ep.free();
     });
 }

@@ -1954,6 +1954,102 @@ fn read_level_is_what_a_transfer_re_polls() {
     ep.free();
 }
 
+/// A sink that looks at the instance's lock-free `events_available` from inside the
+/// transfer, while the transfer's items are in flight.
+struct LookingSink<'a> {
+    ep: &'a EventPoll,
+    seen: Vec<bool>,
+    out: Vec<(u32, u64)>,
+}
+
+impl EventSink for LookingSink<'_> {
+    fn put(&mut self, _index: usize, events: u32, data: u64) -> Result<(), Fault> {
+        self.seen.push(self.ep.events_available());
+        self.out.push((events, data));
+        Ok(())
+    }
+}
+
+/// A wait reads `events_available` without the ready lock and skips its transfer when
+/// it says no (the kernel's `ep_events_available` in `ep_poll`). It must say no only
+/// when the transfer would have answered 0 at its first look with nothing else done:
+/// an empty ready list (a stale entry left by a DEL counts: a transfer drops it and
+/// settles the waker) and no transfer in flight (case 6: another waiter's items are
+/// still available). `MultiPass`, whose empty transfer settles the waker, always
+/// transfers.
+#[test]
+fn a_wait_skips_its_transfer_only_when_the_transfer_would_find_nothing() {
+    for variant in [Variant::SinglePass, Variant::Seed] {
+        let (ep, _w) = mock_ep(variant);
+        assert!(!ep.events_available(), "{variant:?}: a new instance");
+        let et = mock_file(0);
+        let lt = mock_file(0);
+        add(&ep, &et, 1, EPOLLIN | EPOLLET, 1);
+        add(&ep, &lt, 2, EPOLLIN, 2);
+        assert!(!ep.events_available(), "{variant:?}: ADD of unready files");
+        et.add(EPOLLIN, KEY_READABLE);
+        assert!(
+            ep.events_available(),
+            "{variant:?}: a callback queued an item"
+        );
+
+        // In flight: the edge-triggered item is off the list, and still available to
+        // another waiter, which must wait for this transfer (not for Seed).
+        let mut sink = LookingSink {
+            ep: &ep,
+            seen: Vec::new(),
+            out: Vec::new(),
+        };
+        assert_eq!(ep.send_events(&mut sink, 8), Ok(1));
+        assert_eq!(sink.out, vec![(EPOLLIN, 1)]);
+        assert_eq!(
+            sink.seen,
+            vec![variant != Variant::Seed],
+            "{variant:?}: looked at while the item was in flight"
+        );
+        assert!(!ep.events_available(), "{variant:?}: the edge was taken");
+
+        lt.add(EPOLLIN, KEY_READABLE);
+        assert_eq!(wait(&ep, 8), vec![(EPOLLIN, 2)]);
+        assert!(
+            ep.events_available(),
+            "{variant:?}: a level-triggered item went back"
+        );
+        lt.set_quietly(0);
+        assert!(wait(&ep, 8).is_empty());
+        assert!(
+            !ep.events_available(),
+            "{variant:?}: the transfer found it no longer ready"
+        );
+
+        // A DEL far from the list's tail leaves the entry there, stale; the others,
+        // removed from the tail, are unlinked.
+        et.add(EPOLLIN, KEY_READABLE);
+        let others: Vec<_> = (0..70).map(|_| mock_file(EPOLLIN)).collect();
+        for (i, f) in others.iter().enumerate() {
+            add(&ep, f, 10 + i as i32, EPOLLIN, 10 + i as u64);
+        }
+        del(&ep, &et, 1);
+        for (i, f) in others.iter().enumerate().rev() {
+            del(&ep, f, 10 + i as i32);
+        }
+        assert!(!ep.has_ready(), "{variant:?}: only a stale entry is left");
+        assert!(
+            ep.events_available(),
+            "{variant:?}: a stale entry is the transfer's to drop"
+        );
+        assert!(wait(&ep, 8).is_empty());
+        assert!(
+            !ep.events_available(),
+            "{variant:?}: the stale entry dropped"
+        );
+        ep.free();
+    }
+    let (ep, _w) = mock_ep(Variant::MultiPass);
+    assert!(ep.events_available(), "MultiPass transfers every time");
+    ep.free();
+}
+
 /// `ready_hint`, which the re-check after a swap of `raised` reads without the ready
 /// lock, is stored on every release of that lock (`ReadyGuard`): after each kind of
 /// change of the ready list, on every variant, it must say what `has_ready` says. A

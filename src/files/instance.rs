@@ -329,6 +329,13 @@ impl Instance {
         self.ep.has_ready()
     }
 
+    /// The engine's `ep_events_available`, without its ready lock: false when a
+    /// transfer would answer 0 at once (`EventPoll::events_available`).
+    #[inline(always)]
+    pub(super) fn engine_events_available(&self) -> bool {
+        self.ep.events_available()
+    }
+
     /// Before a kernel sleep: false when engine items are ready (collect instead).
     pub(super) fn prepare_sleep(&self) -> bool {
         self.ep.prepare_sleep()

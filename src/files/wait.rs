@@ -172,10 +172,16 @@ unsafe fn engine_only(epfd: c_int, events: *mut epoll_event, maxevents: c_int, c
         return Step::Done(answer);
     }
     if !inst.has_kernel_items() {
-        match inst.transfer(events, maxevents as usize) {
-            Ok(0) => {}
-            Ok(n) => return Step::Done(Ok(n as c_int)),
-            Err(_) => return Step::Done(Err(Errno(libc::EFAULT))),
+        // `ep_poll`'s first look, without the ready lock: a transfer that would answer
+        // 0 at once is skipped. A blocking wait's `prepare_sleep` below looks again
+        // under the lock; a non-blocking one answers 0, as the kernel's racy look may
+        // (`EventPoll::events_available` says why no event is lost either way).
+        if inst.engine_events_available() {
+            match inst.transfer(events, maxevents as usize) {
+                Ok(0) => {}
+                Ok(n) => return Step::Done(Ok(n as c_int)),
+                Err(_) => return Step::Done(Err(Errno(libc::EFAULT))),
+            }
         }
         // Nothing ready: a non-blocking call is answered (the engine is its only
         // source); a blocking one prepares its sleep without leaving the gate, which

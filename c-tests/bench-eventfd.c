@@ -47,6 +47,17 @@
  *   sleeps_per_message: s    voluntary context switches of the process over
  *                            the timed part (threads that blocked: a waiter
  *                            asleep in epoll_wait, mostly), per message
+ *   producer_user_ns_per_message: pu, producer_sys_ns_per_message: pk
+ *                            the producer threads' own CPU time (getrusage
+ *                            RUSAGE_THREAD, from each one's start to the
+ *                            deadline), in user space and in the kernel, per
+ *                            message: the write and, under LD_PRELOAD, its
+ *                            hook, the poll callbacks and the raises
+ *   producer_busy: b         that CPU time over the timed part's length times
+ *                            -p: near 1, the producers ran all the time and
+ *                            the rate is theirs (their cost per message bounds
+ *                            it); well below 1, they waited for the consumers
+ *                            (the window full) or for a CPU
  * (all counted up to the deadline; the shutdown is not timed)
  *
  * Only plain libc calls are used so the program behaves the same under
@@ -87,7 +98,12 @@ struct prod {
 	pthread_t tid;
 	int idx;
 	uint64_t posts, yields;
+	double user_ns, sys_ns; /* own CPU time from its start to the deadline */
+	int measured;           /* __atomic: user_ns and sys_ns are set */
 };
+
+/* Set by main at the deadline: each producer then takes its own CPU time once. */
+static int deadline_flag; /* __atomic */
 
 static double now_s(void)
 {
@@ -175,12 +191,28 @@ static void *consumer(void *arg)
 	}
 }
 
+/* The producer's own CPU time since (user0, sys0), taken once. */
+static void producer_measure(struct prod *p, double user0, double sys0)
+{
+	if (__atomic_load_n(&p->measured, __ATOMIC_RELAXED))
+		return;
+	double user, sys;
+	thread_cpu_split_ns(&user, &sys);
+	p->user_ns = user - user0;
+	p->sys_ns = sys - sys0;
+	__atomic_store_n(&p->measured, 1, __ATOMIC_RELEASE);
+}
+
 static void *producer(void *arg)
 {
 	struct prod *p = arg;
 	uint64_t limit = (uint64_t)window * (uint64_t)nprod;
 	int next = p->idx % nfds;
+	double user0, sys0;
+	thread_cpu_split_ns(&user0, &sys0);
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_ACQUIRE)) {
+		if (__atomic_load_n(&deadline_flag, __ATOMIC_ACQUIRE))
+			producer_measure(p, user0, sys0);
 		uint64_t out = __atomic_load_n(&produced, __ATOMIC_RELAXED) -
 			       __atomic_load_n(&consumed, __ATOMIC_ACQUIRE);
 		if (out >= limit) {
@@ -201,6 +233,7 @@ static void *producer(void *arg)
 		p->posts++;
 		next = (next + 1) % nfds;
 	}
+	producer_measure(p, user0, sys0); /* stopped before the deadline: a failure */
 	return NULL;
 }
 
@@ -306,6 +339,17 @@ int main(int argc, char **argv)
 	double cpu = process_cpu_ns() - cpu0, user1, sys1;
 	process_cpu_split_ns(&user1, &sys1);
 	long slept = process_voluntary_switches() - nvcsw0;
+	/* The producers take their own CPU time at their next turn (they never block
+	 * for long: a full window makes them yield), then they are stopped. */
+	__atomic_store_n(&deadline_flag, 1, __ATOMIC_RELEASE);
+	for (int k = 0; k < nprod; k++) {
+		for (int tries = 0; tries < 1000; tries++) {
+			if (__atomic_load_n(&ps[k].measured, __ATOMIC_ACQUIRE))
+				break;
+			struct timespec ts = { 0, 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
 	__atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
 	for (int k = 0; k < nprod; k++)
 		pthread_join(ps[k].tid, NULL);
@@ -318,6 +362,7 @@ int main(int argc, char **argv)
 		pthread_join(cs[k].tid, NULL);
 
 	uint64_t wakeups = 0, messages = 0, empty = 0, posts = 0, yields = 0;
+	double prod_user = 0, prod_sys = 0;
 	uint64_t empty_waits = 0, rearms = 0;
 	for (int k = 0; k < ncons; k++) {
 		wakeups += cs[k].wakeups;
@@ -329,6 +374,8 @@ int main(int argc, char **argv)
 	for (int k = 0; k < nprod; k++) {
 		posts += ps[k].posts;
 		yields += ps[k].yields;
+		prod_user += ps[k].user_ns; /* joined: measured (or 0 if it never ran) */
+		prod_sys += ps[k].sys_ns;
 	}
 	/* Messages still posted but unread at the end. */
 	uint64_t left = 0;
@@ -364,12 +411,17 @@ int main(int argc, char **argv)
 		printf("user_ns_per_message: %.0f\n", (user1 - user0) / (double)done);
 		printf("sys_ns_per_message: %.0f\n", (sys1 - sys0) / (double)done);
 		printf("sleeps_per_message: %.4f\n", (double)slept / (double)done);
+		printf("producer_user_ns_per_message: %.0f\n", prod_user / (double)done);
+		printf("producer_sys_ns_per_message: %.0f\n", prod_sys / (double)done);
 	} else {
 		printf("cpu_ns_per_message: none\n"); /* nothing consumed */
 		printf("user_ns_per_message: none\n");
 		printf("sys_ns_per_message: none\n");
 		printf("sleeps_per_message: none\n");
+		printf("producer_user_ns_per_message: none\n");
+		printf("producer_sys_ns_per_message: none\n");
 	}
+	printf("producer_busy: %.2f\n", (prod_user + prod_sys) / (secs * 1e9 * (double)nprod));
 	int status = 0;
 	if (posts != messages + left) {
 		fprintf(stderr, "bench-eventfd: %" PRIu64 " posted but %" PRIu64

@@ -39,6 +39,9 @@
  *                      the wait returned within 0.5 ms, so did not sleep, are
  *                      left out)
  *   WAKE_SLEEPER       that write, which wakes the sleeper
+ *   WAIT_SLEEP_ET,     the same two with the pipe edge-triggered: the sleeper's
+ *   WAKE_SLEEPER_ET    item is off the ready list when it waits (its edge
+ *                      taken), as in an event loop that drains what it gets
  *   EFD_WRITE          write(1) to a non-blocking eventfd whose edge-triggered
  *                      EPOLLIN item is not queued: the hook, the callback
  *                      queueing the item (a message posted to an event loop)
@@ -55,6 +58,7 @@
  *   A_<ROW>_<FIELD>: c         per operation; FIELD in TOTAL RMW LOCK ARC FENCE
  *                              SCSTORE
  *   SLEEP_ROUNDS: n            WAIT_SLEEP rounds that slept (of -r / 4)
+ *   SLEEP_ROUNDS_ET: n         WAIT_SLEEP_ET rounds that slept (of -r / 4)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -397,7 +401,7 @@ static void *sleeper_main(void *arg)
 	return NULL;
 }
 
-static int wait_sleep(struct row *waiter, struct row *waker, int rounds)
+static int wait_sleep(struct row *waiter, struct row *waker, int rounds, uint32_t events)
 {
 	int p[2];
 	struct sleeper s = { .rounds = rounds, .row = waiter };
@@ -405,7 +409,7 @@ static int wait_sleep(struct row *waiter, struct row *waker, int rounds)
 	must(s.ep >= 0, "epoll_create1");
 	must(pipe(p) == 0, "pipe");
 	s.rfd = p[0];
-	ctl(s.ep, EPOLL_CTL_ADD, p[0], EPOLLIN);
+	ctl(s.ep, EPOLL_CTL_ADD, p[0], events);
 	must(pthread_barrier_init(&s.go, NULL, 2) == 0, "pthread_barrier_init");
 	pthread_t t;
 	errno = pthread_create(&t, NULL, sleeper_main, &s);
@@ -466,6 +470,8 @@ int main(int argc, char **argv)
 	struct row w_ready = { .name = "WAIT_READY" }, w_sleep = { .name = "WAIT_SLEEP" };
 	struct row wake_sleeper = { .name = "WAKE_SLEEPER" }, w_empty = { .name = "WAIT_EMPTY" };
 	struct row efd_write = { .name = "EFD_WRITE" }, efd_read = { .name = "EFD_READ" };
+	struct row w_sleep_et = { .name = "WAIT_SLEEP_ET" };
+	struct row wake_sleeper_et = { .name = "WAKE_SLEEPER_ET" };
 
 	lt_wait(&lt_ev, &lt_call, rounds);
 	et_wait(&et_ev, &wake_idle, &wake_queued, rounds / 10 + 1);
@@ -473,14 +479,17 @@ int main(int argc, char **argv)
 	ctl_ops(&add, &mod, &del, &add_new, &del_new, rounds);
 	wait_rounds(&w_ready, rounds, EPOLLIN, -1, 1);
 	wait_rounds(&w_empty, rounds, EPOLLIN | EPOLLET, 0, 0);
-	int slept = wait_sleep(&w_sleep, &wake_sleeper, rounds / 4);
+	int slept = wait_sleep(&w_sleep, &wake_sleeper, rounds / 4, EPOLLIN);
+	int slept_et = wait_sleep(&w_sleep_et, &wake_sleeper_et, rounds / 4, EPOLLIN | EPOLLET);
 	eventfd_ops(&efd_write, &efd_read, rounds);
 
 	const struct row *all[] = { &lt_ev, &lt_call, &et_ev, &wake_idle, &wake_queued,
 				    &unwatched, &add, &mod, &del, &add_new, &del_new,
-				    &w_ready, &w_empty, &w_sleep, &wake_sleeper, &efd_write, &efd_read };
+				    &w_ready, &w_empty, &w_sleep, &wake_sleeper, &w_sleep_et,
+				    &wake_sleeper_et, &efd_write, &efd_read };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		print_row(all[i]);
 	printf("SLEEP_ROUNDS: %d\n", slept);
+	printf("SLEEP_ROUNDS_ET: %d\n", slept_et);
 	return 0;
 }

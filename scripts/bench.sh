@@ -455,7 +455,7 @@ END {
 	} else {
 		out("atomics", "| operation | locked total | atomic RMWs | lock RMWs | reference counts | SeqCst fences | SeqCst stores | total × cost of one, ns |")
 		out("atomics", "|---|---:|---:|---:|---:|---:|---:|---:|")
-		na = split("LT_EVENT LT_CALL ET_EVENT WAKE_IDLE WAKE_QUEUED WRITE_UNWATCHED ADD MOD DEL TRIPLE ADD_NEW DEL_NEW WAIT_READY WAIT_EMPTY WAIT_SLEEP WAKE_SLEEPER EFD_WRITE EFD_READ", AR, " ")
+		na = split("LT_EVENT LT_CALL ET_EVENT WAKE_IDLE WAKE_QUEUED WRITE_UNWATCHED ADD MOD DEL TRIPLE ADD_NEW DEL_NEW WAIT_READY WAIT_EMPTY WAIT_SLEEP WAKE_SLEEPER WAIT_SLEEP_ET WAKE_SLEEPER_ET EFD_WRITE EFD_READ", AR, " ")
 		AN["LT_EVENT"] = "wait, 200 ready level-triggered pipes: per event"
 		AN["LT_CALL"] = "the same: per call"
 		AN["ET_EVENT"] = "wait, 200 edge-triggered pipes, each written: per event"
@@ -472,6 +472,8 @@ END {
 		AN["WAIT_EMPTY"] = "non-blocking wait (timeout 0) that finds nothing (an edge-triggered pipe whose edge was taken)"
 		AN["WAIT_SLEEP"] = "blocking wait that sleeps until woken: the sleeping thread"
 		AN["WAKE_SLEEPER"] = "the write that wakes that sleeper: the writing thread"
+		AN["WAIT_SLEEP_ET"] = "the same sleep on an edge-triggered pipe, its edge taken (the item off the ready list): the sleeping thread"
+		AN["WAKE_SLEEPER_ET"] = "the write that wakes that sleeper: the writing thread"
 		AN["EFD_WRITE"] = "write(1) to an eventfd, its edge-triggered item not queued (hook and callback: a message posted)"
 		AN["EFD_READ"] = "the read of that eventfd after the wait took its event (hook and its write-side wake-up: a message taken)"
 		split("TOTAL RMW LOCK ARC FENCE SCSTORE", AF, " ")
@@ -489,7 +491,8 @@ END {
 		}
 		sr = med(c, "counting", "SLEEP_ROUNDS")
 		out("atomics", "")
-		out("atomics", sprintf("The sleeping rows cover the rounds whose wait slept (%s of %s in the median run).", num(sr), num(int(med(c, "counting", "ROUNDS") / 4))))
+		se = med(c, "counting", "SLEEP_ROUNDS_ET")
+		out("atomics", sprintf("The sleeping rows cover the rounds whose wait slept (%s of %s in the median run; edge-triggered: %s).", num(sr), num(int(med(c, "counting", "ROUNDS") / 4)), num(se)))
 	}
 
 	# ---- ctl

@@ -21,31 +21,32 @@ static inline double process_cpu_ns(void)
 	       ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3;
 }
 
-/* The same CPU time split into user space and the kernel, in ns (both 0 if getrusage
- * fails). The kernel splits a thread's time by where its ticks landed, so on a
- * timed part of a second or more the split is good to a few percent. */
-static inline void process_cpu_split_ns(double *user, double *sys)
+/* getrusage(who) split into user space and the kernel, in ns (both 0 if it fails). */
+static inline void cpu_split_ns(int who, double *user, double *sys)
 {
 	struct rusage ru;
 	*user = *sys = 0;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
+	if (getrusage(who, &ru) != 0)
 		return;
 	*user = (double)ru.ru_utime.tv_sec * 1e9 + (double)ru.ru_utime.tv_usec * 1e3;
 	*sys = (double)ru.ru_stime.tv_sec * 1e9 + (double)ru.ru_stime.tv_usec * 1e3;
 }
 
+/* The same CPU time split into user space and the kernel, in ns (both 0 if getrusage
+ * fails). The kernel splits a thread's time by where its ticks landed, so on a
+ * timed part of a second or more the split is good to a few percent. */
+static inline void process_cpu_split_ns(double *user, double *sys)
+{
+	cpu_split_ns(RUSAGE_SELF, user, sys);
+}
+
 #ifdef RUSAGE_THREAD
-/* The calling thread's own CPU time so far, split into user space and the kernel, in
- * ns (both 0 if getrusage fails): for a program whose rate one thread bounds, what
- * that thread spends per operation. Needs _GNU_SOURCE before the first include. */
+/* The calling thread's own CPU time so far, split the same way: for a program whose
+ * rate one thread bounds, what that thread spends per operation. Needs _GNU_SOURCE
+ * before the first include. */
 static inline void thread_cpu_split_ns(double *user, double *sys)
 {
-	struct rusage ru;
-	*user = *sys = 0;
-	if (getrusage(RUSAGE_THREAD, &ru) != 0)
-		return;
-	*user = (double)ru.ru_utime.tv_sec * 1e9 + (double)ru.ru_utime.tv_usec * 1e3;
-	*sys = (double)ru.ru_stime.tv_sec * 1e9 + (double)ru.ru_stime.tv_usec * 1e3;
+	cpu_split_ns(RUSAGE_THREAD, user, sys);
 }
 #endif
 

@@ -561,12 +561,11 @@ impl<'a> ReadyGuard<'a> {
     #[inline(always)]
     fn publish(&self) {
         if let Some(rd) = &self.rd {
-            let in_flight = self.ep.in_flight_counts(rd);
             let mut hint = 0;
-            if rd.list.len() > rd.dead || in_flight {
+            if self.ep.ready_under(rd) {
                 hint |= HINT_READY;
             }
-            if !rd.list.is_empty() || in_flight {
+            if !rd.list.is_empty() || self.ep.in_flight_counts(rd) {
                 hint |= HINT_QUEUED;
             }
             self.ep.ready_hint.store(hint, Ordering::Relaxed);

@@ -424,23 +424,16 @@ impl std::ops::Deref for Entry {
 }
 
 /// The ready list and its spare buffers, under the `ready` lock.
+///
+/// In this order (`repr(C)`) because a poll callback that queues an item reads and
+/// writes only `list` and `parked`, which then share the lock word's cache line, and
+/// every release of the lock reads `dead` and `in_flight`, which share the line of
+/// `EventPoll::ready_hint` (see `EventPoll`'s layout). The transfer-only buffers sit
+/// between them.
 #[derive(Default)]
+#[repr(C)]
 struct ReadyList {
     list: VecDeque<Entry>,
-    /// Stale entries (removed items) still sitting on `list`, dropped lazily.
-    dead: usize,
-    /// Emptied private lists kept for the next splice, so a transfer never allocates.
-    spares: Vec<VecDeque<Entry>>,
-    /// A transfer's per-item decisions (re-queue or not), kept for reuse.
-    decisions: Vec<bool>,
-    /// `MultiPass`: what each collected item reported, kept for reuse.
-    delivered: Vec<u32>,
-    /// Transfers between their splice (or collect) and their re-injection: their items
-    /// are on private lists, off the ready list, but still count as available
-    /// (case 6; the kernel's `ovflist` being active).
-    in_flight: usize,
-    /// Transfers waiting on `EventPoll::transfer_done` for the in-flight ones to end.
-    in_flight_waiters: usize,
     /// Each item's parked reference, at the item's `slot`: a reference to the item
     /// kept here while it is not queued, so that queueing it (a poll callback) moves
     /// this reference onto the list and taking it off for good (a transfer delivering
@@ -453,6 +446,20 @@ struct ReadyList {
     /// Slots are given out by `ItemMap::alloc_slot` under `mtx` held for writing, and
     /// this vector grows under both locks, in ctl (a callback never allocates).
     parked: Vec<Option<Arc<Epitem>>>,
+    /// Emptied private lists kept for the next splice, so a transfer never allocates.
+    spares: Vec<VecDeque<Entry>>,
+    /// A transfer's per-item decisions (re-queue or not), kept for reuse.
+    decisions: Vec<bool>,
+    /// `MultiPass`: what each collected item reported, kept for reuse.
+    delivered: Vec<u32>,
+    /// Stale entries (removed items) still sitting on `list`, dropped lazily.
+    dead: usize,
+    /// Transfers between their splice (or collect) and their re-injection: their items
+    /// are on private lists, off the ready list, but still count as available
+    /// (case 6; the kernel's `ovflist` being active).
+    in_flight: usize,
+    /// Transfers waiting on `EventPoll::transfer_done` for the in-flight ones to end.
+    in_flight_waiters: usize,
 }
 
 impl ReadyList {
@@ -651,8 +658,31 @@ const HINT_READY: u32 = 1;
 const HINT_QUEUED: u32 = 2;
 
 /// One epoll instance.
+///
+/// ## Layout
+///
+/// Laid out by cache line (`repr(C)`), for the write that wakes a waiter on another
+/// CPU: its poll callback reads the lines the waiters wrote last, and each one it
+/// reads costs a transfer of that line between the CPUs. With Rust's own field order
+/// the callback read three to six of the instance's lines, depending on where malloc
+/// put it (five or six three times in four), all of them written by the waiters (the
+/// waker's shared with the lock word of `mtx`, which every transfer writes). In this
+/// order it reads three, two of which the waiters write:
+/// - `fixed`, a line of its own that nothing writes after `ctl` (the variant, the
+///   waker, the count of outer instances), so it stays in every CPU's cache;
+/// - the ready lock's word, `list` and `parked` (the lock and what a queueing
+///   callback changes), one line;
+/// - the ready list's `dead` and `in_flight`, `watchers`, `ready_hint` and `raised`:
+///   what every release of the ready lock reads or stores, and what a callback
+///   reads to decide its raise, one line. `mtx`'s lock word follows them there: only
+///   transfers, which write the line anyway, take it.
+///
+/// The instance is aligned to a line, and `fixed` fills the first one, so the ready
+/// lock starts the second; the transfer-only buffers of `ReadyList` fill the third.
+/// `a_queueing_callback_reads_two_lines_the_waiters_write` checks the offsets.
+#[repr(C, align(64))]
 pub struct EventPoll {
-    mtx: RwLock<ItemMap>,
+    fixed: OwnLine<Fixed>,
     ready: Mutex<ReadyList>,
     /// Two counts in one word, so that a waiter going to sleep and waking up changes
     /// both with one read-modify-write each (`prepare_sleep`, `finish_sleep`):
@@ -665,9 +695,6 @@ pub struct EventPoll {
     ///
     /// A sleeper is an observer too, so it adds `SLEEPER + 1`.
     watchers: AtomicUsize,
-    /// Outer instances watching this one through the kernel: each of them must see a
-    /// wake-up for every callback, as `ep_poll_safewake` gives the kernel's.
-    kernel_watchers: AtomicUsize,
     /// The waker was raised and not yet lowered.
     raised: AtomicBool,
     /// Two bits, as of the last release of the ready lock (`ReadyGuard` stores them on
@@ -680,31 +707,55 @@ pub struct EventPoll {
     ///   lock by a wait before its transfer, as the kernel's `ep_poll` reads
     ///   `ep_events_available` (`events_available`).
     ready_hint: AtomicU32,
+    mtx: RwLock<ItemMap>,
     /// Notified, under `ready`, when an in-flight transfer has re-injected its items
     /// and somebody waits for that (`await_in_flight`, case 6).
     transfer_done: Condvar,
+}
+
+/// What `EventPoll` never changes after `ctl` (`kernel_watchers` changes with nesting,
+/// which is rare), on a cache line of its own.
+struct Fixed {
+    /// Outer instances watching this one through the kernel: each of them must see a
+    /// wake-up for every callback, as `ep_poll_safewake` gives the kernel's.
+    kernel_watchers: AtomicUsize,
     waker: Box<dyn Waker>,
     variant: Variant,
+}
+
+/// `T` on cache lines of its own: it starts a line (in a struct aligned to one), and
+/// what follows it starts another.
+#[repr(C, align(64))]
+struct OwnLine<T>(T);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl EventPoll {
     /// `ep_alloc`.
     pub fn new(waker: Box<dyn Waker>, variant: Variant) -> Arc<Self> {
         Arc::new(EventPoll {
+            fixed: OwnLine(Fixed {
+                kernel_watchers: AtomicUsize::new(0),
+                waker,
+                variant,
+            }),
             mtx: RwLock::new(ItemMap::default()),
             ready: Mutex::new(ReadyList::default()),
             watchers: AtomicUsize::new(0),
-            kernel_watchers: AtomicUsize::new(0),
             raised: AtomicBool::new(false),
             ready_hint: AtomicU32::new(0),
             transfer_done: Condvar::new(),
-            waker,
-            variant,
         })
     }
 
     pub fn variant(&self) -> Variant {
-        self.variant
+        self.fixed.variant
     }
 
     /// `epoll_ctl` on an engine-served file. The caller has already done the checks that
@@ -1082,13 +1133,13 @@ impl EventPoll {
     /// empty transfer also settles the waker, always transfers.
     #[inline(always)]
     pub fn events_available(&self) -> bool {
-        self.variant == Variant::MultiPass
+        self.fixed.variant == Variant::MultiPass
             || self.ready_hint.load(Ordering::Relaxed) & HINT_QUEUED != 0
     }
 
     /// Items in flight count as available (case 6), except for `Seed`.
     fn in_flight_counts(&self, rd: &ReadyList) -> bool {
-        rd.in_flight != 0 && self.variant != Variant::Seed
+        rd.in_flight != 0 && self.fixed.variant != Variant::Seed
     }
 
     /// `ep_send_events`: the single-pass transfer. Copies at most `maxevents` events
@@ -1101,7 +1152,7 @@ impl EventPoll {
     /// back (the level-triggered steady state), the private list becomes the ready list
     /// whole, with no per-item work.
     pub fn send_events(&self, sink: &mut dyn EventSink, maxevents: usize) -> Result<usize, Fault> {
-        if self.variant == Variant::MultiPass {
+        if self.fixed.variant == Variant::MultiPass {
             return self.send_events_multipass(sink, maxevents);
         }
         // The ready lock first: a transfer that finds nothing to take and nothing in
@@ -1151,7 +1202,7 @@ impl EventPoll {
         let mut all_requeued = true;
         requeue.clear();
         let items = txlist.make_contiguous();
-        let single = self.variant == Variant::SinglePass;
+        let single = self.fixed.variant == Variant::SinglePass;
         // The level-triggered steady state first, in a loop of its own: while every item
         // is ready, level-triggered, without private bits and copied, each goes back and
         // nothing about it needs recording, so this loop keeps no decisions. It runs for
@@ -1312,7 +1363,7 @@ impl EventPoll {
     /// Transfers that find items of their own never wait, so concurrent transfers
     /// stay concurrent. `Seed` answers at once, as the 2007 patch did.
     fn await_in_flight<'a>(&'a self, mut rd: ReadyGuard<'a>) -> Option<ReadyGuard<'a>> {
-        if self.variant == Variant::Seed {
+        if self.fixed.variant == Variant::Seed {
             return None;
         }
         while rd.list.is_empty() {
@@ -1454,7 +1505,7 @@ impl EventPoll {
     /// Raise the waker once if somebody observes the instance.
     pub(crate) fn signal(&self) {
         if self.must_raise() {
-            self.waker.raise();
+            self.fixed.waker.raise();
         }
     }
 
@@ -1467,7 +1518,7 @@ impl EventPoll {
         if self.has_sleepers() {
             self.raised.swap(true, Ordering::SeqCst);
             STATS.wakeup();
-            self.waker.raise();
+            self.fixed.waker.raise();
         } else {
             self.signal();
         }
@@ -1510,7 +1561,7 @@ impl EventPoll {
         if ready || !self.raised.load(Ordering::SeqCst) {
             return ready;
         }
-        self.waker.lower();
+        self.fixed.waker.lower();
         // A swap, not a store: as a read-modify-write it is ordered with the
         // callbacks' swaps on `raised` (and loom models it exactly).
         self.raised.swap(false, Ordering::SeqCst);
@@ -1524,7 +1575,7 @@ impl EventPoll {
     /// The waker's signal may be out of step with `raised` (its registration changed):
     /// consume whatever is pending, clear `raised`, and raise again if items are ready.
     pub fn resync_waker(&self) {
-        self.waker.lower();
+        self.fixed.waker.lower();
         self.raised.swap(false, Ordering::SeqCst);
         if self.has_ready() {
             self.signal();
@@ -1577,7 +1628,7 @@ impl EventPoll {
         // Nothing ready: lowered even with `raised` already clear, since a raise made
         // after its decision (`Raises`) can land after a settle cleared `raised`, and
         // must not stay up unowned. Re-checked after, as in `settle`.
-        self.waker.lower();
+        self.fixed.waker.lower();
         self.raised.swap(false, Ordering::SeqCst);
         if self.ready_after_clear() {
             self.signal();
@@ -1632,14 +1683,14 @@ impl EventPoll {
 
     /// An outer epoll instance watches this one through the kernel.
     pub fn add_kernel_watcher(&self) {
-        if self.kernel_watchers.fetch_add(1, Ordering::SeqCst) == 0 {
+        if self.fixed.kernel_watchers.fetch_add(1, Ordering::SeqCst) == 0 {
             NESTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         self.add_observer();
     }
 
     pub fn remove_kernel_watcher(&self) {
-        if self.kernel_watchers.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self.fixed.kernel_watchers.fetch_sub(1, Ordering::SeqCst) == 1 {
             NESTED.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         }
         self.remove_observer();
@@ -1647,7 +1698,7 @@ impl EventPoll {
 
     /// True when an outer instance watches this one through the kernel.
     pub fn has_kernel_watchers(&self) -> bool {
-        self.kernel_watchers.load(Ordering::SeqCst) != 0
+        self.fixed.kernel_watchers.load(Ordering::SeqCst) != 0
     }
 
     /// Drop ready-list entries that are no longer ready, then lower the waker if none
@@ -1849,7 +1900,7 @@ impl Raises {
                 return;
             }
         }
-        ep.waker.raise(); // more instances than slots: raise at once
+        ep.fixed.waker.raise(); // more instances than slots: raise at once
     }
 }
 
@@ -1857,7 +1908,7 @@ impl Drop for Raises {
     fn drop(&mut self) {
         for slot in &mut self.pending {
             if let Some(ep) = slot.take() {
-                ep.waker.raise();
+                ep.fixed.waker.raise();
                 arc_drop(ep);
             }
         }
@@ -1882,13 +1933,14 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
     // unlinks the item stores `linked` first and reads `missed` after (`unlink`), so
     // one of the two sees the other; if the item was unlinked meanwhile, the locked
     // path below queues it. The Seed variant keeps the seed's locked callback.
-    let remembered = ep.variant == Variant::SinglePass && epi.linked.load(Ordering::Relaxed) && {
-        epi.missed.store(true, Ordering::Release);
-        // Store-then-load against `unlink`'s: a full fence on each side (Dekker). Fences
-        // rather than SeqCst accesses, which loom models only as AcqRel.
-        fence(Ordering::SeqCst);
-        epi.linked.load(Ordering::Relaxed)
-    };
+    let remembered =
+        ep.fixed.variant == Variant::SinglePass && epi.linked.load(Ordering::Relaxed) && {
+            epi.missed.store(true, Ordering::Release);
+            // Store-then-load against `unlink`'s: a full fence on each side (Dekker). Fences
+            // rather than SeqCst accesses, which loom models only as AcqRel.
+            fence(Ordering::SeqCst);
+            epi.linked.load(Ordering::Relaxed)
+        };
     let queued = if remembered {
         STATS.skipped_linked();
         false
@@ -1898,7 +1950,7 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
             return false; // removed
         }
         if epi.linked.load(Ordering::Relaxed) {
-            if ep.variant == Variant::SinglePass {
+            if ep.fixed.variant == Variant::SinglePass {
                 epi.missed.store(true, Ordering::SeqCst);
             }
             STATS.skipped_linked();
@@ -1911,7 +1963,7 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
         }
     };
     let waiting = ep.has_sleepers();
-    if ep.kernel_watchers.load(Ordering::SeqCst) > 0 {
+    if ep.fixed.kernel_watchers.load(Ordering::SeqCst) > 0 {
         ep.poke(raises);
     } else if queued && ep.must_raise() {
         raises.push(ep);
@@ -1940,4 +1992,72 @@ pub fn check_exclusive(op: i32, events: u32, target_is_epoll: bool) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(all(test, not(loom)))]
+mod layout_tests {
+    use super::super::mock::mock_ep;
+    use super::*;
+
+    /// The cache line of `p`, counted from the instance's start.
+    fn line<T: ?Sized>(base: usize, p: *const T) -> usize {
+        (p as *const u8 as usize - base) / 64
+    }
+
+    /// The line of the last byte of `*p`.
+    fn last_line<T>(base: usize, p: *const T) -> usize {
+        (p as *const u8 as usize + std::mem::size_of::<T>() - 1 - base) / 64
+    }
+
+    /// `EventPoll`'s layout: the write that wakes a waiter on another CPU reads, in
+    /// the instance, the ready lock's line and the line of its release's hint, which
+    /// the waiters write, and `fixed`, which nobody writes. Pins the grouping against
+    /// a reordered field or a grown `Fixed`.
+    #[test]
+    fn a_queueing_callback_reads_two_lines_the_waiters_write() {
+        let (ep, _waker) = mock_ep(Variant::SinglePass);
+        let base = Arc::as_ptr(&ep) as *const u8 as usize;
+        assert_eq!(base % 64, 0, "the instance starts a cache line");
+        let fixed = line(base, &ep.fixed.0);
+        assert_eq!(fixed, last_line(base, &ep.fixed.0));
+        let lock = line(base, &ep.ready);
+        assert_ne!(
+            lock, fixed,
+            "nothing the waiters write shares `fixed`'s line"
+        );
+        let rd = ep.ready.lock();
+        for (name, first, last) in [
+            ("list", line(base, &rd.list), last_line(base, &rd.list)),
+            (
+                "parked",
+                line(base, &rd.parked),
+                last_line(base, &rd.parked),
+            ),
+        ] {
+            assert_eq!((first, last), (lock, lock), "{name} on the lock's line");
+        }
+        let hint = line(base, &ep.ready_hint);
+        for (name, first, last) in [
+            ("dead", line(base, &rd.dead), last_line(base, &rd.dead)),
+            (
+                "in_flight",
+                line(base, &rd.in_flight),
+                last_line(base, &rd.in_flight),
+            ),
+            (
+                "watchers",
+                line(base, &ep.watchers),
+                last_line(base, &ep.watchers),
+            ),
+            (
+                "raised",
+                line(base, &ep.raised),
+                last_line(base, &ep.raised),
+            ),
+        ] {
+            assert_eq!((first, last), (hint, hint), "{name} on ready_hint's line");
+        }
+        assert_ne!(hint, lock);
+        assert_ne!(hint, fixed);
+    }
 }

@@ -106,3 +106,27 @@ fn an_eventfd_read_whose_copy_out_faulted_takes_the_counter_it_read() {
     crate::files::account(&file, None, done, false);
     assert_eq!(file.poll(), EPOLLOUT);
 }
+
+#[test]
+fn racing_eventfd_writes_and_reads_lose_no_update() {
+    // The counter's update must lose none when writers and readers race: the sum of
+    // every thread's moves is the word afterwards.
+    let file = OpenFile::new_eventfd(-1, 0, false);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let file = &file;
+            s.spawn(move || {
+                for i in 0..20_000u64 {
+                    if t % 2 == 0 {
+                        file.eventfd_written(1 + i % 3);
+                    } else {
+                        file.eventfd_read(1 + i % 3);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(file.poll(), EPOLLOUT, "back to 0: writable, not readable");
+    file.eventfd_written(1);
+    assert_eq!(file.poll(), EPOLLIN | EPOLLOUT);
+}

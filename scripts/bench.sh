@@ -470,10 +470,10 @@ END {
 		AN["DEL_NEW"] = "DEL of such a key"
 		AN["WAIT_READY"] = "blocking wait (timeout -1) that finds an item ready: no sleeper"
 		AN["WAIT_EMPTY"] = "non-blocking wait (timeout 0) that finds nothing (an edge-triggered pipe whose edge was taken)"
-		AN["WAIT_SLEEP"] = "blocking wait that sleeps until woken: the sleeping thread"
-		AN["WAKE_SLEEPER"] = "the write that wakes that sleeper: the writing thread"
+		AN["WAIT_SLEEP"] = "blocking wait that sleeps until woken (a level-triggered pipe, its item still queued): the sleeping thread"
+		AN["WAKE_SLEEPER"] = "the write that wakes that level-triggered sleeper: the writing thread"
 		AN["WAIT_SLEEP_ET"] = "the same sleep on an edge-triggered pipe, its edge taken (the item off the ready list): the sleeping thread"
-		AN["WAKE_SLEEPER_ET"] = "the write that wakes that sleeper: the writing thread"
+		AN["WAKE_SLEEPER_ET"] = "the write that wakes that edge-triggered sleeper: the writing thread"
 		AN["EFD_WRITE"] = "write(1) to an eventfd, its edge-triggered item not queued (hook and callback: a message posted)"
 		AN["EFD_READ"] = "the read of that eventfd after the wait took its event (hook and its write-side wake-up: a message taken)"
 		split("TOTAL RMW LOCK ARC FENCE SCSTORE", AF, " ")

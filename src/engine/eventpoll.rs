@@ -410,7 +410,7 @@ impl Entry {
     }
 
     /// Drop a stale entry, under the ready lock.
-    fn drop_stale(self, rd_dead: &mut usize) {
+    fn drop_stale(self, rd_dead: &mut u32) {
         *rd_dead = rd_dead.saturating_sub(1);
         arc_drop(self.epi);
     }
@@ -425,15 +425,24 @@ impl std::ops::Deref for Entry {
 
 /// The ready list and its spare buffers, under the `ready` lock.
 ///
-/// In this order (`repr(C)`) because a poll callback that queues an item reads and
-/// writes only `list` and `parked`, which then share the lock word's cache line, and
-/// every release of the lock reads `dead` and `in_flight`, which share the line of
-/// `EventPoll::ready_hint` (see `EventPoll`'s layout). The transfer-only buffers sit
-/// between them.
+/// In this order (`repr(C)`), by cache line (`EventPoll`'s layout, which starts this
+/// struct 24 bytes into a line):
+/// - what a queueing callback and every release of the lock read or write: `list`,
+///   and `dead` and `in_flight`, which the release's hint depends on (32-bit, so that
+///   they fit in the lock's line);
+/// - what changes only in `ctl` or rarely: the header of `parked` (a callback reads
+///   it to find its slot) and `in_flight_waiters`, padded to the end of their line;
+/// - the transfer's own buffers, which every transfer writes and no callback reads.
 #[derive(Default)]
 #[repr(C)]
 struct ReadyList {
     list: VecDeque<Entry>,
+    /// Stale entries (removed items) still sitting on `list`, dropped lazily.
+    dead: u32,
+    /// Transfers between their splice (or collect) and their re-injection: their items
+    /// are on private lists, off the ready list, but still count as available
+    /// (case 6; the kernel's `ovflist` being active).
+    in_flight: u32,
     /// Each item's parked reference, at the item's `slot`: a reference to the item
     /// kept here while it is not queued, so that queueing it (a poll callback) moves
     /// this reference onto the list and taking it off for good (a transfer delivering
@@ -446,20 +455,16 @@ struct ReadyList {
     /// Slots are given out by `ItemMap::alloc_slot` under `mtx` held for writing, and
     /// this vector grows under both locks, in ctl (a callback never allocates).
     parked: Vec<Option<Arc<Epitem>>>,
+    /// Transfers waiting on `EventPoll::transfer_done` for the in-flight ones to end.
+    in_flight_waiters: usize,
+    /// Keeps the transfer's buffers below off the line of `parked`'s header.
+    _transfer_line: [u8; 32],
     /// Emptied private lists kept for the next splice, so a transfer never allocates.
     spares: Vec<VecDeque<Entry>>,
     /// A transfer's per-item decisions (re-queue or not), kept for reuse.
     decisions: Vec<bool>,
     /// `MultiPass`: what each collected item reported, kept for reuse.
     delivered: Vec<u32>,
-    /// Stale entries (removed items) still sitting on `list`, dropped lazily.
-    dead: usize,
-    /// Transfers between their splice (or collect) and their re-injection: their items
-    /// are on private lists, off the ready list, but still count as available
-    /// (case 6; the kernel's `ovflist` being active).
-    in_flight: usize,
-    /// Transfers waiting on `EventPoll::transfer_done` for the in-flight ones to end.
-    in_flight_waiters: usize,
 }
 
 impl ReadyList {
@@ -667,23 +672,33 @@ const HINT_QUEUED: u32 = 2;
 /// the callback read three to six of the instance's lines, depending on where malloc
 /// put it (five or six three times in four), all of them written by the waiters (the
 /// waker's shared with the lock word of `mtx`, which every transfer writes). In this
-/// order it reads three, two of which the waiters write:
+/// order it reads three, one of which the waiters write:
 /// - `fixed`, a line of its own that nothing writes after `ctl` (the variant, the
 ///   waker, the count of outer instances), so it stays in every CPU's cache;
-/// - the ready lock's word, `list` and `parked` (the lock and what a queueing
-///   callback changes), one line;
-/// - the ready list's `dead` and `in_flight`, `watchers`, `ready_hint` and `raised`:
-///   what every release of the ready lock reads or stores, and what a callback
-///   reads to decide its raise, one line. `mtx`'s lock word follows them there: only
-///   transfers, which write the line anyway, take it.
+/// - one line with everything a queueing callback and a release of the ready lock
+///   change or decide by: `ready_hint`, `raised` and `watchers`, then the ready lock's
+///   word, `list`, `dead` and `in_flight` (`ReadyList`'s first fields);
+/// - the line of `parked`'s header, which changes only in `ctl`, so it stays shared
+///   too; the transfer's own buffers start the line after it.
 ///
-/// The instance is aligned to a line, and `fixed` fills the first one, so the ready
-/// lock starts the second; the transfer-only buffers of `ReadyList` fill the third.
-/// `a_queueing_callback_reads_two_lines_the_waiters_write` checks the offsets.
+/// The instance is aligned to a line and `fixed` fills the first one, so the second
+/// starts with `ready_hint`. `a_queueing_callback_reads_one_line_the_waiters_write`
+/// checks the offsets.
 #[repr(C, align(64))]
 pub struct EventPoll {
     fixed: OwnLine<Fixed>,
-    ready: Mutex<ReadyList>,
+    /// Two bits, as of the last release of the ready lock (`ReadyGuard` stores them on
+    /// every release):
+    /// - `HINT_READY`: what `has_ready` would answer. Read without the lock where a
+    ///   read-modify-write of `raised` has just ordered the read after every change
+    ///   that matters (`ready_after_clear`);
+    /// - `HINT_QUEUED`: the ready list holds an entry, live or stale, or a transfer is
+    ///   in flight, so that a transfer would find something to do. Read without the
+    ///   lock by a wait before its transfer, as the kernel's `ep_poll` reads
+    ///   `ep_events_available` (`events_available`).
+    ready_hint: AtomicU32,
+    /// The waker was raised and not yet lowered.
+    raised: AtomicBool,
     /// Two counts in one word, so that a waiter going to sleep and waking up changes
     /// both with one read-modify-write each (`prepare_sleep`, `finish_sleep`):
     /// - `observers` (the low half, `OBSERVERS`): waiters about to sleep or asleep,
@@ -695,18 +710,7 @@ pub struct EventPoll {
     ///
     /// A sleeper is an observer too, so it adds `SLEEPER + 1`.
     watchers: AtomicUsize,
-    /// The waker was raised and not yet lowered.
-    raised: AtomicBool,
-    /// Two bits, as of the last release of the ready lock (`ReadyGuard` stores them on
-    /// every release):
-    /// - `HINT_READY`: what `has_ready` would answer. Read without the lock where a
-    ///   read-modify-write of `raised` has just ordered the read after every change
-    ///   that matters (`ready_after_clear`);
-    /// - `HINT_QUEUED`: the ready list holds an entry, live or stale, or a transfer is
-    ///   in flight, so that a transfer would find something to do. Read without the
-    ///   lock by a wait before its transfer, as the kernel's `ep_poll` reads
-    ///   `ep_events_available` (`events_available`).
-    ready_hint: AtomicU32,
+    ready: Mutex<ReadyList>,
     mtx: RwLock<ItemMap>,
     /// Notified, under `ready`, when an in-flight transfer has re-injected its items
     /// and somebody waits for that (`await_in_flight`, case 6).
@@ -845,7 +849,7 @@ impl EventPoll {
         items.ready_need += 1;
         if items.ready_need > items.ready_room {
             let mut rd = self.lock_ready();
-            items.ready_need = items.len() + 1 + rd.dead;
+            items.ready_need = items.len() + 1 + rd.dead as usize;
             let want = 2 * items.ready_need + 16;
             if rd.list.capacity() < want {
                 let more = want - rd.list.len();
@@ -975,7 +979,7 @@ impl EventPoll {
             );
             epi.linked.store(false, Ordering::Relaxed);
             rd.dead += 1;
-            if rd.dead > 64 && rd.dead * 2 > rd.list.len() {
+            if rd.dead > 64 && rd.dead as usize * 2 > rd.list.len() {
                 let before = rd.list.len();
                 rd.list.retain(|e| !e.is_stale());
                 note_arc_drops(before - rd.list.len());
@@ -1081,7 +1085,7 @@ impl EventPoll {
 
     /// `has_ready`'s answer for a ready list whose lock the caller holds.
     fn ready_under(&self, rd: &ReadyList) -> bool {
-        rd.list.len() > rd.dead || self.in_flight_counts(rd)
+        rd.list.len() > rd.dead as usize || self.in_flight_counts(rd)
     }
 
     /// Take the ready lock. Its guard updates `ready_hint` when it is released.
@@ -1313,7 +1317,7 @@ impl EventPoll {
             rd.decisions = requeue;
             self.end_in_flight(&mut rd);
             STATS.add_requeues(requeued);
-            let left = rd.list.len().saturating_sub(rd.dead);
+            let left = rd.list.len().saturating_sub(rd.dead as usize);
             (self.in_flight_counts(&rd), left, requeued)
         };
         let t = TransferSummary {
@@ -1488,7 +1492,7 @@ impl EventPoll {
             rd.delivered = delivered;
             self.end_in_flight(&mut rd);
             STATS.add_requeues(requeued);
-            let left = rd.list.len().saturating_sub(rd.dead);
+            let left = rd.list.len().saturating_sub(rd.dead as usize);
             (self.in_flight_counts(&rd), left, requeued)
         };
         let t = TransferSummary {
@@ -1962,7 +1966,11 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
             true
         }
     };
-    let waiting = ep.has_sleepers();
+    // Only an exclusive wake-up needs to know whether a waiter sleeps (the kernel's
+    // `ewake`): the others skip the load, so that a callback on an item still queued
+    // reads no line of the instance the waiters write (level-triggered items stay
+    // queued, so that is most of their callbacks).
+    let waiting = events & EPOLLEXCLUSIVE != 0 && ep.has_sleepers();
     if ep.fixed.kernel_watchers.load(Ordering::SeqCst) > 0 {
         ep.poke(raises);
     } else if queued && ep.must_raise() {
@@ -2010,54 +2018,58 @@ mod layout_tests {
     }
 
     /// `EventPoll`'s layout: the write that wakes a waiter on another CPU reads, in
-    /// the instance, the ready lock's line and the line of its release's hint, which
-    /// the waiters write, and `fixed`, which nobody writes. Pins the grouping against
-    /// a reordered field or a grown `Fixed`.
+    /// the instance, one line that the waiters write (the ready lock's, with what its
+    /// release and the raise decide by), `fixed` and the line of `parked`'s header,
+    /// which nobody writes outside `ctl`. Pins the grouping against a reordered field,
+    /// a grown `Fixed` or a changed padding.
     #[test]
-    fn a_queueing_callback_reads_two_lines_the_waiters_write() {
+    fn a_queueing_callback_reads_one_line_the_waiters_write() {
         let (ep, _waker) = mock_ep(Variant::SinglePass);
         let base = Arc::as_ptr(&ep) as *const u8 as usize;
         assert_eq!(base % 64, 0, "the instance starts a cache line");
         let fixed = line(base, &ep.fixed.0);
         assert_eq!(fixed, last_line(base, &ep.fixed.0));
-        let lock = line(base, &ep.ready);
+        let hot = line(base, &ep.ready);
         assert_ne!(
-            lock, fixed,
+            hot, fixed,
             "nothing the waiters write shares `fixed`'s line"
         );
         let rd = ep.ready.lock();
         for (name, first, last) in [
-            ("list", line(base, &rd.list), last_line(base, &rd.list)),
             (
-                "parked",
-                line(base, &rd.parked),
-                last_line(base, &rd.parked),
-            ),
-        ] {
-            assert_eq!((first, last), (lock, lock), "{name} on the lock's line");
-        }
-        let hint = line(base, &ep.ready_hint);
-        for (name, first, last) in [
-            ("dead", line(base, &rd.dead), last_line(base, &rd.dead)),
-            (
-                "in_flight",
-                line(base, &rd.in_flight),
-                last_line(base, &rd.in_flight),
-            ),
-            (
-                "watchers",
-                line(base, &ep.watchers),
-                last_line(base, &ep.watchers),
+                "ready_hint",
+                line(base, &ep.ready_hint),
+                last_line(base, &ep.ready_hint),
             ),
             (
                 "raised",
                 line(base, &ep.raised),
                 last_line(base, &ep.raised),
             ),
+            (
+                "watchers",
+                line(base, &ep.watchers),
+                last_line(base, &ep.watchers),
+            ),
+            ("list", line(base, &rd.list), last_line(base, &rd.list)),
+            ("dead", line(base, &rd.dead), last_line(base, &rd.dead)),
+            (
+                "in_flight",
+                line(base, &rd.in_flight),
+                last_line(base, &rd.in_flight),
+            ),
         ] {
-            assert_eq!((first, last), (hint, hint), "{name} on ready_hint's line");
+            assert_eq!((first, last), (hot, hot), "{name} on the ready lock's line");
         }
-        assert_ne!(hint, lock);
-        assert_ne!(hint, fixed);
+        let parked = line(base, &rd.parked);
+        assert_eq!(parked, last_line(base, &rd.parked));
+        assert_ne!(parked, hot);
+        for (name, first) in [
+            ("spares", line(base, &rd.spares)),
+            ("decisions", line(base, &rd.decisions)),
+            ("delivered", line(base, &rd.delivered)),
+        ] {
+            assert!(first > parked, "{name} after the line of parked's header");
+        }
     }
 }

@@ -288,38 +288,41 @@ awk -F'\t' -v gen="$gen" -v R="$R" -v quick="$quick" \
 	-v date_utc="$date_utc" -v commit="$commit" -v elapsed="$elapsed" -v mode_desc="$mode_desc" \
 	-v nofile_hard="$nofile_hard" -v only="$only" -v load_start="$load_start" -v load_end="$load_end" '
 function has(c, s, k) { return ((c SUBSEP s SUBSEP k) in V) }
-function sorted(c, s, k, a,    n, i, j, t) {
-	n = split(V[c SUBSEP s SUBSEP k], a, " ")
+# a[1..n] sorted in place, numerically
+function isort(a, n,    i, j, t) {
 	for (i = 2; i <= n; i++) {
 		t = a[i] + 0; j = i - 1
 		while (j >= 1 && a[j] + 0 > t) { a[j + 1] = a[j]; j-- }
 		a[j + 1] = t
 	}
+}
+# the median of a sorted a[1..n]
+function middle(a, n) {
+	if (n % 2) return a[(n + 1) / 2] + 0
+	return (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function sorted(c, s, k, a,    n) {
+	n = split(V[c SUBSEP s SUBSEP k], a, " ")
+	isort(a, n)
 	return n
 }
 function med(c, s, k,    a, n) {
 	if (!has(c, s, k)) return ""
 	n = sorted(c, s, k, a)
-	if (n % 2) return a[(n + 1) / 2] + 0
-	return (a[n / 2] + a[n / 2 + 1]) / 2
+	return middle(a, n)
 }
 # The median over runs of s2/s1 within each run (the runs alternate the sides, so the
 # two runs of a pair see the host in the same state; the ratio of the two medians
 # does not pair them, and on a host whose speed drifts between runs the two differ).
-function pairmed(c, k, s1, s2,    r, x, y, n, a, i, j, t) {
+function pairmed(c, k, s1, s2,    r, x, y, n, a) {
 	n = 0
 	for (r = 1; r <= R; r++) {
 		x = c SUBSEP s1 SUBSEP k SUBSEP r; y = c SUBSEP s2 SUBSEP k SUBSEP r
 		if ((x in RV) && (y in RV) && RV[x] + 0 != 0) a[++n] = RV[y] / RV[x]
 	}
 	if (n == 0) return ""
-	for (i = 2; i <= n; i++) {
-		t = a[i]; j = i - 1
-		while (j >= 1 && a[j] > t) { a[j + 1] = a[j]; j-- }
-		a[j + 1] = t
-	}
-	if (n % 2) return a[(n + 1) / 2]
-	return (a[n / 2] + a[n / 2 + 1]) / 2
+	isort(a, n)
+	return middle(a, n)
 }
 # spread of the runs, (max - min) / median, in percent ("" with one run)
 function spread(c, s, k,    a, n, m) {

@@ -53,11 +53,20 @@
  *                            deadline), in user space and in the kernel, per
  *                            message: the write and, under LD_PRELOAD, its
  *                            hook, the poll callbacks and the raises
+ *   producer_wait_ns_per_message: pw
+ *                            the part of that CPU time spent waiting for room
+ *                            in the window (the sched_yield loop, from the
+ *                            first yield of an episode to the post after it,
+ *                            CLOCK_THREAD_CPUTIME_ID), per message
+ *   producer_waits_per_message: pe
+ *                            such episodes, per message
  *   producer_busy: b         that CPU time over the timed part's length times
- *                            -p: near 1, the producers ran all the time and
- *                            the rate is theirs (their cost per message bounds
- *                            it); well below 1, they waited for the consumers
- *                            (the window full) or for a CPU
+ *                            -p: well below 1, the producers waited for a CPU
+ *   producer_working: g      the same without the waiting for room: near 1,
+ *                            the producers worked all the time and the rate
+ *                            is theirs (their cost per message bounds it);
+ *                            busy but not working, they waited for the
+ *                            consumers (the window full)
  * (all counted up to the deadline; the shutdown is not timed)
  *
  * Only plain libc calls are used so the program behaves the same under
@@ -100,7 +109,20 @@ struct prod {
 	uint64_t posts, yields;
 	double user_ns, sys_ns; /* own CPU time from its start to the deadline */
 	int measured;           /* __atomic: user_ns and sys_ns are set */
+	/* CPU time spent waiting for room in the window (sched_yield loops), in
+	 * finished episodes, and when the current episode began (0: none). */
+	double wait_ns, wait_began;
+	double wait_ns_measured; /* wait_ns at the deadline */
+	uint64_t wait_episodes;
 };
+
+/* The calling thread's CPU time (user + system), in ns. */
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 /* Set by main at the deadline: each producer then takes its own CPU time once. */
 static int deadline_flag; /* __atomic */
@@ -200,6 +222,9 @@ static void producer_measure(struct prod *p, double user0, double sys0)
 	thread_cpu_split_ns(&user, &sys);
 	p->user_ns = user - user0;
 	p->sys_ns = sys - sys0;
+	p->wait_ns_measured = p->wait_ns;
+	if (p->wait_began > 0)
+		p->wait_ns_measured += thread_cpu_ns() - p->wait_began;
 	__atomic_store_n(&p->measured, 1, __ATOMIC_RELEASE);
 }
 
@@ -216,9 +241,17 @@ static void *producer(void *arg)
 		uint64_t out = __atomic_load_n(&produced, __ATOMIC_RELAXED) -
 			       __atomic_load_n(&consumed, __ATOMIC_ACQUIRE);
 		if (out >= limit) {
+			if (p->wait_began == 0) {
+				p->wait_began = thread_cpu_ns();
+				p->wait_episodes++;
+			}
 			p->yields++;
 			sched_yield();
 			continue;
+		}
+		if (p->wait_began > 0) {
+			p->wait_ns += thread_cpu_ns() - p->wait_began;
+			p->wait_began = 0;
 		}
 		__atomic_add_fetch(&produced, 1, __ATOMIC_RELAXED);
 		uint64_t one = 1;
@@ -362,7 +395,8 @@ int main(int argc, char **argv)
 		pthread_join(cs[k].tid, NULL);
 
 	uint64_t wakeups = 0, messages = 0, empty = 0, posts = 0, yields = 0;
-	double prod_user = 0, prod_sys = 0;
+	double prod_user = 0, prod_sys = 0, prod_wait = 0;
+	uint64_t wait_episodes = 0;
 	uint64_t empty_waits = 0, rearms = 0;
 	for (int k = 0; k < ncons; k++) {
 		wakeups += cs[k].wakeups;
@@ -376,6 +410,8 @@ int main(int argc, char **argv)
 		yields += ps[k].yields;
 		prod_user += ps[k].user_ns; /* joined: measured (or 0 if it never ran) */
 		prod_sys += ps[k].sys_ns;
+		prod_wait += ps[k].wait_ns_measured;
+		wait_episodes += ps[k].wait_episodes;
 	}
 	/* Messages still posted but unread at the end. */
 	uint64_t left = 0;
@@ -413,6 +449,8 @@ int main(int argc, char **argv)
 		printf("sleeps_per_message: %.4f\n", (double)slept / (double)done);
 		printf("producer_user_ns_per_message: %.0f\n", prod_user / (double)done);
 		printf("producer_sys_ns_per_message: %.0f\n", prod_sys / (double)done);
+		printf("producer_wait_ns_per_message: %.0f\n", prod_wait / (double)done);
+		printf("producer_waits_per_message: %.4f\n", (double)wait_episodes / (double)done);
 	} else {
 		printf("cpu_ns_per_message: none\n"); /* nothing consumed */
 		printf("user_ns_per_message: none\n");
@@ -422,6 +460,8 @@ int main(int argc, char **argv)
 		printf("producer_sys_ns_per_message: none\n");
 	}
 	printf("producer_busy: %.2f\n", (prod_user + prod_sys) / (secs * 1e9 * (double)nprod));
+	printf("producer_working: %.2f\n",
+	       (prod_user + prod_sys - prod_wait) / (secs * 1e9 * (double)nprod));
 	int status = 0;
 	if (posts != messages + left) {
 		fprintf(stderr, "bench-eventfd: %" PRIu64 " posted but %" PRIu64

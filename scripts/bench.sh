@@ -27,7 +27,9 @@
 # variants table also multipass and seed (UEPOLL_ENGINE=...). Two workloads
 # run on other sides: atomics on kernel and counting (the library of make
 # count-lib), and wakeprim (in the latency group: the wake primitives of the
-# kernel, for the wake-up floor of the targets table) on the kernel alone. A variant the
+# kernel, for the wake-up floor of the targets table) on the kernel alone; the
+# eventfd rows that sleep also on stats (the library with UEPOLL_STATS=1, untimed:
+# its counters, stats_NAME in results.tsv, give their raises). A variant the
 # library does not know falls back to singlepass with a warning; that is
 # noted in the report, not treated as an error.
 #
@@ -187,10 +189,13 @@ if want eventfd; then
 	wl "efd-2x2-et" "$KU" "$bindir/bench-eventfd -p 2 -c 2 -f 8 -w 64 -d $efd_d -e"
 	# Issue 14's wake-up workloads: one writer, 2 waiters on one instance. ONESHOT
 	# is the flag on its own (level-triggered underneath: a delivered ONESHOT item is
-	# disarmed whatever its trigger, and the issue lists it beside LT and ET).
-	wl "efd-1x2" "$KU" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d"
-	wl "efd-1x2-et" "$KU" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -e"
-	wl "efd-1x2-os" "$KU" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -o"
+	# disarmed whatever its trigger, and the issue lists it beside LT and ET). The rows
+	# that sleep also run once a round on the "stats" side (the library with
+	# UEPOLL_STATS=1, untimed), whose counters give the raises per message for their
+	# floor; the non-blocking row never raises.
+	wl "efd-1x2" "$KU stats" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d"
+	wl "efd-1x2-et" "$KU stats" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -e"
+	wl "efd-1x2-os" "$KU stats" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -o"
 	wl "efd-1x2-nb" "$KU" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -n"
 fi
 if want idle; then
@@ -234,6 +239,7 @@ run_one() { # ID SIDE RUN
 	kernel) envs=(env -u LD_PRELOAD -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE) ;;
 	uepoll) envs=(env -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE "LD_PRELOAD=$lib") ;;
 	counting) envs=(env -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE "LD_PRELOAD=$countlib") ;;
+	stats) envs=(env -u UEPOLL_ENGINE -u UEPOLL_DISABLE "UEPOLL_STATS=1" "LD_PRELOAD=$lib") ;;
 	*) envs=(env -u UEPOLL_STATS -u UEPOLL_DISABLE "UEPOLL_ENGINE=$side" "LD_PRELOAD=$lib") ;;
 	esac
 	[ "$tmo" != 0 ] && pre=(timeout -k 5 "$tmo")
@@ -257,6 +263,12 @@ run_one() { # ID SIDE RUN
 	awk -v id="$id" -v side="$side" -v run="$run" '
 		/^[A-Za-z_][A-Za-z0-9_]*: [^ ]+$/ { k = $1; sub(/:$/, "", k)
 			printf "%s\t%s\t%s\t%s\t%s\n", id, side, run, k, $2 }' "$o" >>"$results"
+	# The counter block UEPOLL_STATS prints at exit ("  wakeups   735904"), as
+	# stats_NAME: untimed runs that count what the library did (its raises).
+	if [ "$side" = stats ]; then
+		awk -v id="$id" -v side="$side" -v run="$run" '
+			/^  [a-z_]+ +[0-9]+$/ { printf "%s\t%s\t%s\tstats_%s\t%s\n", id, side, run, $1, $2 }' "$e" >>"$results"
+	fi
 	if grep -q 'unknown UEPOLL_ENGINE' "$e"; then
 		printf '%s\t%s\t%s\tENGINE_FALLBACK\t1\n' "$id" "$side" "$run" >>"$results"
 	fi
@@ -334,6 +346,17 @@ function pairmed(c, k, s1, s2,    n, a) {
 function pairspan(c, k, s1, s2,    n, a) {
 	n = pairs(c, k, s1, s2, a)
 	return n < 2 ? "" : times(a[1]) " to " times(a[n])
+}
+# The median over runs of side s of num/den within each run ("" when no run has both).
+function perrun(c, s, num, den,    r, x, y, n, a) {
+	n = 0
+	for (r = 1; r <= R; r++) {
+		x = c SUBSEP s SUBSEP num SUBSEP r; y = c SUBSEP s SUBSEP den SUBSEP r
+		if ((x in RV) && (y in RV) && RV[y] + 0 != 0) a[++n] = RV[x] / RV[y]
+	}
+	if (n == 0) return ""
+	isort(a, n)
+	return middle(a, n)
 }
 # spread of the runs, (max - min) / median, in percent ("" with one run)
 function spread(c, s, k,    a, n, m) {
@@ -760,11 +783,20 @@ END {
 			wku = med(c, "kernel", "producer_user_ns_per_message"); wks = med(c, "kernel", "producer_sys_ns_per_message")
 			if (wku != "" && wks != "") { fk = wku + wks; fkw = "the writer thread" AP "s CPU per message on the kernel side" }
 			else { fk = kc; fkw = "the kernel" AP "s CPU per message (all threads)" }
-			if (per1 == "") fl = "not measured (" miss ")"
+			# rm: raises per message, counted by UEPOLL_STATS in the untimed stats
+			# runs; each is a write(2) to the eventfd of the instance, the system call
+			# the writer of the kernel side makes per message (wks, its kernel time
+			# per message).
+			rm = perrun(c, "stats", "stats_wakeups", "messages")
+			if (rm != "" && fk != "" && wks != "" && sm != "") {
+				efl = fk / (fk + rm * wks)
+				fl = sprintf("**%s** at equal CPU time = %s / (%s + %s × %s): %s plus, for each of uepoll" AP "s %s raises per message (UEPOLL_STATS, untimed runs; a raise is a write to the instance" AP "s eventfd, the system call the kernel side" AP "s writer makes per message, %s ns there), charging every raise to the writer (the counter does not tell its raises from the waiters" AP "); the waiters slept %s times per message (the kernel" AP "s: %s): most raises find the waiter on its way to the kernel" AP "s sleep, not in it, and its `epoll_pwait2` returns at once", times(efl), num(fk), num(fk), sprintf("%.3f", rm), num(wks), fkw, sprintf("%.3f", rm), num(wks), sprintf("%.3f", sm), (ks == "" ? "—" : sprintf("%.3f", ks)))
+			}
+			else if (per1 == "") fl = "not measured (" miss ")"
 			else if (fk == "" || sm == "") fl = "per slept wake-up, as in the wake-up floor: +" num(per1) " ns"
 			else { efl = fk / (fk + sm * per1); fl = sprintf("**%s** at equal CPU time = %s / (%s + %s × %s): %s plus, for each of uepoll" AP "s %s sleeps per message (the kernel" AP "s: %s), the raise and the locked instructions of the wake-up floor", times(efl), num(fk), num(fk), sprintf("%.3f", sm), num(per1), fkw, sprintf("%.3f", sm), (ks == "" ? "—" : sprintf("%.3f", ks))) }
 			uc = med(c, "uepoll", "cpu_ns_per_message")
-			why = ((sm != "" && ks != "" && sm <= ks) ? "the sleeps do not explain the gap: uepoll sleeps no more per message than the kernel. What does is" : "besides the sleeps above,") " the engine" AP "s work per message in user space" ((uc == "" || kc == "") ? "" : sprintf(" (CPU per message %+d ns against the kernel" AP "s)", uc - kc)) ", the hooks on the write and the read and the transfer, which the kernel does inside its system calls: Wake-ups: where the time goes, and the floor"
+			why = (rm != "" ? "besides the raises above," : ((sm != "" && ks != "" && sm <= ks) ? "the sleeps do not explain the gap: uepoll sleeps no more per message than the kernel. What does is" : "besides the sleeps above,")) " the engine" AP "s work per message in user space" ((uc == "" || kc == "") ? "" : sprintf(" (CPU per message %+d ns against the kernel" AP "s)", uc - kc)) ", the hooks on the write and the read and the transfer, which the kernel does inside its system calls: Wake-ups: where the time goes, and the floor"
 		}
 		fl = fl sprintf("; CPU per message, uepoll/kernel: %s", r2(ECR[c]))
 		why = why split_cpu(c) writer_cpu(c)
@@ -774,7 +806,7 @@ END {
 	out("targets", sprintf("| issue 4: I/O on fds uepoll does not serve, CPU-time overhead ≤ 2%% (worst workload%s) | %s | %s | — | the hooks on every call (I/O on fds uepoll does not serve) |", (t_unsw == "" ? "" : ": " t_unsw), (t_uns == "" ? "—" : sprintf("%+.1f%%", t_uns)), status(t_uns != "" && t_uns <= 2, t_uns)))
 	out("targets", sprintf("| issue 4: memory per registered fd ≤ the kernel" AP "s%s | %s | %s | — | the record of each served file (Targets missed, and why) |", (t_mem == "" ? "" : sprintf(" (%s vs %s bytes)", num(t_memu), num(t_memk))), rfmt(t_mem), status(t_mem != "" && t_mem <= 1, t_mem)))
 	out("targets", "")
-	out("targets", "The wake-up floor: (kernel median + s × (r + L × c)) / kernel median, with the pinned round trip of the latency table (for the unpinned row, its own kernel median and s). s is the number of waits per round trip that really slept in uepoll" AP "s run (`bench-latency`" AP "s voluntary context switches per round trip); r what a raise through an eventfd and `epoll_pwait2` costs per sleep more than the kernel" AP "s epoll waking on the pipe (`bench-wakeprim` of this run: the difference of the two round trips over their sleeps per round trip); L the locked instructions per slept wake-up (the counts of the sleeping thread and of the write that wakes it: WAIT_SLEEP + WAKE_SLEEPER); c the cost of one locked instruction measured in this run. What the floor leaves out is the engine" AP "s other instructions (the hooks, the gate, the transfer), which a faster engine could still cut. The eventfd rows that sleep turn the same addition into a rate: k / (k + s × (r + L × c)), with k the CPU time per message of the kernel side" AP "s writer thread (`getrusage(RUSAGE_THREAD)`: one writer feeds both waiters and runs all the time, so the rate is the writer" AP "s; all threads" AP " time for results from before `bench-eventfd` printed it) and s the sleeps per message of uepoll" AP "s run (`bench-eventfd`" AP "s voluntary context switches), the rate uepoll could reach with the kernel" AP "s CPU time; like the wake-up floor it leaves the engine" AP "s other instructions out, and also what uepoll saves (a wait that finds its item ready makes no system call there). The non-blocking row never sleeps, and its CPU time per message counts the waiters" AP "s empty polls, so it gives the writer" AP "s hook instead; the churn rows give the CPU time per event.")
+	out("targets", "The wake-up floor: (kernel median + s × (r + L × c)) / kernel median, with the pinned round trip of the latency table (for the unpinned row, its own kernel median and s). s is the number of waits per round trip that really slept in uepoll" AP "s run (`bench-latency`" AP "s voluntary context switches per round trip); r what a raise through an eventfd and `epoll_pwait2` costs per sleep more than the kernel" AP "s epoll waking on the pipe (`bench-wakeprim` of this run: the difference of the two round trips over their sleeps per round trip); L the locked instructions per slept wake-up (the counts of the sleeping thread and of the write that wakes it: WAIT_SLEEP + WAKE_SLEEPER); c the cost of one locked instruction measured in this run. What the floor leaves out is the engine" AP "s other instructions (the hooks, the gate, the transfer), which a faster engine could still cut. The eventfd rows that sleep turn the raises into a rate: k / (k + R × w), with k the CPU time per message of the kernel side" AP "s writer thread (`getrusage(RUSAGE_THREAD)`: one writer feeds both waiters and works all the time, so the rate is the writer" AP "s), R the raises per message that `UEPOLL_STATS` counted in untimed runs of the same row (its `wakeups`), and w the kernel time per message of the kernel side" AP "s writer, whose one system call per message is the same `write` to an eventfd that a waiting epoll watches: the rate uepoll could reach with the kernel" AP "s CPU time if the raises were all it added. A waiter that finds nothing announces itself, looks once more and enters `epoll_pwait2`, and a write in that window must raise, so raises outnumber sleeps many times; the kernel" AP "s wake-up of a waiter not yet asleep runs inside the writer" AP "s own `write`. Every raise is charged to the writer (the counter does not tell the writer" AP "s from the waiters" AP "), so the figure is the lower of the floors it could be. It leaves the engine" AP "s other instructions out, and also what uepoll saves (a wait that finds its item ready makes no system call there). For results without the counts, the rows use the wake-up floor" AP "s addition per sleep instead: k / (k + s × (r + L × c)), s the sleeps per message of uepoll" AP "s run. The non-blocking row never sleeps, and its CPU time per message counts the waiters" AP "s empty polls, so it gives the writer" AP "s hook instead; the churn rows give the CPU time per event.")
 
 	# console summary
 	SUMF = gen "/summary.txt"

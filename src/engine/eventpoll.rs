@@ -1973,7 +1973,9 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
     let waiting = events & EPOLLEXCLUSIVE != 0 && ep.has_sleepers();
     if ep.fixed.kernel_watchers.load(Ordering::SeqCst) > 0 {
         ep.poke(raises);
+        STATS.wakeup_by_callback();
     } else if queued && ep.must_raise() {
+        STATS.wakeup_by_callback();
         raises.push(ep);
     }
     if events & EPOLLEXCLUSIVE == 0 {

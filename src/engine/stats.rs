@@ -28,6 +28,9 @@ pub struct Stats {
     pub callbacks_skipped_linked: AtomicU64,
     /// Times a sleeper was signalled.
     pub wakeups: AtomicU64,
+    /// The part of `wakeups` decided in a poll callback: raised by the thread whose
+    /// I/O woke the file (the others: ctl, transfers, sleeps).
+    pub wakeups_by_callbacks: AtomicU64,
     /// Registrations and files handed over to the kernel.
     pub demotions: AtomicU64,
     /// I/O results accounted late because a signal handler made the call while its
@@ -62,6 +65,7 @@ pub static STATS: Stats = Stats {
     requeues: AtomicU64::new(0),
     callbacks_skipped_linked: AtomicU64::new(0),
     wakeups: AtomicU64::new(0),
+    wakeups_by_callbacks: AtomicU64::new(0),
     demotions: AtomicU64::new(0),
     deferred: AtomicU64::new(0),
     in_flight_waits: AtomicU64::new(0),
@@ -95,6 +99,7 @@ impl Stats {
             &self.requeues,
             &self.callbacks_skipped_linked,
             &self.wakeups,
+            &self.wakeups_by_callbacks,
             &self.demotions,
             &self.deferred,
             &self.in_flight_waits,
@@ -151,6 +156,11 @@ impl Stats {
 
     pub(crate) fn wakeup(&self) {
         self.add(&self.wakeups, 1);
+    }
+
+    /// One of `wakeups` was decided in a poll callback.
+    pub(crate) fn wakeup_by_callback(&self) {
+        self.add(&self.wakeups_by_callbacks, 1);
     }
 
     pub(crate) fn in_flight_wait(&self) {
@@ -214,7 +224,7 @@ impl Stats {
     }
 
     /// The counters as `name value` pairs, in a fixed order.
-    pub fn snapshot(&self) -> [(&'static str, u64); 12] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 13] {
         [
             ("engine_events", self.engine_events.load(Relaxed)),
             ("kernel_events", self.kernel_events.load(Relaxed)),
@@ -229,6 +239,10 @@ impl Stats {
                 self.callbacks_skipped_linked.load(Relaxed),
             ),
             ("wakeups", self.wakeups.load(Relaxed)),
+            (
+                "wakeups_by_callbacks",
+                self.wakeups_by_callbacks.load(Relaxed),
+            ),
             ("demotions", self.demotions.load(Relaxed)),
             ("deferred", self.deferred.load(Relaxed)),
             ("in_flight_waits", self.in_flight_waits.load(Relaxed)),

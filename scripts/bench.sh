@@ -323,19 +323,22 @@ function med(c, s, k,    a, n) {
 	n = sorted(c, s, k, a)
 	return middle(a, n)
 }
-# The ratios s2/s1 of the pair of each run, in a[1..n] sorted; returns n. The runs alternate
-# the sides, so the two runs of a pair see the host in the same state; the ratio of
-# the two medians does not pair them, and on a host whose speed drifts between runs
-# the two differ.
-function pairs(c, k, s1, s2, a,    r, x, y, n) {
+# The ratios, run by run, of key kn on side sn over key kd on side sd (runs where
+# both are there and the denominator is not 0), in a[1..n] sorted; returns n.
+function runratios(c, sn, kn, sd, kd, a,    r, x, y, n) {
 	n = 0
 	for (r = 1; r <= R; r++) {
-		x = c SUBSEP s1 SUBSEP k SUBSEP r; y = c SUBSEP s2 SUBSEP k SUBSEP r
-		if ((x in RV) && (y in RV) && RV[x] + 0 != 0) a[++n] = RV[y] / RV[x]
+		x = c SUBSEP sn SUBSEP kn SUBSEP r; y = c SUBSEP sd SUBSEP kd SUBSEP r
+		if ((x in RV) && (y in RV) && RV[y] + 0 != 0) a[++n] = RV[x] / RV[y]
 	}
 	isort(a, n)
 	return n
 }
+# The ratios s2/s1 of key k for the pair of each run, sorted in a; returns n. The runs
+# alternate the sides, so the two runs of a pair see the host in the same state; the
+# ratio of the two medians does not pair them, and on a host whose speed drifts
+# between runs the two differ.
+function pairs(c, k, s1, s2, a) { return runratios(c, s2, k, s1, k, a) }
 # Their median.
 function pairmed(c, k, s1, s2,    n, a) {
 	n = pairs(c, k, s1, s2, a)
@@ -348,15 +351,9 @@ function pairspan(c, k, s1, s2,    n, a) {
 	return n < 2 ? "" : times(a[1]) " to " times(a[n])
 }
 # The median over runs of side s of num/den within each run ("" when no run has both).
-function perrun(c, s, num, den,    r, x, y, n, a) {
-	n = 0
-	for (r = 1; r <= R; r++) {
-		x = c SUBSEP s SUBSEP num SUBSEP r; y = c SUBSEP s SUBSEP den SUBSEP r
-		if ((x in RV) && (y in RV) && RV[y] + 0 != 0) a[++n] = RV[x] / RV[y]
-	}
-	if (n == 0) return ""
-	isort(a, n)
-	return middle(a, n)
+function perrun(c, s, num, den,    n, a) {
+	n = runratios(c, s, num, s, den, a)
+	return n == 0 ? "" : middle(a, n)
 }
 # spread of the runs, (max - min) / median, in percent ("" with one run)
 function spread(c, s, k,    a, n, m) {

@@ -468,6 +468,12 @@ struct ReadyList {
 }
 
 impl ReadyList {
+    /// Live entries on `list`: those not stale (`dead` counts the stale ones).
+    #[inline(always)]
+    fn live(&self) -> usize {
+        self.list.len().saturating_sub(self.dead as usize)
+    }
+
     /// Take `epi`'s parked reference out of its slot. Only a reference to `epi` itself
     /// is taken, so a slot given out twice by mistake never yields another item.
     #[inline(always)]
@@ -1085,7 +1091,7 @@ impl EventPoll {
 
     /// `has_ready`'s answer for a ready list whose lock the caller holds.
     fn ready_under(&self, rd: &ReadyList) -> bool {
-        rd.list.len() > rd.dead as usize || self.in_flight_counts(rd)
+        rd.live() > 0 || self.in_flight_counts(rd)
     }
 
     /// Take the ready lock. Its guard updates `ready_hint` when it is released.
@@ -1317,7 +1323,7 @@ impl EventPoll {
             rd.decisions = requeue;
             self.end_in_flight(&mut rd);
             STATS.add_requeues(requeued);
-            let left = rd.list.len().saturating_sub(rd.dead as usize);
+            let left = rd.live();
             (self.in_flight_counts(&rd), left, requeued)
         };
         let t = TransferSummary {
@@ -1492,7 +1498,7 @@ impl EventPoll {
             rd.delivered = delivered;
             self.end_in_flight(&mut rd);
             STATS.add_requeues(requeued);
-            let left = rd.list.len().saturating_sub(rd.dead as usize);
+            let left = rd.live();
             (self.in_flight_counts(&rd), left, requeued)
         };
         let t = TransferSummary {

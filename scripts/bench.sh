@@ -403,6 +403,15 @@ function writer_cpu(c,    kk, uk, ku, uu, bk, bu, wk, wu, gk, gu, busy) {
 		busy = busy sprintf(", of which waiting for room in the window %s and %s ns per message, so working %s and %s of the run", num(wk), num(wu), r2(gk), r2(gu))
 	return sprintf(". The writer thread alone, %s (near 1, the rate is the writer" AP "s): in the kernel %s → %s ns per message (%+d), in user space %s → %s ns (%+d: the write" AP "s hook, the poll callback)", busy, num(kk), num(uk), uk - kk, num(ku), num(uu), uu - ku)
 }
+# Messages per wake-up on each side (an event that found messages, whose read took
+# them all), the median of the runs: how finely the waiters split the writer stream.
+# A waiter that comes back sooner takes an eventfd in smaller batches, so more of the
+# messages are handed over one at a time, each with its queueing and its transfer.
+function batching(c,    bk, bu) {
+	bk = perrun(c, "kernel", "events_per_sec", "wakeups_per_sec"); bu = perrun(c, "uepoll", "events_per_sec", "wakeups_per_sec")
+	if (bk == "" || bu == "") return ""
+	return sprintf(". Messages per wake-up (an event that found messages), kernel → uepoll: %.2f → %.2f", bk, bu)
+}
 function cell(c, s, k,    v) {
 	if (failed(c, s)) return "FAILED"
 	v = med(c, s, k)
@@ -801,7 +810,7 @@ END {
 			why = (rm != "" ? "besides the raises above," : ((sm != "" && ks != "" && sm <= ks) ? "the sleeps do not explain the gap: uepoll sleeps no more per message than the kernel. What does is" : "besides the sleeps above,")) " the engine" AP "s work per message in user space" ((uc == "" || kc == "") ? "" : sprintf(" (CPU per message %+d ns against the kernel" AP "s)", uc - kc)) ", the hooks on the write and the read and the transfer, which the kernel does inside its system calls: Wake-ups: where the time goes, and the floor"
 		}
 		fl = fl sprintf("; CPU per message, uepoll/kernel: %s", r2(ECR[c]))
-		why = why split_cpu(c) writer_cpu(c)
+		why = why split_cpu(c) writer_cpu(c) batching(c)
 		out("targets", sprintf("| eventfd, 1 writer, 2 waiters on one instance, %s: ≥ 1.0x | %s%s | %s | %s | %s |", EWN[c], times(ER[c]), (EP[c] == "" ? "" : " (median of the pairs: " times(EP[c]) (EPS[c] == "" ? "" : "; the pairs " EPS[c]) ")"), status(ER[c] != "" && ER[c] >= 1, ER[c]), fl, why))
 	}
 	# the targets of issue 4, still reported

@@ -1777,11 +1777,13 @@ impl EventPoll {
         self.settle();
     }
 
-    /// Raise unconditionally: every callback is a new edge for kernel-side watchers.
-    fn poke(self: &Arc<Self>, raises: &mut Raises) {
+    /// The decision half of a raise for kernel-side watchers: always, without
+    /// checking `raised`, as every callback is a new edge for them (`must_raise`
+    /// decides for the others). The caller makes the raise.
+    fn poke(&self) -> bool {
         self.raised.store(true, Ordering::SeqCst);
         STATS.wakeup();
-        raises.push(self);
+        true
     }
 }
 
@@ -1977,10 +1979,12 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
     // reads no line of the instance the waiters write (level-triggered items stay
     // queued, so that is most of their callbacks).
     let waiting = events & EPOLLEXCLUSIVE != 0 && ep.has_sleepers();
-    if ep.fixed.kernel_watchers.load(Ordering::SeqCst) > 0 {
-        ep.poke(raises);
-        STATS.wakeup_by_callback();
-    } else if queued && ep.must_raise() {
+    let raise = if ep.fixed.kernel_watchers.load(Ordering::SeqCst) > 0 {
+        ep.poke()
+    } else {
+        queued && ep.must_raise()
+    };
+    if raise {
         STATS.wakeup_by_callback();
         raises.push(ep);
     }

@@ -122,11 +122,11 @@ want() { # GROUP -> 0 if selected
 # smoke test of the pipeline, its figures mean little.
 if [ $quick -eq 1 ]; then
 	bw="-q -r 1 -m 20"; churn_d=0.2; ctl="-q -r 1 -m 10"; lat="-q -i 1000 -r 1 -w 100"
-	efd_d=0.2; idle="-q -r 1 -m 10"; uns="-q -r 1 -m 10"; mem="-n 2000"; atom_r=40
+	efd_d=0.2; idle="-q -r 1 -m 10"; uns="-q -r 1 -m 10"; uab="-q -r 2 -m 5"; mem="-n 2000"; atom_r=40
 	wprim="-r 1 -i 2000 -w 200"
 else
 	bw="-q -r 5 -m 100"; churn_d=2; ctl="-q -r 5 -m 40"; lat="-q -i 20000 -r 1 -w 1000"
-	efd_d=1; idle="-q -r 5 -m 40"; uns="-q -r 5 -m 60"; mem="-n 8000"; atom_r=400
+	efd_d=1; idle="-q -r 5 -m 40"; uns="-q -r 5 -m 60"; uab="-q -r 10 -m 20"; mem="-n 8000"; atom_r=400
 	wprim="-r 3 -i 20000"
 fi
 
@@ -206,6 +206,12 @@ fi
 if want unserved; then
 	for w in file tcp echo; do
 		wl "unserved-$w" "$KU" "$bindir/bench-unserved -w $w -s 64 $uns"
+	done
+	# The hooks alone, A/B in one process: phases through the hooks and through
+	# libc's own read and write, alternating. Without the library both phases call
+	# the same functions: the method's control.
+	for w in file tcp echo; do
+		wl "unserved-ab-$w" "$KU" "$bindir/bench-unserved -w $w -s 64 -a $uab"
 	done
 fi
 if want mem; then
@@ -460,6 +466,8 @@ function out(name, line) { print line > (gen "/" name ".md") }
 	seen[c] = 1
 }
 END {
+	# an apostrophe, for the prose (this program is in single quotes)
+	AP = sprintf("%c", 39)
 	# ---- machine
 	out("machine", sprintf("Machine: %s, %s CPUs, Linux %s, glibc %s, Rust %s. Date: %s. Commit: %s.", cpu, cores, kver, glibc, rustv, date_utc, commit))
 	out("machine", "")
@@ -660,6 +668,23 @@ END {
 		out("unserved", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", UN[UW[j]], cell(c, "kernel", "CPU_NS_PER_OP"), cell(c, "uepoll", "CPU_NS_PER_OP"), (ov == "" ? "—" : sprintf("%+.1f%%", ov)), cell(c, "kernel", "NS_PER_OP"), cell(c, "uepoll", "NS_PER_OP"), (ovw == "" ? "—" : sprintf("%+.1f%%", ovw)), spr2(c, "CPU_NS_PER_OP", "kernel", "uepoll")))
 		if (ov != "" && (t_uns == "" || ov > t_uns)) { t_uns = ov; t_unsw = UW[j] }
 	}
+	# the hooks alone, in one process (bench-unserved -a)
+	out("unserved", "")
+	out("unserved", "The hooks" AP " own cost, A/B in one process (`bench-unserved -a`): each run alternates a phase that calls `read` and `write` through what the program" AP "s calls reach (the hooks, under `LD_PRELOAD`) and a phase through libc" AP "s own definitions, in the same loop. Without the library both phases call the same functions, which gives the method" AP "s resolution (the control column). Overhead: the median over the runs of each run" AP "s median ratio of its phases.")
+	out("unserved", "")
+	out("unserved", "| workload (64-byte messages) | through the hooks, CPU ns/op | through libc" AP "s own, CPU ns/op | the hooks" AP " overhead (CPU) | runs, lowest to highest | control: no library, the same two phases |")
+	out("unserved", "|---|---:|---:|---:|---:|---:|")
+	t_hook = ""; t_hookw = ""
+	for (j = 1; j <= 3; j++) {
+		c = "unserved-ab-" UW[j]
+		hu = med(c, "uepoll", "HOOK_RATIO"); hk = med(c, "kernel", "HOOK_RATIO")
+		ov = (hu == "") ? "" : (hu - 1) * 100
+		if (ov != "" && med(c, "uepoll", "HOOKED") != 1) ov = ""
+		n = sorted(c, "uepoll", "HOOK_RATIO", HA)
+		rng = n < 2 ? "—" : sprintf("%+.1f%% to %+.1f%%", (HA[1] - 1) * 100, (HA[n] - 1) * 100)
+		out("unserved", sprintf("| %s | %s | %s | %s | %s | %s |", UN[UW[j]], cell(c, "uepoll", "HOOKED_CPU_NS_PER_OP"), cell(c, "uepoll", "LIBC_CPU_NS_PER_OP"), (ov == "" ? (hu == "" ? "—" : "the hooks were not reached") : sprintf("%+.1f%%", ov)), rng, (hk == "" ? "—" : sprintf("%+.1f%%", (hk - 1) * 100))))
+		if (ov != "" && (t_hook == "" || ov > t_hook)) { t_hook = ov; t_hookw = UW[j] }
+	}
 
 	# ---- memory
 	c = "mem"
@@ -718,7 +743,6 @@ END {
 	# floor computed from figures of this same run, and why the remaining cost is
 	# needed (the section of this page that explains it). A figure whose group was
 	# not run, or failed, makes its cells say so; the table keeps its shape.
-	AP = sprintf("%c", 39)
 	out("targets", "| target | measured | status | floor measured in this run | why (docs section) |")
 	out("targets", "|---|---|---|---|---|")
 	# wait, 200 ready LT pipes: locked instructions per event beyond those of the call
@@ -814,7 +838,12 @@ END {
 		out("targets", sprintf("| eventfd, 1 writer, 2 waiters on one instance, %s: ≥ 1.0x | %s%s | %s | %s | %s |", EWN[c], times(ER[c]), (EP[c] == "" ? "" : " (median of the pairs: " times(EP[c]) (EPS[c] == "" ? "" : "; the pairs " EPS[c]) ")"), status(ER[c] != "" && ER[c] >= 1, ER[c]), fl, why))
 	}
 	# the targets of issue 4, still reported
-	out("targets", sprintf("| issue 4: I/O on fds uepoll does not serve, CPU-time overhead ≤ 2%% (worst workload%s) | %s | %s | — | the hooks on every call (I/O on fds uepoll does not serve) |", (t_unsw == "" ? "" : ": " t_unsw), (t_uns == "" ? "—" : sprintf("%+.1f%%", t_uns)), status(t_uns != "" && t_uns <= 2, t_uns)))
+	# Judged on the hooks measured in one process when the run has them: two
+	# processes differ by more than the hooks on a shared host (the spread column).
+	if (t_hook != "")
+		out("targets", sprintf("| issue 4: I/O on fds uepoll does not serve, CPU-time overhead ≤ 2%% (the hooks, A/B in one process, worst workload: %s) | %+.1f%% (two processes, with and without the library: %s%s) | %s | — | the hooks on every call (I/O on fds uepoll does not serve) |", t_hookw, t_hook, (t_uns == "" ? "—" : sprintf("%+.1f%%", t_uns)), (t_unsw == "" ? "" : ", " t_unsw), status(t_hook <= 2, t_hook)))
+	else
+		out("targets", sprintf("| issue 4: I/O on fds uepoll does not serve, CPU-time overhead ≤ 2%% (worst workload%s) | %s | %s | — | the hooks on every call (I/O on fds uepoll does not serve) |", (t_unsw == "" ? "" : ": " t_unsw), (t_uns == "" ? "—" : sprintf("%+.1f%%", t_uns)), status(t_uns != "" && t_uns <= 2, t_uns)))
 	out("targets", sprintf("| issue 4: memory per registered fd ≤ the kernel" AP "s%s | %s | %s | — | the record of each served file (Targets missed, and why) |", (t_mem == "" ? "" : sprintf(" (%s vs %s bytes)", num(t_memu), num(t_memk))), rfmt(t_mem), status(t_mem != "" && t_mem <= 1, t_mem)))
 	out("targets", "")
 	out("targets", "The wake-up floor: (kernel median + s × (r + L × c)) / kernel median, with the pinned round trip of the latency table (for the unpinned row, its own kernel median and s). s is the number of waits per round trip that really slept in uepoll" AP "s run (`bench-latency`" AP "s voluntary context switches per round trip); r what a raise through an eventfd and `epoll_pwait2` costs per sleep more than the kernel" AP "s epoll waking on the pipe (`bench-wakeprim` of this run: the difference of the two round trips over their sleeps per round trip); L the locked instructions per slept wake-up (the counts of the sleeping thread and of the write that wakes it: WAIT_SLEEP + WAKE_SLEEPER); c the cost of one locked instruction measured in this run. What the floor leaves out is the engine" AP "s other instructions (the hooks, the gate, the transfer), which a faster engine could still cut. The eventfd rows that sleep turn the raises into a rate: k / (k + R × w), with k the CPU time per message of the kernel side" AP "s writer thread (`getrusage(RUSAGE_THREAD)`: one writer feeds both waiters and works all the time, so the rate is the writer" AP "s), R the raises per message that `UEPOLL_STATS` counted in untimed runs of the same row, and w the kernel time per message of the kernel side" AP "s writer, whose one system call per message is the same `write` to an eventfd that a waiting epoll watches: the rate uepoll could reach with the kernel" AP "s CPU time if the raises were all it added. A waiter that finds nothing announces itself, looks once more and enters `epoll_pwait2`, and a write in that window must raise, so the writer" AP "s raises can outnumber the sleeps many times; the kernel" AP "s wake-up of a waiter not yet asleep runs inside the writer" AP "s own `write`. R counts the raises of the writer" AP "s poll callbacks (`wakeups_by_callbacks`; the waiters raise too, from transfers that leave events behind and from ctl, on their own time). It leaves the engine" AP "s other instructions out, and also what uepoll saves (a wait that finds its item ready makes no system call there). For results without the counts, the rows use the wake-up floor" AP "s addition per sleep instead: k / (k + s × (r + L × c)), s the sleeps per message of uepoll" AP "s run. The non-blocking row never sleeps, and its CPU time per message counts the waiters" AP "s empty polls, so it gives the writer" AP "s hook instead; the churn rows give the CPU time per event.")
@@ -827,7 +856,7 @@ END {
 	print "  churn LT/ET (>= 2x): 2 thr " times(CTL[2]) "/" times(CTE[2]) ", 4 thr " times(CTL[4]) "/" times(CTE[4]) ", 16 thr " times(CTL[16]) "/" times(CTE[16]) ", 16 thr 1000 pipes " times(CTL["16k"]) "/" times(CTE["16k"]) > SUMF
 	print "  wake-up latency (<= 1): pinned " rfmt(t_latp) " (floor " rfmt(t_latfl) "), unpinned " rfmt(t_lat) > SUMF
 	print "  eventfd 1 writer 2 waiters (>= 1.0x): LT " times(ER["efd-1x2"]) ", ET " times(ER["efd-1x2-et"]) ", ONESHOT " times(ER["efd-1x2-os"]) ", non-blocking " times(ER["efd-1x2-nb"]) " (medians of the pairs: " times(EP["efd-1x2"]) ", " times(EP["efd-1x2-et"]) ", " times(EP["efd-1x2-os"]) ", " times(EP["efd-1x2-nb"]) ")" > SUMF
-	print "issue 4: unserved overhead " (t_uns == "" ? "—" : sprintf("%+.1f%% (%s)", t_uns, t_unsw)) ", memory " rfmt(t_mem) > SUMF
+	print "issue 4: unserved overhead, the hooks in one process " (t_hook == "" ? "—" : sprintf("%+.1f%% (%s)", t_hook, t_hookw)) ", two processes " (t_uns == "" ? "—" : sprintf("%+.1f%% (%s)", t_uns, t_unsw)) ", memory " rfmt(t_mem) > SUMF
 }' "$results" || { echo "bench.sh: report generation failed" >&2; exit 2; }
 
 # Charts.

@@ -438,6 +438,8 @@ function faster(r) { # r = uepoll/kernel of a time
 	if (r <= 1) return sprintf("%.1fx faster", 1 / r)
 	return sprintf("%.2fx slower", r)
 }
+# a change in percent, signed, one decimal; a rounded zero is +0.0%, not -0.0%
+function pct(v) { v = sprintf("%.1f", v) + 0; if (v == 0) v = 0; return sprintf("%+.1f%%", v) }
 function times(r) { return r == "" ? "—" : sprintf("%.2fx", r) }
 function r2(r) { return r == "" ? "—" : sprintf("%.2f", r) }
 function inv(r) { return (r == "" || r == 0) ? "" : 1 / r }
@@ -670,7 +672,7 @@ END {
 	}
 	# the hooks alone, in one process (bench-unserved -a)
 	out("unserved", "")
-	out("unserved", "The hooks" AP " own cost, A/B in one process (`bench-unserved -a`): each run alternates a phase that calls `read` and `write` through what the program" AP "s calls reach (the hooks, under `LD_PRELOAD`) and a phase through libc" AP "s own definitions, in the same loop. Without the library both phases call the same functions, which gives the method" AP "s resolution (the control column). Overhead: the median over the runs of each run" AP "s median ratio of its phases.")
+	out("unserved", "The hooks" AP " own cost, A/B in one process (`bench-unserved -a`): the program runs pairs of phases, one calling `read` and `write` through what the program" AP "s calls reach (the hooks, under `LD_PRELOAD`), the other through libc" AP "s own definitions, in the same loop, the first phase alternating from pair to pair. Without the library both phases call the same functions, which gives the method" AP "s resolution (the control column). Overhead: the median ratio of the pairs in each run of `make bench`, then the median of those over the runs, with the lowest and the highest.")
 	out("unserved", "")
 	out("unserved", "| workload (64-byte messages) | through the hooks, CPU ns/op | through libc" AP "s own, CPU ns/op | the hooks" AP " overhead (CPU) | runs, lowest to highest | control: no library, the same two phases |")
 	out("unserved", "|---|---:|---:|---:|---:|---:|")
@@ -681,8 +683,8 @@ END {
 		ov = (hu == "") ? "" : (hu - 1) * 100
 		if (ov != "" && med(c, "uepoll", "HOOKED") != 1) ov = ""
 		n = sorted(c, "uepoll", "HOOK_RATIO", HA)
-		rng = n < 2 ? "—" : sprintf("%+.1f%% to %+.1f%%", (HA[1] - 1) * 100, (HA[n] - 1) * 100)
-		out("unserved", sprintf("| %s | %s | %s | %s | %s | %s |", UN[UW[j]], cell(c, "uepoll", "HOOKED_CPU_NS_PER_OP"), cell(c, "uepoll", "LIBC_CPU_NS_PER_OP"), (ov == "" ? (hu == "" ? "—" : "the hooks were not reached") : sprintf("%+.1f%%", ov)), rng, (hk == "" ? "—" : sprintf("%+.1f%%", (hk - 1) * 100))))
+		rng = n < 2 ? "—" : pct((HA[1] - 1) * 100) " to " pct((HA[n] - 1) * 100)
+		out("unserved", sprintf("| %s | %s | %s | %s | %s | %s |", UN[UW[j]], cell(c, "uepoll", "HOOKED_CPU_NS_PER_OP"), cell(c, "uepoll", "LIBC_CPU_NS_PER_OP"), (ov == "" ? (hu == "" ? "—" : "the hooks were not reached") : pct(ov)), rng, (hk == "" ? "—" : pct((hk - 1) * 100))))
 		if (ov != "" && (t_hook == "" || ov > t_hook)) { t_hook = ov; t_hookw = UW[j] }
 	}
 

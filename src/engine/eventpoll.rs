@@ -1777,13 +1777,12 @@ impl EventPoll {
         self.settle();
     }
 
-    /// The decision half of a raise for kernel-side watchers: always, without
-    /// checking `raised`, as every callback is a new edge for them (`must_raise`
+    /// Mark a raise for kernel-side watchers, without checking `raised`: every
+    /// callback is a new edge for them, so the caller always raises (`must_raise`
     /// decides for the others). The caller makes the raise.
-    fn poke(&self) -> bool {
+    fn poke(&self) {
         self.raised.store(true, Ordering::SeqCst);
         STATS.wakeup();
-        true
     }
 }
 
@@ -1980,7 +1979,8 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
     // queued, so that is most of their callbacks).
     let waiting = events & EPOLLEXCLUSIVE != 0 && ep.has_sleepers();
     let raise = if ep.fixed.kernel_watchers.load(Ordering::SeqCst) > 0 {
-        ep.poke()
+        ep.poke();
+        true
     } else {
         queued && ep.must_raise()
     };

@@ -16,8 +16,9 @@
 #   --only GROUPS  comma-separated subset of: sweep churn ctl atomics latency eventfd
 #                  idle unserved mem (the other tables then say "not run").
 #   env BENCH_RUNS=R       runs per side (default 5, 1 with --quick)
-#   env BENCH_EFD_RUNS=E   runs per side of issue 14's four eventfd wake-up rows
-#                          (one writer, 2 waiters), at least R (default 9, R with
+#   env BENCH_TARGET_RUNS=E  runs per side of the target rows judged on their pairs
+#                          (issue 14's churn rows at 2, 4 and 16 threads and its four
+#                          eventfd wake-up rows), at least R (default 9, R with
 #                          --quick): their pairs spread widely on a shared host, and
 #                          their verdict is an interval for the pairs' median
 #   env BENCH_TIMEOUT=S    kill a run that takes longer (default 120; 0: never)
@@ -102,15 +103,15 @@ if [ -n "${BENCH_RUNS:-}" ]; then
 	[[ "$BENCH_RUNS" =~ ^[1-9][0-9]*$ ]] || die_setup "BENCH_RUNS must be a positive whole number"
 	R=$BENCH_RUNS
 fi
-# Issue 14's eventfd wake-up rows get extra rounds after the R rounds of every
-# workload, so that the interval of their pairs' median can leave out 1.0x: with 5
-# pairs it is the lowest to the highest pair (94%), with 9 the second lowest to the
-# second highest (96%).
+# The target rows judged on their pairs (issue 14's churn and eventfd wake-up rows)
+# get extra rounds after the R rounds of every workload, so that the interval of
+# their pairs' median can leave out the target: with 5 pairs it is the lowest to the
+# highest pair (94%), with 9 the second lowest to the second highest (96%).
 E=$R
 [ $quick -eq 0 ] && [ "$R" -lt 9 ] && E=9
-if [ -n "${BENCH_EFD_RUNS:-}" ]; then
-	[[ "$BENCH_EFD_RUNS" =~ ^[1-9][0-9]*$ ]] || die_setup "BENCH_EFD_RUNS must be a positive whole number"
-	E=$BENCH_EFD_RUNS
+if [ -n "${BENCH_TARGET_RUNS:-}" ]; then
+	[[ "$BENCH_TARGET_RUNS" =~ ^[1-9][0-9]*$ ]] || die_setup "BENCH_TARGET_RUNS must be a positive whole number"
+	E=$BENCH_TARGET_RUNS
 fi
 [ "$E" -ge "$R" ] || E=$R
 tmo=${BENCH_TIMEOUT:-120}
@@ -175,6 +176,7 @@ if want churn; then
 	# The totalmess shape of issue 14: 16 threads, 1000 pipes, 8 tokens.
 	wl "churn16k-lt" "$KU" "$bindir/stress -n 1000 -t 16 -a 8 -d $churn_d"
 	wl "churn16k-et" "$KU" "$bindir/stress -n 1000 -t 16 -a 8 -d $churn_d -e"
+	extra_ids+=(churn-lt-2 churn-et-2 churn-lt-4 churn-et-4 churn-lt-16 churn-et-16 churn16k-lt churn16k-et)
 fi
 if want ctl; then
 	for b in 0 1000 10000; do
@@ -213,7 +215,7 @@ if want eventfd; then
 	wl "efd-1x2-et" "$KU stats" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -e"
 	wl "efd-1x2-os" "$KU stats" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -o"
 	wl "efd-1x2-nb" "$KU" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -n"
-	extra_ids=(efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb)
+	extra_ids+=(efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb)
 fi
 if want idle; then
 	for i in 0 1000 10000 100000; do
@@ -251,7 +253,7 @@ if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=
 fi
 nofile_hard=$(ulimit -Hn)
 echo "bench.sh: cpu=\"$cpu\" cores=$cores kernel=$kver date=\"$date_utc\"" >&2
-echo "bench.sh: library $lib, $R run(s) per side$([ ${#extra_ids[@]} -gt 0 ] && [ "$E" -gt "$R" ] && echo " ($E for the eventfd wake-up rows)")$([ $quick -eq 1 ] && echo ', quick'), ${#ids[@]} workloads" >&2
+echo "bench.sh: library $lib, $R run(s) per side$([ ${#extra_ids[@]} -gt 0 ] && [ "$E" -gt "$R" ] && echo " ($E for the target rows judged on their pairs)")$([ $quick -eq 1 ] && echo ', quick'), ${#ids[@]} workloads" >&2
 
 failures=0
 run_one() { # ID SIDE RUN
@@ -308,10 +310,10 @@ for ((r = 1; r <= R; r++)); do
 		done
 	done
 done
-# The extra rounds of the eventfd wake-up rows: the kernel and uepoll alternating, as
-# in the rounds above (the untimed stats side has its R runs already).
+# The extra rounds of the target rows judged on their pairs: the kernel and uepoll
+# alternating, as in the rounds above (the other sides have their R runs already).
 for ((r = R + 1; r <= E && ${#extra_ids[@]} > 0; r++)); do
-	echo "bench.sh: eventfd round $r/$E ($((SECONDS - start))s so far)" >&2
+	echo "bench.sh: target round $r/$E ($((SECONDS - start))s so far)" >&2
 	for id in "${extra_ids[@]}"; do
 		for side in $KU; do
 			run_one "$id" "$side" "$r"
@@ -326,7 +328,7 @@ echo "bench.sh: runs done in ${elapsed}s" >&2
 gen="$tmp/gen"
 mkdir -p "$gen"
 mode_desc="$R run(s) per side, medians"
-[ ${#extra_ids[@]} -gt 0 ] && [ "$E" -gt "$R" ] && mode_desc="$R run(s) per side ($E for issue 14's four eventfd wake-up rows), medians"
+[ ${#extra_ids[@]} -gt 0 ] && [ "$E" -gt "$R" ] && mode_desc="$R run(s) per side ($E for the target rows judged on their pairs: churn at 2, 4 and 16 threads, the 1 × 2 eventfd rows), medians"
 [ $quick -eq 1 ] && mode_desc="QUICK SMOKE RUN (very short durations, $R run per side): these figures are not measurements"
 
 # R: the most runs any workload has (the functions that pair runs look at 1..R).
@@ -402,6 +404,11 @@ function pairci(c, k, s1, s2,    n, a) {
 # The verdict of an at-least-thr target from that interval: met when all of it is at
 # or above thr, missed when all of it is below, else not resolved by this run.
 function stci(lo, hi, thr) { return lo + 0 >= thr ? "**met**" : (hi + 0 < thr ? "**missed**" : "**not resolved**") }
+# Two such verdicts for one row (LT and ET): missed if either is, met if both are.
+function stci2(a, b) {
+	if (a == "**missed**" || b == "**missed**") return "**missed**"
+	return (a == "**met**" && b == "**met**") ? "**met**" : "**not resolved**"
+}
 # Their median.
 function pairmed(c, k, s1, s2,    n, a) {
 	n = pairs(c, k, s1, s2, a)
@@ -833,7 +840,14 @@ END {
 	CN["16k"] = "churn, 16 threads, 1000 pipes, 8 tokens, LT / ET: ≥ 2x"
 	for (i = 1; i <= 4; i++) {
 		t = CT[i]
-		out("targets", sprintf("| %s | %s / %s | %s | CPU per event, uepoll/kernel: %s / %s, so with equal CPU time uepoll would run %s / %s the kernel" AP "s rate | the program" AP "s own read and write, two of the kernel side" AP "s four system calls per event, are made on both sides, so the CPU per event stays near half the kernel" AP "s at best (2x at equal CPU time); the rate also follows how much CPU each side" AP "s threads get on a loaded machine (the kernel" AP "s sleep on `ep->mtx`): Many threads |", CN[t], times(CTL[t]), times(CTE[t]), st2(CTL[t], CTE[t], 2), r2(CCL[t]), r2(CCE[t]), times(inv(CCL[t])), times(inv(CCE[t]))))
+		cl = (t == "16k" ? "churn16k-lt" : "churn-lt-" t); ce = (t == "16k" ? "churn16k-et" : "churn-et-" t)
+		# judged on the intervals of the medians of the pairs when the run has them
+		ciL = pairci(cl, "events_per_sec", "kernel", "uepoll"); sL = stci(CI_LO, CI_HI, 2); pL = CI_P; ivL = times(CI_LO) " to " times(CI_HI)
+		ciE = pairci(ce, "events_per_sec", "kernel", "uepoll"); sE = stci(CI_LO, CI_HI, 2); pE = CI_P; ivE = times(CI_LO) " to " times(CI_HI)
+		CST[t] = (ciL != "" && ciE != "") ? stci2(sL, sE) : st2(CTL[t], CTE[t], 2)
+		mc = times(CTL[t]) " / " times(CTE[t])
+		if (ciL != "" && ciE != "") mc = mc sprintf(" (medians of the pairs: %s / %s, their %s)", times(pairmed(cl, "events_per_sec", "kernel", "uepoll")), times(pairmed(ce, "events_per_sec", "kernel", "uepoll")), (pL == pE ? sprintf("%.0f%% intervals %s / %s", pL, ivL, ivE) : ciL " / " ciE))
+		out("targets", sprintf("| %s | %s | %s | CPU per event, uepoll/kernel: %s / %s, so with equal CPU time uepoll would run %s / %s the kernel" AP "s rate | the program" AP "s own read and write, two of the kernel side" AP "s four system calls per event, are made on both sides, so the CPU per event stays near half the kernel" AP "s at best (2x at equal CPU time); the rate also follows how much CPU each side" AP "s threads get on a loaded machine (the kernel" AP "s sleep on `ep->mtx`): Many threads |", CN[t], mc, CST[t], r2(CCL[t]), r2(CCE[t]), times(inv(CCL[t])), times(inv(CCE[t]))))
 	}
 	# one blocking wake-up: the floor adds to the round trip of the kernel what uepoll
 	# cannot avoid per wake-up that really sleeps: the eventfd raise instead of the
@@ -914,7 +928,7 @@ END {
 	print "targets (issue 14):" > SUMF
 	print "  wait n=200: locked per event " num(alt) " (call " num(altc) "), ratio " rfmt(t_sw200) " (<= 0.04)" > SUMF
 	print "  ADD+MOD+DEL: " (atr == "" ? "—" : num(atr)) " locked (<= 6; floor 14 proven, 13 unchecked), ratio " rfmt(t_ctl) " (<= 0.1), one locked op " ns1(t_lk) " ns" > SUMF
-	print "  churn LT/ET (>= 2x): 2 thr " times(CTL[2]) "/" times(CTE[2]) ", 4 thr " times(CTL[4]) "/" times(CTE[4]) ", 16 thr " times(CTL[16]) "/" times(CTE[16]) ", 16 thr 1000 pipes " times(CTL["16k"]) "/" times(CTE["16k"]) > SUMF
+	print "  churn LT/ET (>= 2x): 2 thr " times(CTL[2]) "/" times(CTE[2]) ", 4 thr " times(CTL[4]) "/" times(CTE[4]) ", 16 thr " times(CTL[16]) "/" times(CTE[16]) ", 16 thr 1000 pipes " times(CTL["16k"]) "/" times(CTE["16k"]) " (by the intervals of their pairs: " CST[2] ", " CST[4] ", " CST[16] ", " CST["16k"] ")" > SUMF
 	print "  wake-up latency (<= 1): pinned " rfmt(t_latp) " (floor " rfmt(t_latfl) "), unpinned " rfmt(t_lat) > SUMF
 	print "  eventfd 1 writer 2 waiters (>= 1.0x): LT " times(ER["efd-1x2"]) ", ET " times(ER["efd-1x2-et"]) ", ONESHOT " times(ER["efd-1x2-os"]) ", non-blocking " times(ER["efd-1x2-nb"]) " (medians of the pairs: " times(EP["efd-1x2"]) ", " times(EP["efd-1x2-et"]) ", " times(EP["efd-1x2-os"]) ", " times(EP["efd-1x2-nb"]) "; by their intervals: " EST["efd-1x2"] ", " EST["efd-1x2-et"] ", " EST["efd-1x2-os"] ", " EST["efd-1x2-nb"] ")" > SUMF
 	print "issue 4: unserved overhead, the hooks in one process " (t_hook == "" ? "—" : sprintf("%+.1f%% (%s)", t_hook, t_hookw)) ", two processes " (t_uns == "" ? "—" : sprintf("%+.1f%% (%s)", t_uns, t_unsw)) ", memory " rfmt(t_mem) > SUMF

@@ -505,7 +505,18 @@ static void promote_eventfd_id_reused(void)
     expect_eq(desc, read(told[0], &ch, 1), 1);
     close_pair(told);
     xclose(old);
-    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    /* The kernel's eventfd ids are one pool for the whole system, lowest first: an
+     * eventfd that another process makes right now can take the id just freed (6 runs
+     * in 10 failed here with a process that makes and closes eventfds in a loop). Such
+     * an eventfd is gone soon; make ours again until the id comes back. */
+    int efd = -1;
+    for (int tries = 0; tries < 500; tries++) {
+        efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (old_id < 0 || efd < 0 || promote_eventfd_id(efd) == old_id)
+            break;
+        xclose(efd);
+        sleep_ms(1);
+    }
     snprintf(desc, sizeof desc, "%s: the new eventfd has the closed one's id", how);
     expect_eq(desc, old_id >= 0 && promote_eventfd_id(efd) == old_id, 1);
     int ep2 = mkepoll();

@@ -237,6 +237,8 @@ if want mem; then
 	wl "mem" "$KU" "$bindir/bench-mem $mem"
 fi
 [ ${#ids[@]} -gt 0 ] || die_setup "--only '$only' selects no workload"
+# No target row judged on its pairs in this selection: no extra rounds.
+[ ${#extra_ids[@]} -gt 0 ] || E=$R
 
 # ---------------------------------------------------------------- running
 cpu=$(awk -F: '/^(model name|Hardware|cpu model|Model)[[:space:]]*:/ {
@@ -253,7 +255,7 @@ if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=
 fi
 nofile_hard=$(ulimit -Hn)
 echo "bench.sh: cpu=\"$cpu\" cores=$cores kernel=$kver date=\"$date_utc\"" >&2
-echo "bench.sh: library $lib, $R run(s) per side$([ ${#extra_ids[@]} -gt 0 ] && [ "$E" -gt "$R" ] && echo " ($E for the target rows judged on their pairs)")$([ $quick -eq 1 ] && echo ', quick'), ${#ids[@]} workloads" >&2
+echo "bench.sh: library $lib, $R run(s) per side$([ "$E" -gt "$R" ] && echo " ($E for the target rows judged on their pairs)")$([ $quick -eq 1 ] && echo ', quick'), ${#ids[@]} workloads" >&2
 
 failures=0
 run_one() { # ID SIDE RUN
@@ -312,7 +314,7 @@ for ((r = 1; r <= R; r++)); do
 done
 # The extra rounds of the target rows judged on their pairs: the kernel and uepoll
 # alternating, as in the rounds above (the other sides have their R runs already).
-for ((r = R + 1; r <= E && ${#extra_ids[@]} > 0; r++)); do
+for ((r = R + 1; r <= E; r++)); do
 	echo "bench.sh: target round $r/$E ($((SECONDS - start))s so far)" >&2
 	for id in "${extra_ids[@]}"; do
 		for side in $KU; do
@@ -328,7 +330,7 @@ echo "bench.sh: runs done in ${elapsed}s" >&2
 gen="$tmp/gen"
 mkdir -p "$gen"
 mode_desc="$R run(s) per side, medians"
-[ ${#extra_ids[@]} -gt 0 ] && [ "$E" -gt "$R" ] && mode_desc="$R run(s) per side ($E for the target rows judged on their pairs: churn at 2, 4 and 16 threads, the 1 × 2 eventfd rows), medians"
+[ "$E" -gt "$R" ] && mode_desc="$R run(s) per side ($E for the target rows judged on their pairs: churn at 2, 4 and 16 threads, the 1 × 2 eventfd rows), medians"
 [ $quick -eq 1 ] && mode_desc="QUICK SMOKE RUN (very short durations, $R run per side): these figures are not measurements"
 
 # R: the most runs any workload has (the functions that pair runs look at 1..R).

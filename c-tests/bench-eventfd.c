@@ -13,6 +13,16 @@
  * empty_waits).  -p producer threads post messages: each picks the next
  * eventfd (round robin, starting at its own index) and writes 1 to it.
  *
+ * With -m the program also keeps, for each eventfd, a counter of its own in a
+ * cache line of its own: a producer adds what it wrote after each write, a
+ * consumer subtracts what it read after each read, each with one locked
+ * instruction, as a user-space epoll that leaves the eventfd in the kernel
+ * must mirror its counter to answer readiness without a system call.  Run on
+ * the kernel's epoll (no LD_PRELOAD), it measures what that one more cache
+ * line, crossing between the writer and the waiters with every message, costs
+ * the kernel's own rate: the floor that make bench gives the non-blocking row
+ * (docs/benchmarks.md, "The eventfd rows").
+ *
  * Producers are flow-controlled like a bounded queue: a producer posts only
  * while fewer than -w messages per producer are posted and not yet consumed,
  * otherwise it yields the CPU (sched_yield) until consumers catch up.  So the
@@ -25,10 +35,12 @@
  * Flags: -p producers (2)  -c consumers (2)  -f eventfds (8)  -w window per
  *        producer (64)  -d seconds (1)  -e edge-triggered  -o EPOLLONESHOT,
  *        re-armed by MOD after each read  -n non-blocking waits (timeout 0)
+ *        -m mirror each eventfd's counter in a word of the program (above)
  *
  * Output (stdout):
  *   mode: m                  lt or et, then -oneshot with -o, then
  *                            -nonblock with -n (e.g. lt-oneshot)
+ *   mirror: yes|no           -m given
  *   messages, wakeups, ...   totals
  *   empty_waits: e           waits that returned no event (-n; 0 otherwise)
  *   rearms: r                EPOLL_CTL_MOD re-arms (-o; 0 otherwise)
@@ -92,6 +104,13 @@
 
 static int nprod = 2, ncons = 2, nfds = 8, window = 64, edge = 0, oneshot = 0, nonblock = 0;
 static double duration = 1.0;
+static int mirror; /* -m */
+/* -m: each eventfd's counter as the program saw it, one cache line each (as a
+ * user-space epoll keeps an eventfd's counter apart from what else it writes). */
+static struct {
+	uint64_t value; /* __atomic */
+	char pad[56];
+} *mirrors;
 static int epfd = -1, stopfd = -1;
 static int *efds;
 static int stop_flag;             /* __atomic */
@@ -184,6 +203,8 @@ static void *consumer(void *arg)
 			uint64_t v;
 			ssize_t r = read(efds[d], &v, sizeof(v));
 			if (r == (ssize_t)sizeof(v)) {
+				if (mirror)
+					__atomic_fetch_sub(&mirrors[d].value, v, __ATOMIC_SEQ_CST);
 				/* single writer; main reads it at the deadline */
 				__atomic_store_n(&c->wakeups, c->wakeups + 1, __ATOMIC_RELAXED);
 				c->messages += v;
@@ -259,6 +280,8 @@ static void *producer(void *arg)
 		do {
 			w = write(efds[next], &one, sizeof(one));
 		} while (w < 0 && errno == EINTR);
+		if (w == (ssize_t)sizeof(one) && mirror)
+			__atomic_fetch_add(&mirrors[next].value, one, __ATOMIC_SEQ_CST);
 		if (w != (ssize_t)sizeof(one)) {
 			fail("write eventfd");
 			return NULL;
@@ -273,14 +296,14 @@ static void *producer(void *arg)
 static void usage(const char *p)
 {
 	fprintf(stderr, "usage: %s [-p producers] [-c consumers] [-f eventfds] [-w window] "
-		"[-d seconds] [-e] [-o] [-n]\n", p);
+		"[-d seconds] [-e] [-o] [-n] [-m]\n", p);
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	int opt;
-	while ((opt = getopt(argc, argv, "p:c:f:w:d:eonh")) != -1) {
+	while ((opt = getopt(argc, argv, "p:c:f:w:d:eonmh")) != -1) {
 		switch (opt) {
 		case 'p': nprod = atoi(optarg); break;
 		case 'c': ncons = atoi(optarg); break;
@@ -290,6 +313,7 @@ int main(int argc, char **argv)
 		case 'e': edge = 1; break;
 		case 'o': oneshot = 1; break;
 		case 'n': nonblock = 1; break;
+		case 'm': mirror = 1; break;
 		default: usage(argv[0]);
 		}
 	}
@@ -304,10 +328,14 @@ int main(int argc, char **argv)
 	efds = calloc((size_t)nfds, sizeof(int));
 	struct cons *cs = calloc((size_t)ncons, sizeof(*cs));
 	struct prod *ps = calloc((size_t)nprod, sizeof(*ps));
-	if (!efds || !cs || !ps) {
+	/* One line each, on line boundaries: no false sharing between eventfds. */
+	if (posix_memalign((void **)&mirrors, 64, (size_t)nfds * sizeof(*mirrors)) != 0)
+		mirrors = NULL;
+	if (!efds || !cs || !ps || !mirrors) {
 		fprintf(stderr, "bench-eventfd: out of memory\n");
 		return 1;
 	}
+	memset(mirrors, 0, (size_t)nfds * sizeof(*mirrors));
 	for (int i = 0; i < nfds; i++) {
 		efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (efds[i] < 0) {
@@ -430,6 +458,7 @@ int main(int argc, char **argv)
 	printf("eventfds: %d\n", nfds);
 	printf("mode: %s%s%s\n", edge ? "et" : "lt", oneshot ? "-oneshot" : "",
 	       nonblock ? "-nonblock" : "");
+	printf("mirror: %s\n", mirror ? "yes" : "no");
 	printf("window: %d\n", window);
 	printf("seconds: %.3f\n", secs);
 	printf("posts: %" PRIu64 "\n", posts);
@@ -471,6 +500,7 @@ int main(int argc, char **argv)
 	if (__atomic_load_n(&failed, __ATOMIC_RELAXED))
 		status = 1;
 	free(efds);
+	free(mirrors);
 	free(cs);
 	free(ps);
 	return status;

@@ -34,7 +34,9 @@
 # count-lib), and wakeprim (in the latency group: the wake primitives of the
 # kernel, for the wake-up floor of the targets table) on the kernel alone; the
 # eventfd rows that sleep also on stats (the library with UEPOLL_STATS=1, untimed:
-# its counters, stats_NAME in results.tsv, give their raises). A variant the
+# its counters, stats_NAME in results.tsv, give their raises), and the non-blocking
+# one also on mirror (the kernel, no preload, with bench-eventfd -m: the cost of the
+# counter uepoll mirrors, for that row's floor). A variant the
 # library does not know falls back to singlepass with a warning; that is
 # noted in the report, not treated as an error.
 #
@@ -214,7 +216,10 @@ if want eventfd; then
 	wl "efd-1x2" "$KU stats" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d"
 	wl "efd-1x2-et" "$KU stats" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -e"
 	wl "efd-1x2-os" "$KU stats" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -o"
-	wl "efd-1x2-nb" "$KU" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -n"
+	# The non-blocking row never raises; its floor is the kernel's own rate with the
+	# cache line uepoll adds per message, the mirrored counter (bench-eventfd -m on
+	# the "mirror" side: the kernel, no preload), in the same rounds.
+	wl "efd-1x2-nb" "$KU mirror" "$bindir/bench-eventfd -p 1 -c 2 -f 8 -w 64 -d $efd_d -n"
 	extra_ids+=(efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb)
 fi
 if want idle; then
@@ -264,6 +269,7 @@ run_one() { # ID SIDE RUN
 	read -r -a cmd <<<"${cmd_of[$id]}"
 	case "$side" in
 	kernel) envs=(env -u LD_PRELOAD -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE) ;;
+	mirror) envs=(env -u LD_PRELOAD -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE); cmd+=(-m) ;;
 	uepoll) envs=(env -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE "LD_PRELOAD=$lib") ;;
 	counting) envs=(env -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE "LD_PRELOAD=$countlib") ;;
 	stats) envs=(env -u UEPOLL_ENGINE -u UEPOLL_DISABLE "UEPOLL_STATS=1" "LD_PRELOAD=$lib") ;;
@@ -313,12 +319,13 @@ for ((r = 1; r <= R; r++)); do
 	done
 done
 # The extra rounds of the target rows judged on their pairs: the kernel and uepoll
-# alternating, as in the rounds above (the other sides have their R runs already).
+# alternating, as in the rounds above, and the floor's mirror side where a row has
+# it (the other sides have their R runs already).
 for ((r = R + 1; r <= E; r++)); do
 	echo "bench.sh: target round $r/$E ($((SECONDS - start))s so far)" >&2
 	for id in "${extra_ids[@]}"; do
-		for side in $KU; do
-			run_one "$id" "$side" "$r"
+		for side in ${sides_of[$id]}; do
+			case $side in kernel | uepoll | mirror) run_one "$id" "$side" "$r" ;; esac
 		done
 	done
 done
@@ -698,6 +705,16 @@ END {
 		EST[c] = ECI[c] == "" ? status(ER[c] != "" && ER[c] >= 1, ER[c]) : stci(CI_LO, CI_HI, 1)
 		out("eventfd", sprintf("| %s | %s | %s | %s | %s | %s | %s | %s → %s | %s → %s | %s | %s | %s |", nm[1], nm[2], cell(c, "kernel", "events_per_sec"), cell(c, "uepoll", "events_per_sec"), times(ER[c]), times(EP[c]), r2(ECR[c]), cell(c, "kernel", "sys_ns_per_message"), cell(c, "uepoll", "sys_ns_per_message"), cell(c, "kernel", "user_ns_per_message"), cell(c, "uepoll", "user_ns_per_message"), cell(c, "kernel", "wakeups_per_sec"), cell(c, "uepoll", "wakeups_per_sec"), spr2(c, "events_per_sec", "kernel", "uepoll")))
 	}
+	# The floor of the non-blocking row: the kernel with the mirrored counter (-m), over
+	# the kernel, pair by pair (the mirror side runs in the same rounds).
+	c = "efd-1x2-nb"
+	EMN = pairs(c, "events_per_sec", "kernel", "mirror", EMA)
+	EMF = EMN == 0 ? "" : middle(EMA, EMN)
+	EMCI = pairci(c, "events_per_sec", "kernel", "mirror")
+	if (EMF != "") {
+		out("eventfd", "")
+		out("eventfd", sprintf("The 1 × 2 non-blocking row on the kernel with a counter of the program" AP "s per eventfd, which the writer adds to and the waiter subtracts from after each `write` and `read` (`bench-eventfd -m`, without `LD_PRELOAD`, in the same rounds): %s msgs/s, **%s** of the kernel" AP "s rate (the median of its %d pairs%s). That is one more cache line crossing between the writer and the waiters with every message, as uepoll" AP "s mirror of each eventfd" AP "s counter: the floor of that row in the targets table.", cell(c, "mirror", "events_per_sec"), times(EMF), EMN, (EMCI == "" ? "" : ", its " EMCI)))
+	}
 
 	# ---- idle
 	out("idle", "| idle registrations | how | kernel ns/call | uepoll ns/call | uepoll/kernel | spread |")
@@ -881,8 +898,10 @@ END {
 		c = EW[i]
 		if (c == "efd-1x2-nb") {
 			wi = AT["WAKE_IDLE"]
-			fl = sprintf("no sleep, no raise; the hook and callback of a write that queues the item: %s", ((wi == "" || t_lk == "") ? "not measured (atomics)" : sprintf("%s locked × %s ns = %s ns", num(wi), ns1(t_lk), num(wi * t_lk))))
-			why = "the program" AP "s write pays the engine" AP "s hook in user space, where the kernel" AP "s callback runs inside the write: Wake-ups: where the time goes, and the floor"
+			if (EMF == "") fl = "not measured (the mirror side of the eventfd group)"
+			else fl = sprintf("**%s**: the kernel" AP "s own rate with one more cache line per message, the counter uepoll mirrors (`bench-eventfd -m` on the kernel, the median of %d pairs%s); no sleep, no raise", times(EMF), EMN, (EMCI == "" ? "" : ", its " EMCI))
+			fl = fl sprintf("; the hook and callback of a write that queues the item: %s", ((wi == "" || t_lk == "") ? "locked instructions not measured (atomics)" : sprintf("%s locked × %s ns = %s ns", num(wi), ns1(t_lk), num(wi * t_lk))))
+			why = "the fd stays a kernel eventfd (a forked child, `/proc` and an instance handed to the kernel see it), so uepoll mirrors its counter to answer readiness without a system call, and that line crosses between the writer and the waiters with every message; the rest of the hook is the kernel" AP "s poll callback, moved out of the write into user space: The eventfd rows"
 		} else {
 			kc = med(c, "kernel", "cpu_ns_per_message"); sm = med(c, "uepoll", "sleeps_per_message"); ks = med(c, "kernel", "sleeps_per_message")
 			# k: the writer thread alone when bench-eventfd printed its split (the
@@ -923,7 +942,7 @@ END {
 		out("targets", sprintf("| issue 4: I/O on fds uepoll does not serve, CPU-time overhead ≤ 2%% (worst workload%s) | %s | %s | — | the hooks on every call (I/O on fds uepoll does not serve) |", (t_unsw == "" ? "" : ": " t_unsw), (t_uns == "" ? "—" : sprintf("%+.1f%%", t_uns)), status(t_uns != "" && t_uns <= 2, t_uns)))
 	out("targets", sprintf("| issue 4: memory per registered fd ≤ the kernel" AP "s%s | %s | %s | — | the record of each served file (Targets missed, and why) |", (t_mem == "" ? "" : sprintf(" (%s vs %s bytes)", num(t_memu), num(t_memk))), rfmt(t_mem), status(t_mem != "" && t_mem <= 1, t_mem)))
 	out("targets", "")
-	out("targets", "The wake-up floor: (kernel median + s × (r + L × c)) / kernel median, with the pinned round trip of the latency table (for the unpinned row, its own kernel median and s). s is the number of waits per round trip that really slept in uepoll" AP "s run (`bench-latency`" AP "s voluntary context switches per round trip); r what a raise through an eventfd and `epoll_pwait2` costs per sleep more than the kernel" AP "s epoll waking on the pipe (`bench-wakeprim` of this run: the difference of the two round trips over their sleeps per round trip); L the locked instructions per slept wake-up (the counts of the sleeping thread and of the write that wakes it: WAIT_SLEEP + WAKE_SLEEPER); c the cost of one locked instruction measured in this run. What the floor leaves out is the engine" AP "s other instructions (the hooks, the gate, the transfer), which a faster engine could still cut. The eventfd rows that sleep turn the raises into a rate: k / (k + R × w), with k the CPU time per message of the kernel side" AP "s writer thread (`getrusage(RUSAGE_THREAD)`: one writer feeds both waiters and works all the time, so the rate is the writer" AP "s), R the raises per message that `UEPOLL_STATS` counted in untimed runs of the same row, and w the kernel time per message of the kernel side" AP "s writer, whose one system call per message is the same `write` to an eventfd that a waiting epoll watches: the rate uepoll could reach with the kernel" AP "s CPU time if the raises were all it added. A waiter that finds nothing announces itself, looks once more and enters `epoll_pwait2`, and a write in that window must raise, so the writer" AP "s raises can outnumber the sleeps many times; the kernel" AP "s wake-up of a waiter not yet asleep runs inside the writer" AP "s own `write`. R counts the raises of the writer" AP "s poll callbacks (`wakeups_by_callbacks`; the waiters raise too, from transfers that leave events behind and from ctl, on their own time). It leaves the engine" AP "s other instructions out, and also what uepoll saves (a wait that finds its item ready makes no system call there). For results without the counts, the rows use the wake-up floor" AP "s addition per sleep instead: k / (k + s × (r + L × c)), s the sleeps per message of uepoll" AP "s run. The non-blocking row never sleeps, and its CPU time per message counts the waiters" AP "s empty polls, so it gives the writer" AP "s hook instead; the churn rows give the CPU time per event.")
+	out("targets", "The wake-up floor: (kernel median + s × (r + L × c)) / kernel median, with the pinned round trip of the latency table (for the unpinned row, its own kernel median and s). s is the number of waits per round trip that really slept in uepoll" AP "s run (`bench-latency`" AP "s voluntary context switches per round trip); r what a raise through an eventfd and `epoll_pwait2` costs per sleep more than the kernel" AP "s epoll waking on the pipe (`bench-wakeprim` of this run: the difference of the two round trips over their sleeps per round trip); L the locked instructions per slept wake-up (the counts of the sleeping thread and of the write that wakes it: WAIT_SLEEP + WAKE_SLEEPER); c the cost of one locked instruction measured in this run. What the floor leaves out is the engine" AP "s other instructions (the hooks, the gate, the transfer), which a faster engine could still cut. The eventfd rows that sleep turn the raises into a rate: k / (k + R × w), with k the CPU time per message of the kernel side" AP "s writer thread (`getrusage(RUSAGE_THREAD)`: one writer feeds both waiters and works all the time, so the rate is the writer" AP "s), R the raises per message that `UEPOLL_STATS` counted in untimed runs of the same row, and w the kernel time per message of the kernel side" AP "s writer, whose one system call per message is the same `write` to an eventfd that a waiting epoll watches: the rate uepoll could reach with the kernel" AP "s CPU time if the raises were all it added. A waiter that finds nothing announces itself, looks once more and enters `epoll_pwait2`, and a write in that window must raise, so the writer" AP "s raises can outnumber the sleeps many times; the kernel" AP "s wake-up of a waiter not yet asleep runs inside the writer" AP "s own `write`. R counts the raises of the writer" AP "s poll callbacks (`wakeups_by_callbacks`; the waiters raise too, from transfers that leave events behind and from ctl, on their own time). It leaves the engine" AP "s other instructions out, and also what uepoll saves (a wait that finds its item ready makes no system call there). For results without the counts, the rows use the wake-up floor" AP "s addition per sleep instead: k / (k + s × (r + L × c)), s the sleeps per message of uepoll" AP "s run. The non-blocking row never sleeps: its floor is the kernel" AP "s own rate, pair by pair in the same rounds, with one cache line more per message crossing between the writer and the waiters (`bench-eventfd -m`, without the library: a counter per eventfd, in a line of its own, that the writer adds to after each `write` and the waiter subtracts from after each `read`, a locked instruction each, as uepoll keeps each eventfd" AP "s counter): the rate uepoll could reach if the rest of its hook cost what the kernel" AP "s callback costs inside the `write`. The churn rows give the CPU time per event.")
 
 	# console summary
 	SUMF = gen "/summary.txt"
@@ -932,7 +951,7 @@ END {
 	print "  ADD+MOD+DEL: " (atr == "" ? "—" : num(atr)) " locked (<= 6; floor 14 proven, 13 unchecked), ratio " rfmt(t_ctl) " (<= 0.1), one locked op " ns1(t_lk) " ns" > SUMF
 	print "  churn LT/ET (>= 2x): 2 thr " times(CTL[2]) "/" times(CTE[2]) ", 4 thr " times(CTL[4]) "/" times(CTE[4]) ", 16 thr " times(CTL[16]) "/" times(CTE[16]) ", 16 thr 1000 pipes " times(CTL["16k"]) "/" times(CTE["16k"]) " (by the intervals of their pairs: " CST[2] ", " CST[4] ", " CST[16] ", " CST["16k"] ")" > SUMF
 	print "  wake-up latency (<= 1): pinned " rfmt(t_latp) " (floor " rfmt(t_latfl) "), unpinned " rfmt(t_lat) > SUMF
-	print "  eventfd 1 writer 2 waiters (>= 1.0x): LT " times(ER["efd-1x2"]) ", ET " times(ER["efd-1x2-et"]) ", ONESHOT " times(ER["efd-1x2-os"]) ", non-blocking " times(ER["efd-1x2-nb"]) " (medians of the pairs: " times(EP["efd-1x2"]) ", " times(EP["efd-1x2-et"]) ", " times(EP["efd-1x2-os"]) ", " times(EP["efd-1x2-nb"]) "; by their intervals: " EST["efd-1x2"] ", " EST["efd-1x2-et"] ", " EST["efd-1x2-os"] ", " EST["efd-1x2-nb"] ")" > SUMF
+	print "  eventfd 1 writer 2 waiters (>= 1.0x): LT " times(ER["efd-1x2"]) ", ET " times(ER["efd-1x2-et"]) ", ONESHOT " times(ER["efd-1x2-os"]) ", non-blocking " times(ER["efd-1x2-nb"]) " (medians of the pairs: " times(EP["efd-1x2"]) ", " times(EP["efd-1x2-et"]) ", " times(EP["efd-1x2-os"]) ", " times(EP["efd-1x2-nb"]) "; by their intervals: " EST["efd-1x2"] ", " EST["efd-1x2-et"] ", " EST["efd-1x2-os"] ", " EST["efd-1x2-nb"] "; non-blocking floor " times(EMF) ", the kernel with the mirrored counter)" > SUMF
 	print "issue 4: unserved overhead, the hooks in one process " (t_hook == "" ? "—" : sprintf("%+.1f%% (%s)", t_hook, t_hookw)) ", two processes " (t_uns == "" ? "—" : sprintf("%+.1f%% (%s)", t_uns, t_unsw)) ", memory " rfmt(t_mem) > SUMF
 }' "$results" || { echo "bench.sh: report generation failed" >&2; exit 2; }
 

@@ -17,8 +17,8 @@
 #                  idle unserved mem (the other tables then say "not run").
 #   env BENCH_RUNS=R       runs per side (default 5, 1 with --quick)
 #   env BENCH_TARGET_RUNS=E  runs per side of the target rows judged on their pairs
-#                          (issue 14's churn rows at 2, 4 and 16 threads and its four
-#                          eventfd wake-up rows), at least R (default 9, R with
+#                          (issue 14's churn rows at 2, 4 and 16 threads, its wake-up
+#                          latency and its four eventfd wake-up rows), at least R (default 9, R with
 #                          --quick): their pairs spread widely on a shared host, and
 #                          their verdict is an interval for the pairs' median
 #   env BENCH_TIMEOUT=S    kill a run that takes longer (default 120; 0: never)
@@ -105,7 +105,8 @@ if [ -n "${BENCH_RUNS:-}" ]; then
 	[[ "$BENCH_RUNS" =~ ^[1-9][0-9]*$ ]] || die_setup "BENCH_RUNS must be a positive whole number"
 	R=$BENCH_RUNS
 fi
-# The target rows judged on their pairs (issue 14's churn and eventfd wake-up rows)
+# The target rows judged on their pairs (issue 14's churn, wake-up latency and
+# eventfd wake-up rows)
 # get extra rounds after the R rounds of every workload, so that the interval of
 # their pairs' median can leave out the target: with 5 pairs it is the lowest to the
 # highest pair (94%), with 9 the second lowest to the second highest (96%).
@@ -198,6 +199,7 @@ fi
 if want latency; then
 	wl "latency" "$KU" "$bindir/bench-latency $lat"
 	wl "latency-pinned" "$KU" "$bindir/bench-latency $lat -P 0"
+	extra_ids+=(latency latency-pinned)
 	# The kernel's wake primitives (pinned ping-pongs woken by epoll, by an eventfd
 	# raise as uepoll does, by a futex), for the wake-up floor: run without the
 	# library only, as atomics runs on "kernel counting".
@@ -337,7 +339,7 @@ echo "bench.sh: runs done in ${elapsed}s" >&2
 gen="$tmp/gen"
 mkdir -p "$gen"
 mode_desc="$R run(s) per side, medians"
-[ "$E" -gt "$R" ] && mode_desc="$R run(s) per side ($E for the target rows judged on their pairs: churn at 2, 4 and 16 threads, the 1 × 2 eventfd rows), medians"
+[ "$E" -gt "$R" ] && mode_desc="$R run(s) per side ($E for the target rows judged on their pairs: churn at 2, 4 and 16 threads, the wake-up latency, the 1 × 2 eventfd rows), medians"
 [ $quick -eq 1 ] && mode_desc="QUICK SMOKE RUN (very short durations, $R run per side): these figures are not measurements"
 
 # R: the most runs any workload has (the functions that pair runs look at 1..R).
@@ -413,6 +415,17 @@ function pairci(c, k, s1, s2,    n, a) {
 # The verdict of an at-least-thr target from that interval: met when all of it is at
 # or above thr, missed when all of it is below, else not resolved by this run.
 function stci(lo, hi, thr) { return lo + 0 >= thr ? "**met**" : (hi + 0 < thr ? "**missed**" : "**not resolved**") }
+# The same for an at-most-thr target (a time over the kernel one): met when all of the
+# interval is at or below thr, missed when all of it is above.
+function stle(lo, hi, thr) { return hi + 0 <= thr ? "**met**" : (lo + 0 > thr ? "**missed**" : "**not resolved**") }
+# The median of the pairs of a latency row and its interval, as the measured cell adds
+# them (ratios of times, three decimals); sets LST, the verdict of the row on the interval.
+function latpairs(c, r,    ci) {
+	ci = pairci(c, "NS_PER_RTT", "kernel", "uepoll")
+	if (ci == "") { LST = status(r != "" && r <= 1, r); return "" }
+	LST = stle(CI_LO, CI_HI, 1)
+	return sprintf(" (median of the pairs: %s, its %.0f%% interval %s to %s)", rfmt(pairmed(c, "NS_PER_RTT", "kernel", "uepoll")), CI_P, rfmt(CI_LO), rfmt(CI_HI))
+}
 # Two such verdicts for one row (LT and ET): missed if either is, met if both are.
 function stci2(a, b) {
 	if (a == "**missed**" || b == "**missed**") return "**missed**"
@@ -886,11 +899,14 @@ END {
 	if (t_latpk == "" || sup == "") fl = "not measured (latency" (miss == "" ? "" : ", " miss) ")"
 	else if (per1 == "") fl = "not measured (" miss ")"
 	else { t_latfl = (t_latpk + sup * per1) / t_latpk; fl = sprintf("**%s** = (%s + %s × (%s + %s × %s)) / %s", rfmt(t_latfl), num(t_latpk), num(sup), num(raise1), num(L), ns1(t_lk), num(t_latpk)) }
-	out("targets", sprintf("| one blocking wake-up ≤ the kernel" AP "s: median round trip, both threads on CPU 0 | %s | %s | %s | %s |", rfmt(t_latp), status(t_latp != "" && t_latp <= 1, t_latp), fl, why))
+	# judged on the interval for the median of the pairs, as the churn and eventfd rows
+	lp = latpairs("latency-pinned", t_latp); t_latpst = LST
+	out("targets", sprintf("| one blocking wake-up ≤ the kernel" AP "s: median round trip, both threads on CPU 0 | %s%s | %s | %s | %s |", rfmt(t_latp), lp, LST, fl, why))
 	if (t_latk == "" || suu == "") fl = "not measured (latency" (miss == "" ? "" : ", " miss) ")"
 	else if (per1 == "") fl = "not measured (" miss ")"
 	else fl = sprintf("%s: %s sleeps per round trip × %s ns on the kernel" AP "s unpinned %s ns", rfmt((t_latk + suu * per1) / t_latk), num(suu), num(per1), num(t_latk))
-	out("targets", sprintf("| the same, threads where the scheduler puts them | %s | %s | %s | the same; a wake-up across CPUs costs both sides alike (Wake-up latency) |", rfmt(t_lat), status(t_lat != "" && t_lat <= 1, t_lat), fl))
+	lp = latpairs("latency", t_lat); t_latst = LST
+	out("targets", sprintf("| the same, threads where the scheduler puts them | %s%s | %s | %s | the same; a wake-up across CPUs costs both sides alike (Wake-up latency) |", rfmt(t_lat), lp, LST, fl))
 	# the eventfd workloads: one writer, 2 waiters on one instance
 	split("efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb", EW, " ")
 	EWN["efd-1x2"] = "LT"; EWN["efd-1x2-et"] = "ET"; EWN["efd-1x2-os"] = "ONESHOT (level-triggered, re-armed by MOD)"; EWN["efd-1x2-nb"] = "non-blocking waits (LT, timeout 0)"
@@ -950,7 +966,7 @@ END {
 	print "  wait n=200: locked per event " num(alt) " (call " num(altc) "), ratio " rfmt(t_sw200) " (<= 0.04)" > SUMF
 	print "  ADD+MOD+DEL: " (atr == "" ? "—" : num(atr)) " locked (<= 6; floor 14 proven, 13 unchecked), ratio " rfmt(t_ctl) " (<= 0.1), one locked op " ns1(t_lk) " ns" > SUMF
 	print "  churn LT/ET (>= 2x): 2 thr " times(CTL[2]) "/" times(CTE[2]) ", 4 thr " times(CTL[4]) "/" times(CTE[4]) ", 16 thr " times(CTL[16]) "/" times(CTE[16]) ", 16 thr 1000 pipes " times(CTL["16k"]) "/" times(CTE["16k"]) " (by the intervals of their pairs: " CST[2] ", " CST[4] ", " CST[16] ", " CST["16k"] ")" > SUMF
-	print "  wake-up latency (<= 1): pinned " rfmt(t_latp) " (floor " rfmt(t_latfl) "), unpinned " rfmt(t_lat) > SUMF
+	print "  wake-up latency (<= 1): pinned " rfmt(t_latp) " (floor " rfmt(t_latfl) "), unpinned " rfmt(t_lat) " (by the intervals of their pairs: " t_latpst ", " t_latst ")" > SUMF
 	print "  eventfd 1 writer 2 waiters (>= 1.0x): LT " times(ER["efd-1x2"]) ", ET " times(ER["efd-1x2-et"]) ", ONESHOT " times(ER["efd-1x2-os"]) ", non-blocking " times(ER["efd-1x2-nb"]) " (medians of the pairs: " times(EP["efd-1x2"]) ", " times(EP["efd-1x2-et"]) ", " times(EP["efd-1x2-os"]) ", " times(EP["efd-1x2-nb"]) "; by their intervals: " EST["efd-1x2"] ", " EST["efd-1x2-et"] ", " EST["efd-1x2-os"] ", " EST["efd-1x2-nb"] "; non-blocking floor " times(EMF) ", the kernel with the mirrored counter)" > SUMF
 	print "issue 4: unserved overhead, the hooks in one process " (t_hook == "" ? "—" : sprintf("%+.1f%% (%s)", t_hook, t_hookw)) ", two processes " (t_uns == "" ? "—" : sprintf("%+.1f%% (%s)", t_uns, t_unsw)) ", memory " rfmt(t_mem) > SUMF
 }' "$results" || { echo "bench.sh: report generation failed" >&2; exit 2; }

@@ -787,7 +787,7 @@ END {
 		n = sorted(c, "uepoll", "HOOK_RATIO", HA)
 		rng = n < 2 ? "—" : pct((HA[1] - 1) * 100) " to " pct((HA[n] - 1) * 100)
 		out("unserved", sprintf("| %s | %s | %s | %s | %s | %s |", UN[UW[j]], cell(c, "uepoll", "HOOKED_CPU_NS_PER_OP"), cell(c, "uepoll", "LIBC_CPU_NS_PER_OP"), (ov == "" ? (hu == "" ? "—" : "the hooks were not reached") : pct(ov)), rng, (hk == "" ? "—" : pct((hk - 1) * 100))))
-		if (ov != "" && (t_hook == "" || ov > t_hook)) { t_hook = ov; t_hookw = UW[j] }
+		if (ov != "" && (t_hook == "" || ov > t_hook)) { t_hook = ov; t_hookw = UW[j]; t_hookci = "" }
 		# The verdict of the at-most-2% target from an interval for the median of the
 		# runs (each run is already an A/B in one process): missed if a workload is,
 		# met if all are.

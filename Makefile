@@ -19,8 +19,9 @@
 #   make soak           token-conservation soak under uepoll (SOAK_MINUTES, default 10)
 #   make loom     the loom models of the engine's protocol
 #   make bench    the full A/B benchmark (scripts/bench.sh, about 12 minutes): every
-#                 workload, five interleaved runs per side (nine for the churn and
-#                 eventfd target rows); rewrites docs/benchmarks.md and its two SVG charts
+#                 workload, five interleaved runs per side (nine for the churn, wake-up
+#                 latency and eventfd target rows and issue 4's hooks A/B); rewrites
+#                 docs/benchmarks.md and its two SVG charts
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g -Wall -Wextra -Werror -pthread

@@ -22,6 +22,10 @@
 #                          hooks A/B in one process), at least R (default 9, R with
 #                          --quick): their pairs spread widely on a shared host, and
 #                          their verdict is an interval for the pairs' median
+#
+# The targets table places each target of issue 14 that is not met against the
+# floor the same run measured for it (at, better than or worse than its floor), and
+# the console summary names the rows whose floor does not account for the gap.
 #   env BENCH_TIMEOUT=S    kill a run that takes longer (default 120; 0: never)
 #   env UEPOLL_LIB=path    library to preload (default target/release/libuepoll.so)
 #   env BUILD_DIR=dir      where the C programs are (default build)
@@ -948,14 +952,14 @@ END {
 	else { t_latfl = (t_latpk + sup * per1) / t_latpk; fl = sprintf("**%s** = (%s + %s × (%s + %s × %s)) / %s", rfmt(t_latfl), num(t_latpk), num(sup), num(raise1), num(L), ns1(t_lk), num(t_latpk)) }
 	# judged on the interval for the median of the pairs, as the churn and eventfd rows
 	lp = latpairs("latency-pinned", t_latp); t_latpst = LST
-	fv = floorrow("wake-up latency, pinned", LST, LLO, LHI, t_latfl, t_latfl, 0); t_latpfv = fv
+	fv = floorrow("wake-up latency, pinned", LST, LLO, LHI, t_latfl, t_latfl, 0)
 	out("targets", sprintf("| one blocking wake-up ≤ the kernel" AP "s: median round trip, both threads on CPU 0 | %s%s | %s | %s | %s |", rfmt(t_latp), lp, LST fv, fl, why))
 	if (t_latk == "" || suu == "") fl = "not measured (latency" (miss == "" ? "" : ", " miss) ")"
 	else if (per1 == "") fl = "not measured (" miss ")"
 	else { t_latufl = (t_latk + suu * per1) / t_latk; fl = sprintf("%s: %s sleeps per round trip × %s ns on the kernel" AP "s unpinned %s ns", rfmt(t_latufl), num(suu), num(per1), num(t_latk)) }
 	lp = latpairs("latency", t_lat); t_latst = LST
-	fv = floorrow("wake-up latency, unpinned", LST, LLO, LHI, t_latufl, t_latufl, 0); t_latufv = fv
-	out("targets", sprintf("| the same, threads where the scheduler puts them | %s%s | %s | %s | the same; a wake-up across CPUs costs both sides alike (Wake-up latency) |", rfmt(t_lat), lp, LST fv, fl))
+	fv = floorrow("wake-up latency, unpinned", LST, LLO, LHI, t_latufl, t_latufl, 0)
+	out("targets", sprintf("| the same, threads where the scheduler puts them | %s%s | %s | %s | the same; across CPUs the engine" AP "s lines cross too (the sleeper" AP "s announcement, the item, the ready list), which the floor leaves out: its raise is measured with both threads on one CPU (Wake-up latency) |", rfmt(t_lat), lp, LST fv, fl))
 	# the eventfd workloads: one writer, 2 waiters on one instance
 	split("efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb", EW, " ")
 	EWS["efd-1x2"] = "LT"; EWS["efd-1x2-et"] = "ET"; EWS["efd-1x2-os"] = "ONESHOT"; EWS["efd-1x2-nb"] = "non-blocking"

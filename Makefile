@@ -38,7 +38,7 @@ export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
 
 
 .PHONY: docs-check
-.PHONY: all lib count-lib deps test test-rust test-cli test-inventory test-conformance test-diff fuzz test-stress test-torture soak test-nosyscall test-external test-real test-real-quick loom demo bench test-bench-smoke clippy fmt clean
+.PHONY: all lib count-lib spans-lib deps test test-rust test-cli test-inventory test-conformance test-diff fuzz test-stress test-torture soak test-nosyscall test-external test-real test-real-quick loom demo bench test-bench-smoke clippy fmt clean
 
 all: lib $(PROGS)
 
@@ -50,6 +50,11 @@ lib:
 COUNT_LIB := target/count/release/libuepoll.so
 count-lib:
 	$(CARGO) build --release --lib --features count-atomics --target-dir target/count
+
+# The library that times its own code in the hooks that carry a wake-up (cargo feature
+# spans), for the latency group of make bench; its own target directory too.
+spans-lib:
+	$(CARGO) build --release --lib --features spans --target-dir target/spans
 
 $(BUILD)/%: c-tests/%.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
@@ -95,10 +100,11 @@ test: deps all test-rust test-cli test-inventory loom test-conformance test-diff
 	@echo "make test: all suites passed"
 
 # The second run builds the engine with its locked-instruction counters
-# (count-atomics), so that the tests that pin counts run too.
+# (count-atomics), so that the tests that pin counts run too, and with the hooks'
+# timing (spans), so that its tests run (neither changes what the other measures).
 test-rust:
 	$(CARGO) test --lib --bins
-	$(CARGO) test --lib --features count-atomics --target-dir target/count
+	$(CARGO) test --lib --features count-atomics,spans --target-dir target/count
 
 test-cli: all
 	scripts/cli-check.sh target/release/uepoll $(BUILD)
@@ -174,12 +180,12 @@ test-real-quick: lib
 demo: all
 	scripts/ab.sh --quick
 
-bench: all count-lib
+bench: all count-lib spans-lib
 	scripts/bench.sh
 
 # The benchmark pipeline end to end with tiny durations (under a minute); writes
 # build/bench-quick/, never docs/.
-test-bench-smoke: all count-lib
+test-bench-smoke: all count-lib spans-lib
 	scripts/bench.sh --quick
 
 docs-check: all
@@ -187,6 +193,7 @@ docs-check: all
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features count-atomics,spans --target-dir target/count -- -D warnings
 
 fmt:
 	$(CARGO) fmt --check

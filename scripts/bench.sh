@@ -28,6 +28,10 @@
 # the console summary names the rows whose floor does not account for the gap.
 #   env BENCH_TIMEOUT=S    kill a run that takes longer (default 120; 0: never)
 #   env UEPOLL_LIB=path    library to preload (default target/release/libuepoll.so)
+#   env UEPOLL_COUNT_LIB=path, UEPOLL_SPANS_LIB=path  the libraries of make count-lib
+#                          and make spans-lib (default target/count/release/ and
+#                          target/spans/release/libuepoll.so); a missing one leaves its
+#                          part of the report out, with a note
 #   env BUILD_DIR=dir      where the C programs are (default build)
 #
 # Every run's figures go to RAW/results.tsv (RAW = build/bench, or
@@ -41,7 +45,11 @@
 # eventfd rows that sleep also on stats (the library with UEPOLL_STATS=1, untimed:
 # its counters, stats_NAME in results.tsv, give their raises), and the non-blocking
 # one also on mirror (the kernel, no preload, with bench-eventfd -m: the cost of the
-# counter uepoll mirrors, for that row's floor). A variant the
+# counter uepoll mirrors, for that row's floor); the two latency rows also on spans
+# (the library of make spans-lib with UEPOLL_STATS=1, untimed: its own time per
+# served read, write and wait, less their system calls, stats_span_* in
+# results.tsv, which the latency rows of the targets table set beside their floor).
+# A variant the
 # library does not know falls back to singlepass with a warning; that is
 # noted in the report, not treated as an error.
 #
@@ -81,6 +89,11 @@ case "$bindir" in /*) ;; *) bindir="$root/$bindir" ;; esac
 # atomics group; without it that group reports the host's locked-op cost only.
 countlib=${UEPOLL_COUNT_LIB:-target/count/release/libuepoll.so}
 case "$countlib" in /*) ;; *) countlib="$root/$countlib" ;; esac
+# The library built with the spans feature (`make spans-lib`, src/sys/spans.rs), for
+# the library's own time per round trip in the latency group; without it that part of
+# the report is left out.
+spanslib=${UEPOLL_SPANS_LIB:-target/spans/release/libuepoll.so}
+case "$spanslib" in /*) ;; *) spanslib="$root/$spanslib" ;; esac
 for b in bench-wait stress bench-ctl bench-latency bench-eventfd bench-idle bench-unserved bench-mem bench-atomics bench-wakeprim; do
 	[ -x "$bindir/$b" ] || die_setup "missing binary $bindir/$b (run make)"
 done
@@ -202,8 +215,17 @@ if want atomics; then
 	fi
 fi
 if want latency; then
-	wl "latency" "$KU" "$bindir/bench-latency $lat"
-	wl "latency-pinned" "$KU" "$bindir/bench-latency $lat -P 0"
+	# The "spans" side: the library built with spans, UEPOLL_STATS=1, whose counters
+	# give the library's own time per hook (the hooks' time less their system calls),
+	# untimed by the report; R runs, no extra rounds.
+	lsides=$KU
+	if [ -f "$spanslib" ]; then
+		lsides="$KU spans"
+	else
+		echo "bench.sh: note: $spanslib not found (make spans-lib): no library's own time per round trip" >&2
+	fi
+	wl "latency" "$lsides" "$bindir/bench-latency $lat"
+	wl "latency-pinned" "$lsides" "$bindir/bench-latency $lat -P 0"
 	extra_ids+=(latency latency-pinned)
 	# The kernel's wake primitives (pinned ping-pongs woken by epoll, by an eventfd
 	# raise as uepoll does, by a futex), for the wake-up floor: run without the
@@ -283,6 +305,7 @@ run_one() { # ID SIDE RUN
 	uepoll) envs=(env -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE "LD_PRELOAD=$lib") ;;
 	counting) envs=(env -u UEPOLL_ENGINE -u UEPOLL_STATS -u UEPOLL_DISABLE "LD_PRELOAD=$countlib") ;;
 	stats) envs=(env -u UEPOLL_ENGINE -u UEPOLL_DISABLE "UEPOLL_STATS=1" "LD_PRELOAD=$lib") ;;
+	spans) envs=(env -u UEPOLL_ENGINE -u UEPOLL_DISABLE "UEPOLL_STATS=1" "LD_PRELOAD=$spanslib") ;;
 	*) envs=(env -u UEPOLL_STATS -u UEPOLL_DISABLE "UEPOLL_ENGINE=$side" "LD_PRELOAD=$lib") ;;
 	esac
 	[ "$tmo" != 0 ] && pre=(timeout -k 5 "$tmo")
@@ -307,8 +330,9 @@ run_one() { # ID SIDE RUN
 		/^[A-Za-z_][A-Za-z0-9_]*: [^ ]+$/ { k = $1; sub(/:$/, "", k)
 			printf "%s\t%s\t%s\t%s\t%s\n", id, side, run, k, $2 }' "$o" >>"$results"
 	# The counter block UEPOLL_STATS prints at exit ("  wakeups   735904"), as
-	# stats_NAME: untimed runs that count what the library did (its raises).
-	if [ "$side" = stats ]; then
+	# stats_NAME: untimed runs that count what the library did (its raises), and on the
+	# spans side its own time per hook (span_*).
+	if [ "$side" = stats ] || [ "$side" = spans ]; then
 		awk -v id="$id" -v side="$side" -v run="$run" '
 			/^  [a-z_]+ +[0-9]+$/ { printf "%s\t%s\t%s\tstats_%s\t%s\n", id, side, run, $1, $2 }' "$e" >>"$results"
 	fi
@@ -433,6 +457,31 @@ function latpairs(c, r,    ci) {
 	if (ci == "") { LST = status(r != "" && r <= 1, r); LLO = r; LHI = r; return "" }
 	LST = stle(CI_LO, CI_HI, 1); LLO = CI_LO; LHI = CI_HI
 	return sprintf(" (median of the pairs: %s, its %.0f%% interval %s to %s)", rfmt(pairmed(c, "NS_PER_RTT", "kernel", "uepoll")), CI_P, rfmt(CI_LO), rfmt(CI_HI))
+}
+# The library own time per round trip of latency row c, from its spans side (the
+# medians of the runs, ns per call, of a served read, write and wait; two of each per
+# round trip); "" when not measured. Sets SPR, SPW and SPT to the three medians, and
+# SPATH to the part between one write and the return of the wait it wakes: a read, a
+# write up to its raise and a wait from the end of its sleep, twice ("" without them).
+function spansrtt(c,    b, a) {
+	SPR = med(c, "spans", "stats_span_read_own_ns"); SPW = med(c, "spans", "stats_span_write_own_ns")
+	SPT = med(c, "spans", "stats_span_wait_own_ns")
+	b = med(c, "spans", "stats_span_write_before_mark_ns"); a = med(c, "spans", "stats_span_wait_after_mark_ns")
+	SPATH = (SPR == "" || b == "" || a == "") ? "" : 2 * (SPR + b + a)
+	if (SPR == "" || SPW == "" || SPT == "") return ""
+	return 2 * (SPR + SPW + SPT)
+}
+# For a latency row worse than its floor (fv, from floorrow): whether the floor plus the
+# library own time measured apart (own ns per round trip, k the kernel median) reaches
+# the low end mlo of the measurement. Names the row so in FLOORBAD.
+function ownv(fv, mlo, fl, own, k) {
+	if (fv != "; worse than its floor" || own == "" || k == "" || k == 0 || fl == "") return ""
+	if (mlo + 0 <= fl + own / k) {
+		FLOORBAD = FLOORBAD " (within its floor and the library" AP "s own time)"
+		return ", within it and the library" AP "s own time"
+	}
+	FLOORBAD = FLOORBAD " (beyond its floor and the library" AP "s own time)"
+	return ", beyond it and the library" AP "s own time"
 }
 # Two such verdicts for one row (LT and ET): missed if either is, met if both are.
 function stci2(a, b) {
@@ -733,6 +782,12 @@ END {
 	out("latency", "")
 	if (!(c in seen) && !failed(c, "kernel")) out("latency", "Wake primitives of the kernel (`bench-wakeprim`): not run.")
 	else out("latency", sprintf("Wake primitives of the kernel in this run (`bench-wakeprim`, without `LD_PRELOAD`, both threads on CPU 0; ns per round trip, the median of its rounds, then of the runs): woken by kernel epoll on the pipe **%s**; by an eventfd raise and `epoll_pwait2`, the path of uepoll, **%s** (%s); by a futex %s; no sleep, the data path alone, %s.", cell(c, "kernel", "MEDIAN_epoll"), cell(c, "kernel", "MEDIAN_eventfd"), ((wpP == "" || wpE == "") ? "—" : sprintf("%+d against epoll", wpE - wpP)), cell(c, "kernel", "MEDIAN_futex"), cell(c, "kernel", "MEDIAN_nowake")))
+	# the library own time per round trip, from the spans build
+	own_p = spansrtt("latency-pinned"); spp = sprintf("read %s, write %s, wait %s", num(SPR), num(SPW), num(SPT))
+	own_u = spansrtt("latency"); spu = sprintf("read %s, write %s, wait %s", num(SPR), num(SPW), num(SPT)); path_u = SPATH
+	out("latency", "")
+	if (own_p == "" && own_u == "") out("latency", "The library" AP "s own time per round trip (the `spans` build): not measured (make spans-lib).")
+	else out("latency", sprintf("The library" AP "s own time per round trip, measured apart (the `spans` build with `UEPOLL_STATS=1`: the time of each served read, write and epoll wait less the system calls it makes, the medians of the runs; two of each per round trip): both threads on CPU 0, where it all runs one after the other, **%s ns** (%s ns per call); where the scheduler puts them **%s ns** (%s), of which **%s ns** lie between a write and the return of the wait it wakes (a read, a write up to its raise and a wait from the end of its sleep, twice; the rest runs while the other CPU wakes up).", num(own_p), spp, num(own_u), spu, num(path_u)))
 
 	# ---- eventfd
 	out("eventfd", "| producers × consumers | mode | kernel msgs/s | uepoll msgs/s | uepoll/kernel | the same, median of the pairs | CPU per message, uepoll/kernel | in the kernel, ns per message: kernel → uepoll | in user space: kernel → uepoll | kernel wake-ups/s | uepoll wake-ups/s | spread |")
@@ -953,12 +1008,16 @@ END {
 	# judged on the interval for the median of the pairs, as the churn and eventfd rows
 	lp = latpairs("latency-pinned", t_latp); t_latpst = LST
 	fv = floorrow("wake-up latency, pinned", LST, LLO, LHI, t_latfl, t_latfl, 0)
+	fv = fv ownv(fv, LLO, t_latfl, own_p, t_latpk)
+	if (own_p != "") fl = fl sprintf("; the library" AP "s own time, measured apart: %s ns per round trip (Wake-up latency)", num(own_p))
 	out("targets", sprintf("| one blocking wake-up ≤ the kernel" AP "s: median round trip, both threads on CPU 0 | %s%s | %s | %s | %s |", rfmt(t_latp), lp, LST fv, fl, why))
 	if (t_latk == "" || suu == "") fl = "not measured (latency" (miss == "" ? "" : ", " miss) ")"
 	else if (per1 == "") fl = "not measured (" miss ")"
 	else { t_latufl = (t_latk + suu * per1) / t_latk; fl = sprintf("%s: %s sleeps per round trip × %s ns on the kernel" AP "s unpinned %s ns", rfmt(t_latufl), num(suu), num(per1), num(t_latk)) }
 	lp = latpairs("latency", t_lat); t_latst = LST
 	fv = floorrow("wake-up latency, unpinned", LST, LLO, LHI, t_latufl, t_latufl, 0)
+	fv = fv ownv(fv, LLO, t_latufl, path_u, t_latk)
+	if (path_u != "") fl = fl sprintf("; the library" AP "s own time between a write and the return of the wait it wakes, measured apart: %s ns per round trip (%s in all)", num(path_u), num(own_u))
 	out("targets", sprintf("| the same, threads where the scheduler puts them | %s%s | %s | %s | the same; across CPUs the engine" AP "s lines cross too (the sleeper" AP "s announcement, the item, the ready list), which the floor leaves out: its raise is measured with both threads on one CPU (Wake-up latency) |", rfmt(t_lat), lp, LST fv, fl))
 	# the eventfd workloads: one writer, 2 waiters on one instance
 	split("efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb", EW, " ")

@@ -73,6 +73,8 @@ impl Waker for EventfdWaker {
                 8
             ))
         };
+        // What a write does from here runs while the sleeper wakes (`spans`).
+        crate::sys::spans::mark(crate::sys::spans::Kind::Write);
     }
 
     fn lower(&self) {

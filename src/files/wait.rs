@@ -17,7 +17,7 @@ use super::instance::Instance;
 use super::table::{self, Entry};
 use crate::engine::stats::STATS;
 use crate::engine::sync::{arc_clone, arc_drop};
-use crate::sys::{syscall, user, Errno};
+use crate::sys::{spans, syscall, user, Errno};
 
 /// The kernel's `EP_MAX_EVENTS`.
 const EP_MAX_EVENTS: c_int = (i32::MAX as usize / std::mem::size_of::<epoll_event>()) as c_int;
@@ -106,7 +106,10 @@ pub unsafe fn epoll_wait(
     maxevents: c_int,
     call: Call,
 ) -> Result<c_int, Errno> {
+    // The library's own time in this call, built with `spans` (`sys/spans.rs`).
+    let span = spans::Span::begin(spans::Kind::Wait);
     if !table::is_served(epfd) {
+        span.discard();
         // SAFETY: not ours: the kernel answers.
         return unsafe { call.forward(epfd, events, maxevents) };
     }
@@ -316,6 +319,8 @@ impl Instance {
         // SAFETY: sleeps in the kernel on the instance's own epoll fd with the program's
         // buffer (range-checked) and signal mask.
         let r = unsafe { syscall!(epoll_sleep(epfd, events, max as c_int, ts_ptr, sigmask)) };
+        // What the wait does from here is between a wake-up and the program (`spans`).
+        spans::mark(spans::Kind::Wait);
         let (kernel_n, signalled) = match r {
             // SAFETY: the kernel just wrote n events at `events`.
             Ok(n) if n > 0 => unsafe { strip_marker(events, n as usize) },

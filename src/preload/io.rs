@@ -9,7 +9,7 @@ use libc::{
 
 use crate::files::{self, filepromo, Dir, Done, Prep};
 use crate::sys::user;
-use crate::sys::{self, real, uaccess};
+use crate::sys::{self, real, spans, uaccess};
 
 /// How a call reads or writes, beyond its direction.
 #[derive(Clone, Copy)]
@@ -108,8 +108,14 @@ fn io_served(
     named: impl FnOnce() -> bool,
     call: impl FnOnce() -> isize,
 ) -> isize {
+    // The library's own time in this call, built with `spans` (`sys/spans.rs`).
+    let span = spans::Span::begin(match dir {
+        Dir::Read => spans::Kind::Read,
+        Dir::Write => spans::Kind::Write,
+    });
     let prep = files::prepare(fd, dir);
     if let Prep::NotServed = prep {
+        span.discard();
         return unserved(fd, generation, call);
     }
     // An eventfd's read or write goes through the library's own eight bytes when the
@@ -122,7 +128,7 @@ fn io_served(
     let (result, err, own_value) = match own {
         Some(own) => (own.result, own.errno.unwrap_or_else(sys::errno), own.value),
         None => {
-            let result = call();
+            let result = span.exclude(call);
             (result, sys::errno(), None)
         }
     };

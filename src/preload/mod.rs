@@ -137,6 +137,10 @@ extern "C" fn print_stats() {
     for (name, value) in STATS.by_reason() {
         out.push_str(&format!("  {name:<26} {value}\n"));
     }
+    // Built with `spans`: the library's own time per served read, write and wait.
+    for (name, value) in crate::sys::spans::report() {
+        out.push_str(&format!("  {name:<26} {value}\n"));
+    }
     out.push_str(&STATS.served_share_line());
     write_stderr(out.as_bytes());
     gate::set_in_library(was);

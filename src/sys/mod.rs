@@ -6,6 +6,7 @@ pub mod alloc;
 pub mod fault;
 pub mod real;
 pub mod skbprobe;
+pub mod spans;
 pub mod uaccess;
 pub mod user;
 
@@ -32,7 +33,9 @@ pub fn set_errno(value: i32) {
 macro_rules! syscall {
     ($name:ident($($arg:expr),* $(,)?)) => {{
         let saved = $crate::sys::errno();
+        let begun = $crate::sys::spans::syscall_begin();
         let r = $crate::sys::real::$name($($arg),*);
+        $crate::sys::spans::syscall_end(begun);
         let result = if r == -1 {
             Err($crate::sys::Errno($crate::sys::errno()))
         } else {

@@ -15,14 +15,15 @@
 //! they take. `make bench` runs the latency benchmark on this build (the `spans`
 //! side) to tell the library's own time per round trip from the kernel's.
 //!
-//! A write that raises a sleeper and a wait that slept are also split at that point
-//! (`mark`): what such a write does after its raise, and such a wait before its sleep
-//! ended, runs while the other thread's CPU wakes up, beside a round trip rather than
-//! on it (`docs/benchmarks.md`, "Wake-ups: where the time goes, and the floor").
+//! A write that raises a sleeper and a wait that went to the kernel's sleep are also
+//! split at that point (`mark`; a wait that slept more than once, at its last sleep):
+//! what such a write does after its raise, and such a wait before its sleep ended,
+//! runs while the other thread's CPU wakes up, beside a round trip rather than on it
+//! (`docs/benchmarks.md`, "Wake-ups: where the time goes, and the floor").
 //!
-//! The counts go to a slot per thread, in a line of its own, so that measuring does
-//! not make the threads share a cache line the library does not share; each slot
-//! is written by its thread only. Printed at exit with `UEPOLL_STATS=1` (`report`),
+//! The counts go to a slot per thread, on cache lines of its own, so that measuring
+//! does not make the threads share a line the library does not share; each slot is
+//! written by its thread only. Printed at exit with `UEPOLL_STATS=1` (`report`),
 //! in nanoseconds, converted with the counter's rate measured between the first span
 //! and the report, less what the measurement itself costs (`overhead`, timed at
 //! report time on a span with one empty system call inside).

@@ -148,15 +148,19 @@ mod imp {
     /// adds its own cycles to the thread's slot.
     pub struct Span {
         kind: Kind,
-        /// 0: not measured (a span already open on this thread).
-        begun: u64,
+        /// False: not measured (a span was already open on this thread), or closed.
+        /// Its start is `BEGUN`, where `mark` finds it too.
+        measured: bool,
     }
 
     impl Span {
         #[inline(always)]
         pub fn begin(kind: Kind) -> Span {
             if OPEN.with(|o| o.get()).is_some() {
-                return Span { kind, begun: 0 };
+                return Span {
+                    kind,
+                    measured: false,
+                };
             }
             OPEN.with(|o| o.set(Some(kind)));
             INNER.with(|i| i.set(0));
@@ -167,7 +171,10 @@ mod imp {
                 FIRST_NS.store(crate::sys::monotonic_ns() as u64, Relaxed);
                 FIRST_TSC.store(begun, Relaxed);
             }
-            Span { kind, begun }
+            Span {
+                kind,
+                measured: true,
+            }
         }
 
         /// Run the hook's real call, its time left out of the span.
@@ -183,8 +190,8 @@ mod imp {
         /// without counting it.
         #[inline(always)]
         pub fn discard(mut self) {
-            if self.begun != 0 {
-                self.begun = 0;
+            if self.measured {
+                self.measured = false;
                 OPEN.with(|o| o.set(None));
             }
         }
@@ -194,16 +201,22 @@ mod imp {
         /// Close the span: its own cycles (`None` when it was not measured).
         #[inline(always)]
         fn finish(&mut self) -> Option<u64> {
-            if self.begun == 0 {
+            if !self.measured {
                 return None;
             }
-            let own = tsc()
-                .wrapping_sub(self.begun)
-                .saturating_sub(INNER.with(|i| i.get()));
-            self.begun = 0;
+            let own = own_so_far();
+            self.measured = false;
             OPEN.with(|o| o.set(None));
             Some(own)
         }
+    }
+
+    /// The open span's own cycles until now: since `BEGUN`, less its system calls.
+    #[inline(always)]
+    fn own_so_far() -> u64 {
+        tsc()
+            .wrapping_sub(BEGUN.with(|b| b.get()))
+            .saturating_sub(INNER.with(|i| i.get()))
     }
 
     /// The point where the open span's work splits, if the span is of `kind`: the
@@ -215,10 +228,7 @@ mod imp {
             .with(|o| o.get())
             .is_some_and(|open| open as usize == kind as usize)
         {
-            let before = tsc()
-                .wrapping_sub(BEGUN.with(|b| b.get()))
-                .saturating_sub(INNER.with(|i| i.get()));
-            MARK.with(|m| m.set(Some(before)));
+            MARK.with(|m| m.set(Some(own_so_far())));
         }
     }
 

@@ -258,6 +258,7 @@ pub(crate) mod wrappers {
     }
 
     common!(AtomicBool, bool);
+    integer!(AtomicU16, u16);
     integer!(AtomicU32, u32);
     integer!(AtomicU64, u64);
     integer!(AtomicUsize, usize);

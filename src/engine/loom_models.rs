@@ -554,6 +554,45 @@ fn sleep_then_drain(ep: &EventPoll, w: &super::mock::MockWaker) -> (bool, Vec<u6
     (true, Vec::new())
 }
 
+/// A write raises its reader's waker ahead of itself (`raise_ahead`: a sleeper on
+/// another CPU), then makes the file ready and runs the callback, which finds the
+/// waker raised and does not raise again. The sleeper may wake before the item is
+/// queued: its transfer finds nothing, settles (lowering the waker and clearing
+/// `raised`, then looking again) and it sleeps once more, and the callback, finding
+/// `raised` down, raises for that sleep; or the settle's look sees the item and raises
+/// again itself. The event is delivered exactly once, and the sleeper is never asleep
+/// with the item queued and the waker down.
+#[test]
+fn raise_ahead_racing_the_sleep_loses_no_wake_up() {
+    check("raise ahead vs sleep", None, || {
+        let (ep, w) = mock_ep(Variant::SinglePass);
+        let a = mock_file(0);
+        let fa = Arc::clone(&a);
+        add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
+        ep.note_sleeper_cpu(1);
+        assert!(ep.prepare_sleep());
+        let writer = {
+            let a = Arc::clone(&a);
+            thread::spawn(move || {
+                a.wait_queue().raise_ahead(KEY_READABLE, 0);
+                a.set(EPOLLIN, KEY_READABLE);
+            })
+        };
+        let (mut still_asleep, mut got) = sleep_then_drain(&ep, &w);
+        if !still_asleep && got.is_empty() {
+            // Woken ahead of the item: wait again, as `files/wait.rs` loops.
+            if ep.prepare_sleep() {
+                (still_asleep, got) = sleep_then_drain(&ep, &w);
+            } else {
+                got = drain(&ep, 8);
+            }
+        }
+        writer.join().unwrap();
+        end_of_sleep_race(&ep, &w, "sleeper", still_asleep, got, 1);
+        ep.free();
+    });
+}
+
 /// The blocking wait's whole engine path against a file becoming ready: a transfer
 /// that may find the ready list empty (and then answers without the instance lock),
 /// `prepare_sleep` (one look at the ready list, after the packed sleeper/observer

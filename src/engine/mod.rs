@@ -25,6 +25,8 @@ mod loom_models;
 #[cfg(test)]
 pub(crate) mod mock;
 #[cfg(all(test, not(loom)))]
+mod raise_ahead_tests;
+#[cfg(all(test, not(loom)))]
 mod tests;
 
 pub use eventpoll::{

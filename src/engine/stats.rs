@@ -31,6 +31,9 @@ pub struct Stats {
     /// The part of `wakeups` decided in a poll callback: raised by the thread whose
     /// I/O woke the file (the others: ctl, transfers, sleeps).
     pub wakeups_by_callbacks: AtomicU64,
+    /// The part of `wakeups` raised ahead of the write that then queued the item, for
+    /// a sleeper on another CPU (`eventpoll::raise_ahead`).
+    pub wakeups_ahead: AtomicU64,
     /// Registrations and files handed over to the kernel.
     pub demotions: AtomicU64,
     /// I/O results accounted late because a signal handler made the call while its
@@ -66,6 +69,7 @@ pub static STATS: Stats = Stats {
     callbacks_skipped_linked: AtomicU64::new(0),
     wakeups: AtomicU64::new(0),
     wakeups_by_callbacks: AtomicU64::new(0),
+    wakeups_ahead: AtomicU64::new(0),
     demotions: AtomicU64::new(0),
     deferred: AtomicU64::new(0),
     in_flight_waits: AtomicU64::new(0),
@@ -100,6 +104,7 @@ impl Stats {
             &self.callbacks_skipped_linked,
             &self.wakeups,
             &self.wakeups_by_callbacks,
+            &self.wakeups_ahead,
             &self.demotions,
             &self.deferred,
             &self.in_flight_waits,
@@ -156,6 +161,11 @@ impl Stats {
 
     pub(crate) fn wakeup(&self) {
         self.add(&self.wakeups, 1);
+    }
+
+    /// One of `wakeups` was raised ahead of a write.
+    pub(crate) fn wakeup_ahead(&self) {
+        self.add(&self.wakeups_ahead, 1);
     }
 
     /// One of `wakeups` was decided in a poll callback.
@@ -224,7 +234,7 @@ impl Stats {
     }
 
     /// The counters as `name value` pairs, in a fixed order.
-    pub fn snapshot(&self) -> [(&'static str, u64); 13] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 14] {
         [
             ("engine_events", self.engine_events.load(Relaxed)),
             ("kernel_events", self.kernel_events.load(Relaxed)),
@@ -243,6 +253,7 @@ impl Stats {
                 "wakeups_by_callbacks",
                 self.wakeups_by_callbacks.load(Relaxed),
             ),
+            ("wakeups_ahead", self.wakeups_ahead.load(Relaxed)),
             ("demotions", self.demotions.load(Relaxed)),
             ("deferred", self.deferred.load(Relaxed)),
             ("in_flight_waits", self.in_flight_waits.load(Relaxed)),

@@ -14,16 +14,18 @@ use std::sync as imp;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{
-    fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    fence, AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 #[cfg(all(not(loom), not(feature = "count-atomics")))]
 pub(crate) use std::sync::atomic::{
-    fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    fence, AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 // With `count-atomics`, the same API through wrappers that count each locked
 // instruction (`counting.rs`).
 #[cfg(all(not(loom), feature = "count-atomics"))]
-pub(crate) use super::counting::wrappers::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+pub(crate) use super::counting::wrappers::{
+    fence, AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
+};
 #[cfg(all(not(loom), feature = "count-atomics"))]
 pub(crate) use std::sync::atomic::Ordering;
 
@@ -35,12 +37,12 @@ pub(crate) mod plain {
     #![cfg_attr(loom, allow(unused_imports))]
     #[cfg(feature = "count-atomics")]
     pub(crate) use super::super::counting::wrappers::{
-        fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
     };
     pub(crate) use std::sync::atomic::Ordering;
     #[cfg(not(feature = "count-atomics"))]
     pub(crate) use std::sync::atomic::{
-        fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
     };
 }
 

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::epitem::Epitem;
-use super::eventpoll::{ep_poll_callback, Raises};
+use super::eventpoll::{ep_poll_callback, raise_ahead, Raises, UNKNOWN_CPU};
 use super::events::{EP_PRIVATE_BITS, KEY_ALL};
 use super::sync::{arc_drop, AtomicU32, AtomicUsize, Mutex, Ordering};
 
@@ -105,13 +105,15 @@ impl WaitQueue {
     }
 
     /// Runs the poll callback of every watcher whose interest matches `key`
-    /// (`KEY_ALL` reaches all).
-    pub fn wake(&self, key: u32) {
+    /// (`KEY_ALL` reaches all). Answers the CPU of the sleeper of an instance that a
+    /// callback queued an item on (`UNKNOWN_CPU`: none): a writer keeps it as its hint
+    /// for `raise_ahead`.
+    pub fn wake(&self, key: u32) -> u16 {
         // SeqCst pairs with the SeqCst store in `add`: either this load sees the new
         // watcher, or the watcher's first poll (after `add`) sees the state change that
         // preceded this wake-up.
         if self.count.load(Ordering::SeqCst) == 0 {
-            return;
+            return UNKNOWN_CPU;
         }
         // The same pairing with `note_interest`, for a mask that gains `key` (MOD, an
         // ADD that revives an item): either this load sees the bit, or the re-poll
@@ -119,7 +121,7 @@ impl WaitQueue {
         // key out (`poll_callback`), so none runs; with tracing on they run, to be
         // recorded as filtered.
         if !self.may_want(key) && !super::trace::on() {
-            return;
+            return UNKNOWN_CPU;
         }
         // Declared before the guard, so dropped after it: the raises are made once
         // the lock is released.
@@ -133,6 +135,22 @@ impl WaitQueue {
             if ep_poll_callback(epi, key, &mut raises) {
                 break;
             }
+        }
+        raises.sleeper_cpu
+    }
+
+    /// A write that will wake this queue with `key` is about to be made by a thread
+    /// on the CPU that `cpu` tells: raise, before it, the wakers that its wake-up would
+    /// raise for sleepers on other CPUs (`eventpoll::raise_ahead` says when and why).
+    /// The caller asks only when the file's last wake-up found a sleeper on another
+    /// CPU (`wake`'s answer). Non-exclusive watchers only: of exclusive ones the
+    /// wake-up picks one.
+    pub fn raise_ahead(&self, key: u32, cpu: u16) {
+        // Declared before the guard, so dropped after it, as in `wake`.
+        let mut raises = Raises::new();
+        let guard = self.entries.lock();
+        for epi in guard.as_slice().iter().filter(|e| !e.is_exclusive()) {
+            raise_ahead(epi, key, cpu, &mut raises);
         }
     }
 

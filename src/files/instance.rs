@@ -340,6 +340,7 @@ impl Instance {
 
     /// Before a kernel sleep: false when engine items are ready (collect instead).
     pub(super) fn prepare_sleep(&self) -> bool {
+        self.ep.note_sleeper_cpu(crate::sys::current_cpu());
         self.ep.prepare_sleep()
     }
 

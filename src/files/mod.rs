@@ -166,6 +166,9 @@ pub fn prepare(fd: i32, dir: Dir) -> Prep {
             } else {
                 None
             };
+            if dir == Dir::Write && file.kind == Kind::PipeWrite {
+                file.raise_ahead_of_write();
+            }
             let ticket = match file.kind {
                 Kind::Socket { .. } => sockwake::begin(file, dir),
                 _ => None,

@@ -20,11 +20,12 @@
 //! the file is demoted: its registrations move to the kernel and it is served no more.
 
 use crate::engine::sync::plain::{
-    AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering,
+    AtomicBool, AtomicI32, AtomicI64, AtomicU16, AtomicU64, AtomicUsize, Ordering,
 };
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::skbqueue::SkbQueue;
+use crate::engine::eventpoll::UNKNOWN_CPU;
 use crate::engine::events::*;
 use crate::engine::{EpFile, ReadLevel, WaitQueue};
 use crate::sys;
@@ -69,6 +70,15 @@ pub struct OpenFile {
     /// so reads must find out whether they un-fill the pipe (sticky: clearing it
     /// would race with registrations).
     writer_watched: AtomicBool,
+    /// Pipe write end: the CPU of a sleeper that its last write's wake-up queued an
+    /// item for (`WaitQueue::wake`'s answer; `UNKNOWN_CPU`: none), so that the next
+    /// write from another CPU looks for sleepers to raise ahead of it
+    /// (`raise_ahead_of_write`). In this line, which the write's hook reads anyway,
+    /// rather than the read end's wait queue, which other writers' wake-ups write: a
+    /// write whose readers stay awake, or sleep on its own CPU, pays one load of a
+    /// line it holds and a look at its CPU. Written only when it changes, so a steady
+    /// workload leaves the line alone.
+    sleeper_cpu_seen: AtomicU16,
     /// Pipe read end: the bytes buffered and whether the write end is alive, apart,
     /// so that the engine's items of the read end point at them and re-poll without a
     /// virtual call (`EpFile::read_level`).
@@ -186,6 +196,7 @@ impl OpenFile {
             peer_open: AtomicBool::new(!matches!(kind, Kind::EventFd { .. })),
             level: matches!(kind, Kind::PipeRead).then(|| Arc::new(ReadLevel::new(true))),
             writer_watched: AtomicBool::new(false),
+            sleeper_cpu_seen: AtomicU16::new(UNKNOWN_CPU),
             counter: EventCount::new(counter),
             reader,
             peer: OnceLock::new(),
@@ -269,13 +280,34 @@ impl OpenFile {
     }
 
     /// A write of `n` bytes to this pipe write end went through.
+    /// Pipe write end: a write is about to be made. When the last one found a
+    /// sleeper on a CPU other than this thread's (`sleeper_cpu_seen`), raise ahead of
+    /// it the wakers of the read end's sleepers on other CPUs
+    /// (`WaitQueue::raise_ahead`), so that they wake while the write runs.
+    pub fn raise_ahead_of_write(&self) {
+        let seen = self.sleeper_cpu_seen.load(Ordering::Relaxed);
+        if seen == UNKNOWN_CPU {
+            return;
+        }
+        let cpu = sys::current_cpu();
+        if cpu == seen {
+            return;
+        }
+        if let Some(reader) = &self.reader {
+            reader.wq.raise_ahead(KEY_READABLE, cpu);
+        }
+    }
+
     pub fn pipe_written(&self, n: usize) {
         if let Some(reader) = &self.reader {
             if let Some(level) = &reader.level {
                 level.bytes.fetch_add(n as i64, Ordering::SeqCst);
             }
             // Every write is an edge for pipe readers (kernel commit 3b844826b6c6).
-            reader.wq.wake(KEY_READABLE);
+            let seen = reader.wq.wake(KEY_READABLE);
+            if self.sleeper_cpu_seen.load(Ordering::Relaxed) != seen {
+                self.sleeper_cpu_seen.store(seen, Ordering::Relaxed);
+            }
         }
     }
 

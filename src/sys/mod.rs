@@ -10,6 +10,15 @@ pub mod spans;
 pub mod uaccess;
 pub mod user;
 
+/// The CPU the calling thread runs on, or `UNKNOWN_CPU` (glibc reads it from the
+/// thread's rseq area, or asks the vDSO). A hint: the thread may move at any time.
+#[inline(always)]
+pub fn current_cpu() -> u16 {
+    // SAFETY: takes no arguments and touches no program memory.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u16::try_from(cpu).unwrap_or(crate::engine::eventpoll::UNKNOWN_CPU)
+}
+
 /// The calling thread's errno.
 pub fn errno() -> i32 {
     // SAFETY: __errno_location always returns this thread's valid errno slot.

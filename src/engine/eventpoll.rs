@@ -708,12 +708,11 @@ pub struct EventPoll {
     ready_hint: AtomicU32,
     /// The waker was raised and not yet lowered.
     raised: AtomicBool,
-    /// The CPU of the last waiter to announce a sleep (`note_sleeper_cpu`;
-    /// `UNKNOWN_CPU` before any): a write raises ahead of itself only for a sleeper
-    /// on another CPU (`raise_ahead`). On the ready lock's line, beside `watchers`,
-    /// which the announcement writes anyway: on a line of its own, the announcements
-    /// of waiters on two CPUs made it cross between them, and the 2-thread churn
-    /// lost 2 to 3% of its rate.
+    /// The CPU of the last waiter to go to sleep (`note_sleeper_cpu`; `UNKNOWN_CPU`
+    /// before any): a write raises ahead of itself only for a sleeper on another CPU
+    /// (`raise_ahead`). On the ready lock's line, beside `watchers`, which the
+    /// announcement has just written: on a line of its own, the waiters of two CPUs
+    /// made it cross between them, and the 2-thread churn lost 2 to 3% of its rate.
     sleeper_cpu: AtomicU16,
     /// Two counts in one word, so that a waiter going to sleep and waking up changes
     /// both with one read-modify-write each (`prepare_sleep`, `finish_sleep`):
@@ -1632,8 +1631,8 @@ impl EventPoll {
         true
     }
 
-    /// A waiter about to announce a sleep (`prepare_sleep`) runs on `cpu`. With several
-    /// waiters the last one to announce is kept: it is only a hint for `raise_ahead`.
+    /// A waiter whose `prepare_sleep` said sleep runs on `cpu`. With several waiters
+    /// the last one is kept: it is only a hint for `raise_ahead`.
     pub fn note_sleeper_cpu(&self, cpu: u16) {
         if self.sleeper_cpu.load(Ordering::Relaxed) != cpu {
             self.sleeper_cpu.store(cpu, Ordering::Relaxed);
@@ -2054,10 +2053,6 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
     // reads no line of the instance the waiters write (level-triggered items stay
     // queued, so that is most of their callbacks).
     let waiting = events & EPOLLEXCLUSIVE != 0 && ep.has_sleepers();
-    // A queueing callback holds the ready lock's line, which has these two too.
-    if queued && ep.has_sleepers() {
-        raises.sleeper_cpu = ep.sleeper_cpu.load(Ordering::Relaxed);
-    }
     let raise = if ep.fixed.kernel_watchers.load(Ordering::SeqCst) > 0 {
         ep.poke();
         true
@@ -2067,6 +2062,14 @@ fn poll_callback(epi: &Arc<Epitem>, key: u32, raises: &mut Raises) -> bool {
     if raise {
         STATS.wakeup_by_callback();
         raises.push(ep);
+    }
+    // The hint for the next write's raise ahead: this one queued an item for a
+    // sleeper whose waker is up (raised here, or ahead of the write). Where waiters
+    // announce themselves but nothing is ever raised (a churn whose waits always find
+    // events), the next write stays clear of the check. The ready lock's line, which
+    // a queueing callback holds, has the three.
+    if queued && (raise || ep.raised.load(Ordering::Relaxed)) && ep.has_sleepers() {
+        raises.sleeper_cpu = ep.sleeper_cpu.load(Ordering::Relaxed);
     }
     if events & EPOLLEXCLUSIVE == 0 {
         return true;

@@ -569,8 +569,8 @@ fn raise_ahead_racing_the_sleep_loses_no_wake_up() {
         let a = mock_file(0);
         let fa = Arc::clone(&a);
         add(&ep, &fa, 1, EPOLLIN | EPOLLET, 1);
-        ep.note_sleeper_cpu(1);
         assert!(ep.prepare_sleep());
+        ep.note_sleeper_cpu(1);
         let writer = {
             let a = Arc::clone(&a);
             thread::spawn(move || {

@@ -24,10 +24,11 @@ fn watched(variant: Variant, events: u32) -> (Arc<EventPoll>, Arc<MockWaker>, Ar
     (ep, w, file)
 }
 
-/// A waiter announces its sleep from `cpu`, as the file layer's `prepare_sleep` does.
+/// A waiter announces its sleep from `cpu` and finds nothing ready, as the file
+/// layer's `prepare_sleep` does, which then records the CPU.
 fn announce(ep: &EventPoll, cpu: u16) {
-    ep.note_sleeper_cpu(cpu);
     assert!(ep.prepare_sleep(), "nothing ready: the waiter sleeps");
+    ep.note_sleeper_cpu(cpu);
 }
 
 /// The sleeper wakes on the waker's signal and transfers, as a waiter with engine

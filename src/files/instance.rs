@@ -339,9 +339,17 @@ impl Instance {
     }
 
     /// Before a kernel sleep: false when engine items are ready (collect instead).
+    /// A waiter that will sleep records its CPU, for the raise ahead of a write
+    /// (`EventPoll::note_sleeper_cpu`): after its announcement, whose read-modify-write
+    /// has just taken the line, and only when it sleeps. Recorded before it, on every
+    /// announcement, it cost the 2-thread churn, whose waiters announce often and
+    /// rarely sleep, about 2% more CPU per event.
     pub(super) fn prepare_sleep(&self) -> bool {
-        self.ep.note_sleeper_cpu(crate::sys::current_cpu());
-        self.ep.prepare_sleep()
+        let sleeps = self.ep.prepare_sleep();
+        if sleeps {
+            self.ep.note_sleeper_cpu(crate::sys::current_cpu());
+        }
+        sleeps
     }
 
     /// After a kernel sleep; `signalled` when the wake-up eventfd fired.

@@ -1018,7 +1018,7 @@ END {
 	fv = floorrow("wake-up latency, unpinned", LST, LLO, LHI, t_latufl, t_latufl, 0)
 	fv = fv ownv(fv, LLO, t_latufl, path_u, t_latk)
 	if (path_u != "") fl = fl sprintf("; the library" AP "s own time between a write and the return of the wait it wakes, measured apart: %s ns per round trip (%s in all)", num(path_u), num(own_u))
-	out("targets", sprintf("| the same, threads where the scheduler puts them | %s%s | %s | %s | the same; across CPUs a CPU woken from idle fetches the library" AP "s code and data again, which the floor leaves out (its raise is measured with both threads on one CPU): the library" AP "s own time on the round trip" AP "s path, measured apart, is given beside it (Wake-ups: the floor) |", rfmt(t_lat), lp, LST fv, fl))
+	out("targets", sprintf("| the same, threads where the scheduler puts them | %s%s | %s | %s | the same; across CPUs a CPU woken from idle fetches the library" AP "s code and data again, which the floor leaves out (its raise is measured with both threads on one CPU): the library" AP "s own time on the round trip" AP "s path, measured apart, is given beside it; a write to a served pipe raises a sleeper on another CPU before its system call, so that CPU wakes while the write runs (Wake-ups: the floor) |", rfmt(t_lat), lp, LST fv, fl))
 	# the eventfd workloads: one writer, 2 waiters on one instance
 	split("efd-1x2 efd-1x2-et efd-1x2-os efd-1x2-nb", EW, " ")
 	EWS["efd-1x2"] = "LT"; EWS["efd-1x2-et"] = "ET"; EWS["efd-1x2-os"] = "ONESHOT"; EWS["efd-1x2-nb"] = "non-blocking"

@@ -1972,13 +1972,14 @@ impl Drop for Raises {
 /// event, so a write that then queues nothing (it failed, or wrote 0 bytes) costs a
 /// wake-up and no more.
 ///
-/// Only where the raise cannot be seen as readiness: not for an item already queued
-/// (a waiter finds it without a raise), an exclusive watcher (the caller skips them:
-/// one of them is chosen by the wake-up), an instance that an outer instance watches
-/// through the kernel or that a `poll` observes (they would see the instance readable
-/// before the item is there), or one with no sleeper; and only for a sleeper on
-/// another CPU: on the writer's own CPU the woken thread would preempt the writer
-/// before its write.
+/// Only where nobody but the sleepers would see the raise: not for an item already
+/// queued (a waiter finds it without a raise), an exclusive watcher (the caller skips
+/// them: one of them is chosen by the wake-up), an instance that an outer instance
+/// watches through the kernel or that a `poll` observes (they would see the instance
+/// readable before the item is there; one that begins to watch after this look can,
+/// `docs/differences.md`), or one with no sleeper; and only for a sleeper on another
+/// CPU: on the writer's own CPU the woken thread would preempt the writer before its
+/// write.
 pub(crate) fn raise_ahead(epi: &Arc<Epitem>, key: u32, cpu: u16, raises: &mut Raises) {
     let ep = &epi.ep;
     if epi.dead.load(Ordering::Relaxed)

@@ -279,7 +279,6 @@ impl OpenFile {
             .map_or(0, |level| level.bytes.load(Ordering::SeqCst))
     }
 
-    /// A write of `n` bytes to this pipe write end went through.
     /// Pipe write end: a write is about to be made. When the last one found a
     /// sleeper on a CPU other than this thread's (`sleeper_cpu_seen`), raise ahead of
     /// it the wakers of the read end's sleepers on other CPUs
@@ -298,6 +297,8 @@ impl OpenFile {
         }
     }
 
+    /// A write of `n` bytes to this pipe write end went through. Keeps the wake-up's
+    /// answer (`WaitQueue::wake`) as the next write's hint (`sleeper_cpu_seen`).
     pub fn pipe_written(&self, n: usize) {
         if let Some(reader) = &self.reader {
             if let Some(level) = &reader.level {

@@ -31,7 +31,8 @@ PROGS   := $(BUILD)/conformance $(BUILD)/stress $(BUILD)/bench-wait $(BUILD)/ben
            $(BUILD)/bench-latency $(BUILD)/bench-eventfd $(BUILD)/bench-idle $(BUILD)/bench-unserved \
            $(BUILD)/bench-mem $(BUILD)/bench-atomics $(BUILD)/difftest $(BUILD)/torture \
            $(BUILD)/conformance-fortify $(BUILD)/difftest-fortify $(BUILD)/rawcall-served \
-           $(BUILD)/spawn-served $(BUILD)/promote-served $(BUILD)/bench-wakeprim
+           $(BUILD)/spawn-served $(BUILD)/promote-served $(BUILD)/bench-wakeprim \
+           $(BUILD)/bench-placement
 CARGO   ?= cargo
 # nginx and memcached install into /usr/sbin, which a user's PATH may lack.
 export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
@@ -66,7 +67,7 @@ $(BUILD)/conformance: c-tests/conformance-hostile.inc.c c-tests/conformance-infl
                      c-tests/conformance-rawcall.inc.c c-tests/conformance-spawn.inc.c \
                      c-tests/conformance-promote.inc.c
 $(BUILD)/bench-wait $(BUILD)/bench-ctl $(BUILD)/bench-idle $(BUILD)/bench-mem \
-$(BUILD)/bench-atomics: c-tests/bench-common.h
+$(BUILD)/bench-atomics $(BUILD)/bench-placement: c-tests/bench-common.h
 $(BUILD)/conformance $(BUILD)/difftest: c-tests/epoll-bits.h
 $(BUILD)/stress $(BUILD)/bench-eventfd $(BUILD)/bench-latency \
 $(BUILD)/bench-wakeprim: c-tests/process-usage.h

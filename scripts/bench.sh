@@ -27,6 +27,14 @@
 # floor the same run measured for it (at, better than or worse than its floor), and
 # the console summary names the rows whose floor does not account for the gap.
 #   env BENCH_TIMEOUT=S    kill a run that takes longer (default 120; 0: never)
+#   env BENCH_PLACEMENT_TRIES=N  attempts of a round of a row judged on its pairs
+#                          whose runs saw the host move its CPUs (default 3; 1: no
+#                          rerun). bench-placement measures, before and after each
+#                          of that round's kernel, uepoll and mirror runs, how far
+#                          apart the host has put the first two CPUs (the round trip
+#                          of a cache line between them); a round whose probes differ
+#                          by more than 2x is run again, and one still mixed after
+#                          the last attempt is kept but left out of the pairs
 #   env UEPOLL_LIB=path    library to preload (default target/release/libuepoll.so)
 #   env UEPOLL_COUNT_LIB=path, UEPOLL_SPANS_LIB=path  the libraries of make count-lib
 #                          and make spans-lib (default target/count/release/ and
@@ -94,7 +102,7 @@ case "$countlib" in /*) ;; *) countlib="$root/$countlib" ;; esac
 # the report is left out.
 spanslib=${UEPOLL_SPANS_LIB:-target/spans/release/libuepoll.so}
 case "$spanslib" in /*) ;; *) spanslib="$root/$spanslib" ;; esac
-for b in bench-wait stress bench-ctl bench-latency bench-eventfd bench-idle bench-unserved bench-mem bench-atomics bench-wakeprim; do
+for b in bench-wait stress bench-ctl bench-latency bench-eventfd bench-idle bench-unserved bench-mem bench-atomics bench-wakeprim bench-placement; do
 	[ -x "$bindir/$b" ] || die_setup "missing binary $bindir/$b (run make)"
 done
 command -v python3 >/dev/null 2>&1 || die_setup "python3 is needed for the SVG charts"
@@ -295,6 +303,9 @@ echo "bench.sh: cpu=\"$cpu\" cores=$cores kernel=$kver date=\"$date_utc\"" >&2
 echo "bench.sh: library $lib, $R run(s) per side$([ "$E" -gt "$R" ] && echo " ($E for the target rows judged on their pairs)")$([ $quick -eq 1 ] && echo ', quick'), ${#ids[@]} workloads" >&2
 
 failures=0
+# Where run_one appends its figures: results.tsv, or a round's own file while the
+# placement of its runs is not known yet (run_paired).
+dest=$results
 run_one() { # ID SIDE RUN
 	local id=$1 side=$2 run=$3
 	local -a cmd pre=() envs
@@ -321,25 +332,87 @@ run_one() { # ID SIDE RUN
 			echo "----- stdout -----"; cat "$o"
 			echo "----- stderr -----"; cat "$e"
 		} >"$log"
-		printf '%s\t%s\t%s\tFAILED\t%s\n' "$id" "$side" "$run" "$why" >>"$results"
+		printf '%s\t%s\t%s\tFAILED\t%s\n' "$id" "$side" "$run" "$why" >>"$dest"
 		echo "bench.sh: FAILED: $id on $side (run $run, $why); output in $log" >&2
 		failures=$((failures + 1))
 		return
 	fi
 	awk -v id="$id" -v side="$side" -v run="$run" '
 		/^[A-Za-z_][A-Za-z0-9_]*: [^ ]+$/ { k = $1; sub(/:$/, "", k)
-			printf "%s\t%s\t%s\t%s\t%s\n", id, side, run, k, $2 }' "$o" >>"$results"
+			printf "%s\t%s\t%s\t%s\t%s\n", id, side, run, k, $2 }' "$o" >>"$dest"
 	# The counter block UEPOLL_STATS prints at exit ("  wakeups   735904"), as
 	# stats_NAME: untimed runs that count what the library did (its raises), and on the
 	# spans side its own time per hook (span_*).
 	if [ "$side" = stats ] || [ "$side" = spans ]; then
 		awk -v id="$id" -v side="$side" -v run="$run" '
-			/^  [a-z_]+ +[0-9]+$/ { printf "%s\t%s\t%s\tstats_%s\t%s\n", id, side, run, $1, $2 }' "$e" >>"$results"
+			/^  [a-z_]+ +[0-9]+$/ { printf "%s\t%s\t%s\tstats_%s\t%s\n", id, side, run, $1, $2 }' "$e" >>"$dest"
 	fi
 	if grep -q 'unknown UEPOLL_ENGINE' "$e"; then
-		printf '%s\t%s\t%s\tENGINE_FALLBACK\t1\n' "$id" "$side" "$run" >>"$results"
+		printf '%s\t%s\t%s\tENGINE_FALLBACK\t1\n' "$id" "$side" "$run" >>"$dest"
 	fi
 	printf '  %-14s %-9s %3ds\n' "$id" "$side" $((SECONDS - t0)) >&2
+}
+
+# The host's placement of the first two CPUs (bench-placement): the round trip of a
+# cache line between them, in ns, or "" where it cannot be measured (one CPU). On a shared VM the host moves its vCPUs, and in the far placement every
+# workload whose threads share lines slows down, the kernel's and uepoll's alike
+# ("The two states of this machine" in docs/benchmarks.md): a pair whose two runs
+# saw different placements compares the host, not the two sides.
+placement_bin="$bindir/bench-placement"
+tries=${BENCH_PLACEMENT_TRIES:-3}
+[[ "$tries" =~ ^[1-9][0-9]*$ ]] || die_setup "BENCH_PLACEMENT_TRIES must be a positive whole number"
+probe() {
+	env -u LD_PRELOAD "$placement_bin" 2>/dev/null | awk '/^XCPU_NS: [0-9.]+$/ { print $2 }'
+}
+declare -A paired
+for id in "${extra_ids[@]}"; do paired[$id]=1; done
+placement_reruns=0
+# One round of a row judged on its pairs: its kernel, uepoll and mirror runs, with a
+# probe before the first and after each. When the probes differ by more than 2x (the
+# two placements of the EPYC VM are 55-90 and 330-390 ns apart), the round is run
+# again, up to $tries attempts; the figures of an attempt left behind are dropped,
+# the probes of every attempt kept (placement_* rows). A round still mixed after the
+# last attempt is kept with placement_mixed 1, which the report leaves out of the
+# pairs. The round's other sides (stats, spans, multipass, seed) run once, after.
+run_paired() { # ID RUN SIDES...
+	local id=$1 r=$2 side attempt p lo hi mixed=0 fails
+	shift 2
+	local -a checked=() others=() probes=()
+	for side in "$@"; do
+		case $side in kernel | uepoll | mirror) checked+=("$side") ;; *) others+=("$side") ;; esac
+	done
+	for ((attempt = 1; attempt <= tries; attempt++)); do
+		: >"$tmp/round.tsv"
+		dest="$tmp/round.tsv"
+		fails=$failures
+		probes=("$(probe)")
+		for side in "${checked[@]}"; do
+			run_one "$id" "$side" "$r"
+			probes+=("$(probe)")
+		done
+		dest=$results
+		mixed=0
+		lo=""; hi=""
+		for p in "${probes[@]}"; do
+			[ -n "$p" ] || { lo=""; break; }
+			if [ -z "$lo" ]; then lo=$p; hi=$p; fi
+			lo=$(awk -v a="$lo" -v b="$p" 'BEGIN { print (b + 0 < a + 0) ? b : a }')
+			hi=$(awk -v a="$hi" -v b="$p" 'BEGIN { print (b + 0 > a + 0) ? b : a }')
+		done
+		[ -n "$lo" ] && awk -v lo="$lo" -v hi="$hi" 'BEGIN { exit !(hi > 2 * lo) }' && mixed=1
+		printf '%s\tround\t%s\tplacement_probes_%s\t%s\n' "$id" "$r" "$attempt" "${probes[*]}" | tr ' ' , >>"$results"
+		# A failed run is not the host's doing: keep the attempt as it is.
+		[ $mixed -eq 1 ] && [ "$failures" -eq "$fails" ] && [ $attempt -lt "$tries" ] || break
+		placement_reruns=$((placement_reruns + 1))
+		printf '  %-14s round %d: the host moved its CPUs during it (%s ns), again\n' "$id" "$r" "${probes[*]}" >&2
+	done
+	cat "$tmp/round.tsv" >>"$results"
+	printf '%s\tround\t%s\tplacement_attempts\t%s\n' "$id" "$r" "$attempt" >>"$results"
+	[ -n "$lo" ] && printf '%s\tround\t%s\tplacement_lo_ns\t%s\n%s\tround\t%s\tplacement_hi_ns\t%s\n' "$id" "$r" "$lo" "$id" "$r" "$hi" >>"$results"
+	[ $mixed -eq 1 ] && printf '%s\tround\t%s\tplacement_mixed\t1\n' "$id" "$r" >>"$results"
+	for side in "${others[@]}"; do
+		run_one "$id" "$side" "$r"
+	done
 }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
@@ -347,6 +420,11 @@ start=$SECONDS
 for ((r = 1; r <= R; r++)); do
 	echo "bench.sh: round $r/$R ($((SECONDS - start))s so far)" >&2
 	for id in "${ids[@]}"; do
+		if [ -n "${paired[$id]:-}" ]; then
+			# shellcheck disable=SC2086 # the sides are words
+			run_paired "$id" "$r" ${sides_of[$id]}
+			continue
+		fi
 		for side in ${sides_of[$id]}; do
 			run_one "$id" "$side" "$r"
 		done
@@ -358,9 +436,11 @@ done
 for ((r = R + 1; r <= E; r++)); do
 	echo "bench.sh: target round $r/$E ($((SECONDS - start))s so far)" >&2
 	for id in "${extra_ids[@]}"; do
+		sides=()
 		for side in ${sides_of[$id]}; do
-			case $side in kernel | uepoll | mirror) run_one "$id" "$side" "$r" ;; esac
+			case $side in kernel | uepoll | mirror) sides+=("$side") ;; esac
 		done
+		run_paired "$id" "$r" "${sides[@]}"
 	done
 done
 elapsed=$((SECONDS - start))
@@ -408,6 +488,8 @@ function med(c, s, k,    a, n) {
 function runratios(c, sn, kn, sd, kd, a,    r, x, y, n) {
 	n = 0
 	for (r = 1; r <= R; r++) {
+		# a round whose runs saw the host move its CPUs pairs nothing across sides
+		if (sn != sd && ((c SUBSEP r) in MIX)) continue
 		x = c SUBSEP sn SUBSEP kn SUBSEP r; y = c SUBSEP sd SUBSEP kd SUBSEP r
 		if ((x in RV) && (y in RV) && RV[y] + 0 != 0) a[++n] = RV[x] / RV[y]
 	}
@@ -621,9 +703,39 @@ function st2(a, b, thr) {
 	return "**met**"
 }
 function out(name, line) { print line > (gen "/" name ".md") }
+# The paragraph of the machine block on the placement of the two CPUs: the probes
+# of every attempt, near (at most twice the nearest) and far; the rounds run again and
+# those left out of the pairs; the kept pairs that ran far, by row. Sets PLACE for the
+# console summary.
+function placement(    i, lo, nn, nf, an, af, c, r, far, list, nfar) {
+	PLACE = ""
+	if (NPROBE == 0) return
+	isort(PROBE, NPROBE); lo = PROBE[1]; nn = 0; nf = 0
+	for (i = 1; i <= NPROBE; i++) if (PROBE[i] <= 2 * lo) an[++nn] = PROBE[i]; else af[++nf] = PROBE[i]
+	list = ""; nfar = 0
+	for (i = 1; i <= NXID; i++) {
+		c = XID[i]; far = 0
+		for (r = 1; r <= R; r++) if (((c SUBSEP r) in PLO) && !((c SUBSEP r) in MIX) && PLO[c SUBSEP r] > 2 * lo) far++
+		if (far) { list = list (list == "" ? "" : ", ") c " " far; nfar += far }
+	}
+	out("machine", "")
+	out("machine", sprintf("The host" AP "s placement of the first two CPUs (`bench-placement`: the round trip of a cache line between them, before the first and after each kernel, uepoll and mirror run of the rows judged on their pairs): %d probes, %d near (median %.0f ns) and %d far (%s; more than twice the nearest). %d of the %d rounds of those rows %s run again because their probes differed by more than 2x, the host having moved the CPUs between or during their runs (\"The two states of this machine\"); %d stayed mixed after the last attempt and are left out of the pairs. Pairs kept in the far placement: %s.", NPROBE, nn, middle(an, nn), nf, nf ? sprintf("median %.0f ns", middle(af, nf)) : "none", RERUN, NROUND, RERUN == 1 ? "was" : "were", NMIX, nfar ? list : "none"))
+	PLACE = sprintf("%d of %d paired rounds run again, %d left out of the pairs; probes %d near, %d far", RERUN, NROUND, NMIX, nn, nf)
+}
 
 {
 	c = $1; s = $2; k = $4; v = $5
+	# The placement check of the rounds of the rows judged on their pairs (run_paired)
+	if (s == "round") {
+		if (k == "placement_attempts") { NROUND++; RERUN += v - 1; if (!(c in XSEEN)) { XSEEN[c] = 1; XID[++NXID] = c } }
+		else if (k == "placement_mixed") { MIX[c SUBSEP $3] = 1; NMIX++ }
+		else if (k == "placement_lo_ns") PLO[c SUBSEP $3] = v
+		else if (k ~ /^placement_probes_/) {
+			pn = split(v, pa, ",")
+			for (pi = 1; pi <= pn; pi++) if (pa[pi] != "") PROBE[++NPROBE] = pa[pi] + 0
+		}
+		next
+	}
 	if (k == "FAILED") { if (!((c SUBSEP s) in F)) nfail++; F[c SUBSEP s] = v; FL = FL (FL == "" ? "" : ", ") c " on " s " (run " $3 ", " v ")"; next }
 	if (v ~ /^-?[0-9]+(\.[0-9]+)?$/) {
 		key = c SUBSEP s SUBSEP k
@@ -643,6 +755,7 @@ END {
 	out("machine", "")
 	out("machine", sprintf("`scripts/bench.sh`: %s; kernel and uepoll alternate run by run. The runs took %d s (%.1f min). Load average (1, 5, 15 min) before: %s; after: %s (the benchmark itself counts too). RLIMIT_NOFILE hard limit: %s.", mode_desc, elapsed, elapsed / 60, load_start, load_end, nofile_hard))
 	if (only != "") { out("machine", ""); out("machine", "Only these groups were run: " only ".") }
+	placement()
 	if (FL != "") { out("machine", ""); out("machine", "**Failed runs** (their cells say FAILED; the output is in the fail-*.log files next to results.tsv): " FL ".") }
 
 	# ---- sweep
@@ -1084,6 +1197,7 @@ END {
 	print "  wake-up latency (<= 1): pinned " rfmt(t_latp) " (floor " rfmt(t_latfl) "), unpinned " rfmt(t_lat) " (by the intervals of their pairs: " t_latpst ", " t_latst ")" > SUMF
 	print "  eventfd 1 writer 2 waiters (>= 1.0x): LT " times(ER["efd-1x2"]) ", ET " times(ER["efd-1x2-et"]) ", ONESHOT " times(ER["efd-1x2-os"]) ", non-blocking " times(ER["efd-1x2-nb"]) " (medians of the pairs: " times(EP["efd-1x2"]) ", " times(EP["efd-1x2-et"]) ", " times(EP["efd-1x2-os"]) ", " times(EP["efd-1x2-nb"]) "; by their intervals: " EST["efd-1x2"] ", " EST["efd-1x2-et"] ", " EST["efd-1x2-os"] ", " EST["efd-1x2-nb"] "; non-blocking floor " times(EMF) ", the kernel with the mirrored counter)" > SUMF
 	print "  against the floors: " (FLOORBAD == "" ? "every target not met is at or better than its floor" : "worse than their floor, or without one: " FLOORBAD) > SUMF
+	if (PLACE != "") print "  the host" AP "s CPUs: " PLACE > SUMF
 	print "issue 4: unserved overhead, the hooks in one process " (t_hook == "" ? "—" : sprintf("%+.1f%% (%s; by the intervals of the runs: %s)", t_hook, t_hookw, t_hookst)) ", two processes " (t_uns == "" ? "—" : sprintf("%+.1f%% (%s)", t_uns, t_unsw)) ", memory " rfmt(t_mem) > SUMF
 }' "$results" || { echo "bench.sh: report generation failed" >&2; exit 2; }
 

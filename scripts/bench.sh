@@ -28,7 +28,7 @@
 # the console summary names the rows whose floor does not account for the gap.
 #   env BENCH_TIMEOUT=S    kill a run that takes longer (default 120; 0: never)
 #   env BENCH_PLACEMENT_TRIES=N  attempts of a round of a row judged on its pairs
-#                          whose runs saw the host move its CPUs (default 3; 1: no
+#                          whose runs saw the host move its CPUs (default 5; 1: no
 #                          rerun). bench-placement measures, before and after each
 #                          of that round's kernel, uepoll and mirror runs, how far
 #                          apart the host has put the first two CPUs (the round trip
@@ -359,7 +359,7 @@ run_one() { # ID SIDE RUN
 # ("The two states of this machine" in docs/benchmarks.md): a pair whose two runs
 # saw different placements compares the host, not the two sides.
 placement_bin="$bindir/bench-placement"
-tries=${BENCH_PLACEMENT_TRIES:-3}
+tries=${BENCH_PLACEMENT_TRIES:-5}
 [[ "$tries" =~ ^[1-9][0-9]*$ ]] || die_setup "BENCH_PLACEMENT_TRIES must be a positive whole number"
 probe() {
 	env -u LD_PRELOAD "$placement_bin" 2>/dev/null | awk '/^XCPU_NS: [0-9.]+$/ { print $2 }'

@@ -18,9 +18,10 @@
 #   make test-torture   threads, signals, fork/exec/spawn torture: kernel, then uepoll
 #   make soak           token-conservation soak under uepoll (SOAK_MINUTES, default 10)
 #   make loom     the loom models of the engine's protocol
-#   make bench    the full A/B benchmark (scripts/bench.sh, about 12 minutes): every
+#   make bench    the full A/B benchmark (scripts/bench.sh, 12 to 15 minutes): every
 #                 workload, five interleaved runs per side (nine for the churn, wake-up
-#                 latency and eventfd target rows and issue 4's hooks A/B); rewrites
+#                 latency and eventfd target rows and issue 4's hooks A/B, each round of
+#                 those run again if the host moved its CPUs during it); rewrites
 #                 docs/benchmarks.md and its two SVG charts
 
 CC      ?= gcc

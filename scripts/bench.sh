@@ -719,8 +719,8 @@ function placement(    i, lo, nn, nf, an, af, c, r, far, list, nfar) {
 		if (far) { list = list (list == "" ? "" : ", ") c " " far; nfar += far }
 	}
 	out("machine", "")
-	out("machine", sprintf("The host" AP "s placement of the first two CPUs (`bench-placement`: the round trip of a cache line between them, before the first and after each kernel, uepoll and mirror run of the rows judged on their pairs): %d probes, %d near (median %.0f ns) and %d far (%s; more than twice the nearest). %d of the %d rounds of those rows %s run again because their probes differed by more than 2x, the host having moved the CPUs between or during their runs (\"The two states of this machine\"); %d stayed mixed after the last attempt and are left out of the pairs. Pairs kept in the far placement: %s.", NPROBE, nn, middle(an, nn), nf, nf ? sprintf("median %.0f ns", middle(af, nf)) : "none", RERUN, NROUND, RERUN == 1 ? "was" : "were", NMIX, nfar ? list : "none"))
-	PLACE = sprintf("%d of %d paired rounds run again, %d left out of the pairs; probes %d near, %d far", RERUN, NROUND, NMIX, nn, nf)
+	out("machine", sprintf("The host" AP "s placement of the first two CPUs (`bench-placement`: the round trip of a cache line between them, before the first and after each kernel, uepoll and mirror run of the rows judged on their pairs): %d probes, %s. %d of the %d rounds of those rows %s run again because their probes differed by more than 2x, the host having moved the CPUs between or during their runs (\"The two states of this machine\"); %d stayed mixed after the last attempt and are left out of the pairs. Pairs kept in the far placement: %s.", NPROBE, nf ? sprintf("%d near (median %.0f ns) and %d far (median %.0f ns; more than twice the nearest)", nn, middle(an, nn), nf, middle(af, nf)) : sprintf("all in one placement (median %.0f ns)", middle(an, nn)), RERUN, NROUND, RERUN == 1 ? "was" : "were", NMIX, nfar ? list : "none"))
+	PLACE = sprintf("%d of %d paired rounds run again, %d left out of the pairs; probes %s", RERUN, NROUND, NMIX, nf ? sprintf("%d near, %d far", nn, nf) : "all in one placement")
 }
 
 {

@@ -135,7 +135,16 @@ for r in rows:
 assert j["runs"] == 2 and j["command"][0].endswith("stress"), j["command"]
 assert {r["metric"] for r in j["results"]} == {"events", "wall", "user", "sys", "cpu"}
 assert all(r["signal_sent"].startswith("SIGINT") and r["ok"] for r in j["run_list"]), j["run_list"]
-assert all(c["served_share"] > 0.5 and not c["served_share_low"] for c in j["counters"]), j["counters"]'
+assert all(c["served_share"] > 0.5 and not c["served_share_low"] for c in j["counters"]), j["counters"]
+p = j["placement"]
+assert p["tries"] == 3 and p["rounds_run_again"] >= 0 and 0 <= p["rounds_still_moved"] <= 2, p
+# two rounds of four runs: at least 2 x 5 probes when the host has two CPUs to probe
+assert (not p["probed"]) or (p["probes"] >= 10 and p["near"] + p["far"] == p["probes"] and p["near_median_ns"] > 0), p
+assert all(len(r["placement_ns"]) == 2 and isinstance(r["placement_moved"], bool) for r in j["run_list"]), j["run_list"]'
+if [ "$(nproc)" -ge 2 ]; then
+	grep -Eq '^  host CPUs: [1-9][0-9]* probes of a cache line.s round trip between the first two, [0-9]+ near \([0-9]+ ns\)' "$tmp/out" ||
+		bad "ab (a): no host CPUs line in the header: $(grep -m1 'host CPUs' "$tmp/out")"
+fi
 [ "$(grep -c '^| events' "$tmp/a.md")" = 4 ] || bad "ab (a) --markdown: expected 4 events rows"
 [ "$(grep -c '^events,' "$tmp/a.csv")" = 4 ] || bad "ab (a) --csv: expected 4 events rows"
 [ "$(grep -c '^served_share,higher,[a-z]*,[01]\.[0-9]*,' "$tmp/a.csv")" = 3 ] ||
@@ -189,6 +198,12 @@ run_cmd "ab -q" "$U" ab -n 1 -q -- "$B/bench-wait" -q -r 1 -m 10
 expect "ab -q" 0 'engine_events'
 grep -q . "$tmp/err" && bad "ab -q: stderr is not empty: $(head -2 "$tmp/err")"
 grep -q NS_PER_CALL "$tmp/out" && bad "ab -q: the program's output reached the terminal"
+run_cmd "ab --no-placement" "$U" ab -n 1 -q --no-placement --json "$tmp/np.json" -- "$B/bench-wait" -q -r 1 -m 10
+expect "ab --no-placement" 0 'engine_events'
+grep -q 'host CPUs' "$tmp/out" && bad "ab --no-placement: the header still has a host CPUs line"
+json_check "ab --no-placement --json" "$tmp/np.json" '
+assert j["placement"]["probed"] is False and j["placement"]["probes"] == 0, j["placement"]
+assert all(r["placement_ns"] == [None, None] for r in j["run_list"]), j["run_list"]'
 run_cmd "ab failing run" "$U" ab -n 2 -q -- sh -c 'echo last words; exit 3'
 expect "ab names failed runs and exits 1" 1 'wall' 'counted run 2 \(singlepass\) failed: exit status 3'
 grep -q '| last words' "$tmp/err" || bad "ab failing run: the end of its log is not shown"
@@ -310,7 +325,8 @@ expect "UEPOLL_LIB names the library" 0 "^$lib\$"
 for args in "" "run" "run --" "frob" "run --engine=fast x" "run --engine" "run -z x" \
 	"ab -n 0 x" "ab -n x" "ab" "ab --metric nonsense x" "ab --metric x=[0-9] x" \
 	"ab --engines kernel,fast x" "ab --engines seed,seed x" "ab --ready-port 1 x" "ab --duration 0 x" \
-	"ab --signal BOGUS x" "ab --metric client:a=(1) true" "trace x" "trace -o f" "trace --dump f x" "trace --dump"; do
+	"ab --signal BOGUS x" "ab --metric client:a=(1) true" "ab --placement-tries 0 x" \
+	"ab --placement-tries 2 --no-placement x" "trace x" "trace -o f" "trace --dump f x" "trace --dump"; do
 	# shellcheck disable=SC2086
 	run_cmd "usage '$args'" "$U" $args
 	expect "usage error 'uepoll $args' is 2" 2 '' "^uepoll: "

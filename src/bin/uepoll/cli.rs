@@ -223,6 +223,15 @@ pub struct AbArgs {
     /// A figure taken from the output: [client:]NAME=REGEX[:AGG][:higher|lower]
     #[arg(long, value_name = "SPEC", value_parser = MetricSpec::parse)]
     pub metric: Vec<MetricSpec>,
+    /// Attempts of a counted round whose probes (a cache line's round trip between
+    /// the first two CPUs, before the round and after each run) saw the host move
+    /// its CPUs; a round still moved at the last counts, and the report says so
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub placement_tries: u32,
+    /// No placement probes: every round counts as it ran
+    #[arg(long, conflicts_with = "placement_tries")]
+    pub no_placement: bool,
     /// Write the results as JSON
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

@@ -6,6 +6,7 @@ pub mod chart;
 pub mod counters;
 pub mod launch;
 pub mod metric;
+pub mod placement;
 pub mod report;
 pub mod stats;
 
@@ -35,6 +36,12 @@ struct Record {
     values: Vec<Option<f64>>,
     blocks: Vec<Vec<(String, u64)>>,
     log: PathBuf,
+    /// The placement probes before and after this run (ns per round trip; None when
+    /// not probed).
+    placement: (Option<f64>, Option<f64>),
+    /// Its round still saw the host move its CPUs at the last attempt: counted, and
+    /// named in the report.
+    moved: bool,
 }
 
 /// The built-in metrics: name and description.
@@ -184,6 +191,9 @@ pub fn run(a: &AbArgs, sides: &[Side], lib: &Path, path: &Path) -> i32 {
     };
     let existing = std::env::var_os("LD_PRELOAD");
     let mut records: Vec<Record> = Vec::new();
+    let probing = !a.no_placement && placement::cpus().is_some();
+    let probe = || if probing { placement::probe() } else { None };
+    let mut host = placement::Summary::default();
     for round in 0..rounds {
         let warmup = round < a.warmup;
         let label = if warmup {
@@ -191,173 +201,212 @@ pub fn run(a: &AbArgs, sides: &[Side], lib: &Path, path: &Path) -> i32 {
         } else {
             (round - a.warmup + 1).to_string()
         };
-        for (si, side) in sides.iter().enumerate() {
-            let log = logs.dir.join(format!("{label}-{}.log", side.name()));
-            let (env, env_remove) = match side.engine() {
-                None => match prog::preload_without(lib, existing.as_deref()) {
-                    Some(v) => (vec![("LD_PRELOAD", v)], vec![]),
-                    None => (vec![], vec!["LD_PRELOAD"]),
-                },
-                Some(e) => (
-                    preload_env(
-                        lib,
-                        &Preload {
-                            stats: true,
-                            engine: Some(e),
-                        },
+        let mut attempt = 1;
+        loop {
+            let mut this_round: Vec<Record> = Vec::new();
+            let mut probes = vec![probe()];
+            for (si, side) in sides.iter().enumerate() {
+                let log = logs.dir.join(format!("{label}-{}.log", side.name()));
+                let (env, env_remove) = match side.engine() {
+                    None => match prog::preload_without(lib, existing.as_deref()) {
+                        Some(v) => (vec![("LD_PRELOAD", v)], vec![]),
+                        None => (vec![], vec!["LD_PRELOAD"]),
+                    },
+                    Some(e) => (
+                        preload_env(
+                            lib,
+                            &Preload {
+                                stats: true,
+                                engine: Some(e),
+                            },
+                        ),
+                        vec![],
                     ),
-                    vec![],
-                ),
-            };
-            let client = a.client.as_deref().map(|cmd| Client {
-                cmd,
-                ready,
-                log: logs.dir.join(format!("{label}-{}.client.log", side.name())),
-                env: vec![
-                    ("UEPOLL_AB_ENGINE", OsString::from(side.name())),
-                    ("UEPOLL_AB_RUN", OsString::from(&label)),
-                    ("UEPOLL_AB_LOG", log.clone().into_os_string()),
-                ],
-            });
-            let plan = Plan {
-                path,
-                prog: &a.prog,
-                env,
-                env_remove,
-                log: log.clone(),
-                duration: a.duration,
-                signal: a.signal,
-                grace: a.grace,
-                client,
-            };
-            progress.bar.set_message(format!(
-                "run {} of {}: {}{} ({label} of {})",
-                records.len() + 1,
-                u64::from(rounds) * sides.len() as u64,
-                side.name(),
-                if warmup { ", warm-up" } else { "" },
-                if warmup { a.warmup } else { a.runs }
-            ));
-            let what = format!(
-                "{} run {label} ({})",
-                if warmup { "warm-up" } else { "counted" },
-                side.name()
-            );
-            let mut note = |msg: String| progress.warn(&format!("{what}: {msg}"));
-            let outcome = match launch::run(&plan, &mut note) {
-                Ok(o) => o,
-                Err(e) => {
-                    progress.bar.finish_and_clear();
-                    error(format!("cannot run {}: {e}", path.display()));
-                    return EXIT_NOEXEC;
-                }
-            };
-            let mut values = vec![
-                Some(outcome.wall),
-                Some(outcome.user),
-                Some(outcome.sys),
-                Some(outcome.user + outcome.sys),
-            ];
-            let mut blocks = Vec::new();
-            let mut scanned = vec![None; a.metric.len()];
-            let mut sources = vec![(Source::Prog, log.clone())];
-            if let Some(c) = &plan.client {
-                sources.push((Source::Client, c.log.clone()));
-            }
-            for (source, file) in &sources {
-                match metric::scan(file, &a.metric, *source) {
-                    Ok(s) => {
-                        for (i, v) in s.values.iter().enumerate() {
-                            if v.is_some() {
-                                scanned[i] = *v;
-                            }
-                        }
-                        for (i, bad) in s.bad.iter().enumerate() {
-                            if *bad > 0 && a.metric[i].source == *source {
-                                progress.note(&format!(
-                                    "{what}: metric '{}': {bad} match(es) were not a number",
-                                    a.metric[i].name
-                                ));
-                            }
-                        }
-                        if *source == Source::Prog {
-                            blocks = s.blocks;
-                        }
-                    }
-                    Err(e) if *source == Source::Client && !file.exists() => {
-                        let _ = e; // the client never started: named among the problems
-                    }
-                    Err(e) => {
-                        progress.warn(&format!("{what}: cannot read {}: {e}", file.display()))
-                    }
-                }
-            }
-            values.extend(scanned);
-            let ok = outcome.ok(a.signal);
-            if !ok {
-                let mut why = vec![format!("PROG: {}", outcome.end)];
-                if let Some(s) = outcome.sent {
-                    why[0].push_str(&format!(" after uepoll sent {}", signal_name(s)));
-                }
-                if let Some(ce) = outcome.client_end {
-                    why.push(format!("client: {ce}"));
-                }
-                why.extend(outcome.problems.iter().cloned());
-                progress.warn(&format!(
-                    "{what} failed: {}; the end of {}:\n{}",
-                    why.join("; "),
-                    log.display(),
-                    tail(&log, 8).trim_end()
+                };
+                let client = a.client.as_deref().map(|cmd| Client {
+                    cmd,
+                    ready,
+                    log: logs.dir.join(format!("{label}-{}.client.log", side.name())),
+                    env: vec![
+                        ("UEPOLL_AB_ENGINE", OsString::from(side.name())),
+                        ("UEPOLL_AB_RUN", OsString::from(&label)),
+                        ("UEPOLL_AB_LOG", log.clone().into_os_string()),
+                    ],
+                });
+                let plan = Plan {
+                    path,
+                    prog: &a.prog,
+                    env,
+                    env_remove,
+                    log: log.clone(),
+                    duration: a.duration,
+                    signal: a.signal,
+                    grace: a.grace,
+                    client,
+                };
+                progress.bar.set_message(format!(
+                    "run {} of {}: {}{} ({label} of {})",
+                    records.len() + this_round.len() + 1,
+                    progress.bar.length().unwrap_or(0),
+                    side.name(),
+                    if warmup { ", warm-up" } else { "" },
+                    if warmup { a.warmup } else { a.runs }
                 ));
+                let what = format!(
+                    "{} run {label} ({})",
+                    if warmup { "warm-up" } else { "counted" },
+                    side.name()
+                );
+                let mut note = |msg: String| progress.warn(&format!("{what}: {msg}"));
+                let outcome = match launch::run(&plan, &mut note) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        progress.bar.finish_and_clear();
+                        error(format!("cannot run {}: {e}", path.display()));
+                        return EXIT_NOEXEC;
+                    }
+                };
+                let before = *probes.last().unwrap_or(&None);
+                probes.push(probe());
+                let after = *probes.last().unwrap_or(&None);
+                let mut values = vec![
+                    Some(outcome.wall),
+                    Some(outcome.user),
+                    Some(outcome.sys),
+                    Some(outcome.user + outcome.sys),
+                ];
+                let mut blocks = Vec::new();
+                let mut scanned = vec![None; a.metric.len()];
+                let mut sources = vec![(Source::Prog, log.clone())];
                 if let Some(c) = &plan.client {
-                    if c.log.exists() {
-                        progress.warn(&format!(
-                            "the end of {}:\n{}",
-                            c.log.display(),
-                            tail(&c.log, 8).trim_end()
-                        ));
+                    sources.push((Source::Client, c.log.clone()));
+                }
+                for (source, file) in &sources {
+                    match metric::scan(file, &a.metric, *source) {
+                        Ok(s) => {
+                            for (i, v) in s.values.iter().enumerate() {
+                                if v.is_some() {
+                                    scanned[i] = *v;
+                                }
+                            }
+                            for (i, bad) in s.bad.iter().enumerate() {
+                                if *bad > 0 && a.metric[i].source == *source {
+                                    progress.note(&format!(
+                                        "{what}: metric '{}': {bad} match(es) were not a number",
+                                        a.metric[i].name
+                                    ));
+                                }
+                            }
+                            if *source == Source::Prog {
+                                blocks = s.blocks;
+                            }
+                        }
+                        Err(e) if *source == Source::Client && !file.exists() => {
+                            let _ = e; // the client never started: named among the problems
+                        }
+                        Err(e) => {
+                            progress.warn(&format!("{what}: cannot read {}: {e}", file.display()))
+                        }
+                    }
+                }
+                values.extend(scanned);
+                let ok = outcome.ok(a.signal);
+                if !ok {
+                    let mut why = vec![format!("PROG: {}", outcome.end)];
+                    if let Some(s) = outcome.sent {
+                        why[0].push_str(&format!(" after uepoll sent {}", signal_name(s)));
+                    }
+                    if let Some(ce) = outcome.client_end {
+                        why.push(format!("client: {ce}"));
+                    }
+                    why.extend(outcome.problems.iter().cloned());
+                    progress.warn(&format!(
+                        "{what} failed: {}; the end of {}:\n{}",
+                        why.join("; "),
+                        log.display(),
+                        tail(&log, 8).trim_end()
+                    ));
+                    if let Some(c) = &plan.client {
+                        if c.log.exists() {
+                            progress.warn(&format!(
+                                "the end of {}:\n{}",
+                                c.log.display(),
+                                tail(&c.log, 8).trim_end()
+                            ));
+                        }
+                    }
+                }
+                if a.verbose {
+                    let shown: Vec<String> = a
+                        .metric
+                        .iter()
+                        .zip(&values[4..])
+                        .map(|(m, v)| format!("{} {}", m.name, report::fmt_num(*v, "")))
+                        .collect();
+                    let line = format!(
+                        "{what}: wall {}  user {}  sys {}  {}  {}{}",
+                        report::fmt_secs(outcome.wall),
+                        report::fmt_secs(outcome.user),
+                        report::fmt_secs(outcome.sys),
+                        shown.join("  "),
+                        outcome.end,
+                        if ok { "" } else { "  FAILED" }
+                    );
+                    if progress.bar.is_hidden() {
+                        eprintln!("uepoll: {line}");
+                    } else {
+                        progress.bar.println(format!("uepoll: {line}"));
+                    }
+                }
+                if !logs.keep {
+                    // A chatty program's log can be large: do not keep it until the end.
+                    let _ = std::fs::remove_file(&log);
+                    if let Some(c) = &plan.client {
+                        let _ = std::fs::remove_file(&c.log);
+                    }
+                }
+                this_round.push(Record {
+                    label: label.clone(),
+                    warmup,
+                    side: si,
+                    outcome,
+                    values,
+                    blocks,
+                    log,
+                    placement: (before, after),
+                    moved: false,
+                });
+                progress.bar.inc(1);
+            }
+            host.add(&probes);
+            // A counted round whose runs saw the host move its CPUs compares the host, not
+            // the engines.
+            let failed = this_round.iter().any(|r| !r.outcome.ok(a.signal));
+            match placement::decide(!warmup, &probes, failed, attempt, a.placement_tries) {
+                placement::Round::Keep => {}
+                placement::Round::Again => {
+                    progress.note(&format!(
+                    "round {label}: the host moved its CPUs during it (probes {} ns), running it again",
+                    probes
+                        .iter()
+                        .map(|p| p.map_or("-".into(), |v| format!("{v:.0}")))
+                        .collect::<Vec<String>>()
+                        .join(", ")
+                ));
+                    host.reruns += 1;
+                    attempt += 1;
+                    progress.bar.inc_length(sides.len() as u64);
+                    continue;
+                }
+                placement::Round::KeepMoved => {
+                    host.mixed += 1;
+                    for r in &mut this_round {
+                        r.moved = true;
                     }
                 }
             }
-            if a.verbose {
-                let shown: Vec<String> = a
-                    .metric
-                    .iter()
-                    .zip(&values[4..])
-                    .map(|(m, v)| format!("{} {}", m.name, report::fmt_num(*v, "")))
-                    .collect();
-                let line = format!(
-                    "{what}: wall {}  user {}  sys {}  {}  {}{}",
-                    report::fmt_secs(outcome.wall),
-                    report::fmt_secs(outcome.user),
-                    report::fmt_secs(outcome.sys),
-                    shown.join("  "),
-                    outcome.end,
-                    if ok { "" } else { "  FAILED" }
-                );
-                if progress.bar.is_hidden() {
-                    eprintln!("uepoll: {line}");
-                } else {
-                    progress.bar.println(format!("uepoll: {line}"));
-                }
-            }
-            if !logs.keep {
-                // A chatty program's log can be large: do not keep it until the end.
-                let _ = std::fs::remove_file(&log);
-                if let Some(c) = &plan.client {
-                    let _ = std::fs::remove_file(&c.log);
-                }
-            }
-            records.push(Record {
-                label: label.clone(),
-                warmup,
-                side: si,
-                outcome,
-                values,
-                blocks,
-                log,
-            });
-            progress.bar.inc(1);
+            records.extend(this_round);
+            break;
         }
     }
     progress.bar.finish_and_clear();
@@ -412,6 +461,9 @@ pub fn run(a: &AbArgs, sides: &[Side], lib: &Path, path: &Path) -> i32 {
         }
     ));
     out.push_str(&format!("  stop: {}\n", stop_text(a, ready)));
+    if let Some(line) = host.text(a.placement_tries) {
+        out.push_str(&format!("  {line}\n"));
+    }
     out.push_str(&format!(
         "  logs: {}\n",
         if logs.keep {
@@ -436,7 +488,9 @@ pub fn run(a: &AbArgs, sides: &[Side], lib: &Path, path: &Path) -> i32 {
         })
         .collect();
     let exports: [(&Option<PathBuf>, &dyn Fn() -> String); 4] = [
-        (&a.json, &|| json(a, &names, &metrics, &counters, &records)),
+        (&a.json, &|| {
+            json(a, &names, &metrics, &counters, &records, &host)
+        }),
         (&a.markdown, &|| {
             report::markdown(&command, &metrics, &shares)
         }),
@@ -662,6 +716,24 @@ struct JsonRun<'a> {
     problems: &'a [String],
     #[serde(serialize_with = "as_object")]
     metrics: Vec<(&'a str, Option<f64>)>,
+    /// The placement probes before and after the run, ns per round trip.
+    placement_ns: [Option<f64>; 2],
+    /// Its round still saw the host move its CPUs at the last attempt.
+    placement_moved: bool,
+}
+
+/// What the placement probes of the whole comparison saw.
+#[derive(Serialize)]
+struct JsonPlacement {
+    probed: bool,
+    tries: u32,
+    probes: usize,
+    near: usize,
+    near_median_ns: Option<f64>,
+    far: usize,
+    far_median_ns: Option<f64>,
+    rounds_run_again: u32,
+    rounds_still_moved: u32,
 }
 
 #[derive(Serialize)]
@@ -676,6 +748,7 @@ struct Json<'a> {
     resamples: usize,
     results: Vec<JsonRow<'a>>,
     counters: &'a [Counters],
+    placement: JsonPlacement,
     run_list: Vec<JsonRun<'a>>,
 }
 
@@ -685,8 +758,11 @@ fn json(
     metrics: &[Metric],
     counters: &[Counters],
     records: &[Record],
+    host: &placement::Summary,
 ) -> String {
     let metric_names: Vec<&str> = a.metric.iter().map(|m| m.name.as_str()).collect();
+    let ((near, near_ns), (far, far_ns)) = host.split();
+    let some = |n: usize, v: f64| (n > 0).then_some(v);
     let j = Json {
         command: a
             .prog
@@ -718,6 +794,17 @@ fn json(
             })
             .collect(),
         counters,
+        placement: JsonPlacement {
+            probed: !a.no_placement && !host.probes.is_empty(),
+            tries: a.placement_tries,
+            probes: host.probes.len(),
+            near,
+            near_median_ns: some(near, near_ns),
+            far,
+            far_median_ns: some(far, far_ns),
+            rounds_run_again: host.reruns,
+            rounds_still_moved: host.mixed,
+        },
         run_list: records
             .iter()
             .map(|r| JsonRun {
@@ -737,6 +824,8 @@ fn json(
                     .copied()
                     .zip(r.values[4..].iter().copied())
                     .collect(),
+                placement_ns: [r.placement.0, r.placement.1],
+                placement_moved: r.moved,
             })
             .collect(),
     };

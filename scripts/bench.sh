@@ -354,10 +354,11 @@ run_one() { # ID SIDE RUN
 }
 
 # The host's placement of the first two CPUs (bench-placement): the round trip of a
-# cache line between them, in ns, or "" where it cannot be measured (one CPU). On a shared VM the host moves its vCPUs, and in the far placement every
-# workload whose threads share lines slows down, the kernel's and uepoll's alike
-# ("The two states of this machine" in docs/benchmarks.md): a pair whose two runs
-# saw different placements compares the host, not the two sides.
+# cache line between them, in ns, or "" where it cannot be measured (one CPU). On a
+# shared VM the host moves its vCPUs, and in the far placement every workload whose
+# threads share lines slows down, the kernel's and uepoll's alike ("The two states of
+# this machine" in docs/benchmarks.md): a pair whose two runs saw different
+# placements compares the host, not the two sides.
 placement_bin="$bindir/bench-placement"
 tries=${BENCH_PLACEMENT_TRIES:-5}
 [[ "$tries" =~ ^[1-9][0-9]*$ ]] || die_setup "BENCH_PLACEMENT_TRIES must be a positive whole number"
@@ -366,7 +367,6 @@ probe() {
 }
 declare -A paired
 for id in "${extra_ids[@]}"; do paired[$id]=1; done
-placement_reruns=0
 # One round of a row judged on its pairs: its kernel, uepoll and mirror runs, with a
 # probe before the first and after each. When the probes differ by more than 2x (the
 # two placements of the EPYC VM are 55-90 and 330-390 ns apart), the round is run
@@ -403,7 +403,6 @@ run_paired() { # ID RUN SIDES...
 		printf '%s\tround\t%s\tplacement_probes_%s\t%s\n' "$id" "$r" "$attempt" "${probes[*]}" | tr ' ' , >>"$results"
 		# A failed run is not the host's doing: keep the attempt as it is.
 		[ $mixed -eq 1 ] && [ "$failures" -eq "$fails" ] && [ $attempt -lt "$tries" ] || break
-		placement_reruns=$((placement_reruns + 1))
 		printf '  %-14s round %d: the host moved its CPUs during it (%s ns), again\n' "$id" "$r" "${probes[*]}" >&2
 	done
 	cat "$tmp/round.tsv" >>"$results"

@@ -375,7 +375,7 @@ for id in "${extra_ids[@]}"; do paired[$id]=1; done
 # last attempt is kept with placement_mixed 1, which the report leaves out of the
 # pairs. The round's other sides (stats, spans, multipass, seed) run once, after.
 run_paired() { # ID RUN SIDES...
-	local id=$1 r=$2 side attempt p lo hi mixed=0 fails
+	local id=$1 r=$2 side attempt lo hi mixed=0 fails
 	shift 2
 	local -a checked=() others=() probes=()
 	for side in "$@"; do
@@ -391,15 +391,13 @@ run_paired() { # ID RUN SIDES...
 			probes+=("$(probe)")
 		done
 		dest=$results
-		mixed=0
-		lo=""; hi=""
-		for p in "${probes[@]}"; do
-			[ -n "$p" ] || { lo=""; break; }
-			if [ -z "$lo" ]; then lo=$p; hi=$p; fi
-			lo=$(awk -v a="$lo" -v b="$p" 'BEGIN { print (b + 0 < a + 0) ? b : a }')
-			hi=$(awk -v a="$hi" -v b="$p" 'BEGIN { print (b + 0 > a + 0) ? b : a }')
-		done
-		[ -n "$lo" ] && awk -v lo="$lo" -v hi="$hi" 'BEGIN { exit !(hi > 2 * lo) }' && mixed=1
+		# "lo hi mixed" of the probes, nothing when one could not measure
+		lo=""; hi=""; mixed=""
+		read -r lo hi mixed < <(printf '%s\n' "${probes[@]}" | awk '
+			NF == 0 { miss = 1; next }
+			{ v = $1 + 0; if (n++ == 0 || v < lo) lo = v; if (n == 1 || v > hi) hi = v }
+			END { if (!miss && n) print lo, hi, (hi > 2 * lo) ? 1 : 0 }')
+		mixed=${mixed:-0}
 		printf '%s\tround\t%s\tplacement_probes_%s\t%s\n' "$id" "$r" "$attempt" "${probes[*]}" | tr ' ' , >>"$results"
 		# A failed run is not the host's doing: keep the attempt as it is.
 		[ $mixed -eq 1 ] && [ "$failures" -eq "$fails" ] && [ $attempt -lt "$tries" ] || break

@@ -100,8 +100,7 @@ pub fn probe() -> Option<f64> {
                     None => break,
                 }
             }
-            per.sort_by(|x, y| x.total_cmp(y));
-            per.get(per.len() / 2).copied()
+            (!per.is_empty()).then(|| super::stats::median(&per))
         });
         let got = ask.join().unwrap_or(None);
         done.store(true, Ordering::Relaxed);
@@ -167,12 +166,10 @@ pub fn decide(
     attempt: u32,
     tries: u32,
 ) -> Round {
-    if !counted || !moved(probes) {
+    if !counted || failed || !moved(probes) {
         Round::Keep
-    } else if !failed && attempt < tries {
+    } else if attempt < tries {
         Round::Again
-    } else if failed {
-        Round::Keep
     } else {
         Round::KeepMoved
     }

@@ -232,6 +232,25 @@ if left >/dev/null; then
 else
 	ok "ab interrupted by SIGINT stops PROG and the client"
 fi
+# The same SIGINT sent at once, before the first run (during the placement probe that
+# precedes it): this script's background jobs start with SIGINT ignored, so it is lost
+# unless uepoll's handler is in place from the start (it was not before 2026-12-05).
+cs=63.$$ ps=64.$$
+"$U" ab -n 1 -q --engines kernel --ready-delay 0.2 --client "sleep $cs" -- sleep $ps \
+	>"$tmp/int.out" 2>"$tmp/int.err" &
+abpid=$!
+sleep 0.005
+kill -INT $abpid
+for _ in $(seq 100); do kill -0 $abpid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $abpid 2>/dev/null; then
+	bad "ab interrupted at its start: still running 10 s after SIGINT"
+	kill -TERM $abpid
+fi
+st=0
+wait $abpid || st=$?
+[ $st = 130 ] && ok "ab interrupted by SIGINT at its start dies by it" ||
+	bad "ab interrupted by SIGINT at its start: exit status $st, expected 130"
+pkill -f "sleep ($cs|$ps)" 2>/dev/null
 
 echo "== uepoll trace"
 t=$tmp/bw.trace

@@ -108,7 +108,12 @@ impl Drop for Forget {
     }
 }
 
-fn install_stop_handlers() {
+/// Installs the handlers once per process. `ab::run` calls it before anything else
+/// (its first placement probe comes before the first run), `run` again for callers
+/// of its own: a stop signal must find them in place from the start, not only once a
+/// run begins, or one sent that early is lost where the shell started `uepoll` with
+/// SIGINT ignored (a background job of a script).
+pub fn install_stop_handlers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {

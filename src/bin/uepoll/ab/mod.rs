@@ -189,6 +189,7 @@ pub fn run(a: &AbArgs, sides: &[Side], lib: &Path, path: &Path) -> i32 {
         (None, Some(d)) => Ready::Delay(d),
         (None, None) => Ready::Delay(1.0),
     };
+    launch::install_stop_handlers();
     let existing = std::env::var_os("LD_PRELOAD");
     let mut records: Vec<Record> = Vec::new();
     let probing = !a.no_placement && placement::cpus().is_some();
